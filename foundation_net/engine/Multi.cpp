@@ -1,0 +1,116 @@
+#include "engine/Multi.hpp"
+
+namespace foundation::engine {
+
+// One uv_poll per socket, found again through curl_multi_assign.
+struct Multi::Socket {
+  uv_poll_t poll;
+  Multi* multi;
+  curl_socket_t fd;
+};
+
+Multi::Multi(Loop& loop, Limits limits)
+    : loop_(loop), multi_(curl_multi_init()), timer_(loop) {
+  curl_multi_setopt(multi_, CURLMOPT_SOCKETFUNCTION, &Multi::onSocket);
+  curl_multi_setopt(multi_, CURLMOPT_SOCKETDATA, this);
+  curl_multi_setopt(multi_, CURLMOPT_TIMERFUNCTION, &Multi::onTimer);
+  curl_multi_setopt(multi_, CURLMOPT_TIMERDATA, this);
+  if (limits.maxHostConnections > 0)
+    curl_multi_setopt(multi_, CURLMOPT_MAX_HOST_CONNECTIONS, limits.maxHostConnections);
+  // The default (4 × handles) shrinks the idle cache to nothing between bursts of tasks.
+  curl_multi_setopt(multi_, CURLMOPT_MAXCONNECTS, limits.maxConnectionCache);
+}
+
+Multi::~Multi() {
+  timer_.stop();
+  // curl_multi_cleanup may still call the socket callback (closing connections); those calls
+  // close their poll handles as usual.
+  curl_multi_cleanup(multi_);
+}
+
+CURLMcode Multi::add(CURL* easy, TransferOwner* owner) {
+  curl_easy_setopt(easy, CURLOPT_PRIVATE, owner);
+  CURLMcode rc = curl_multi_add_handle(multi_, easy);
+  if (rc == CURLM_OK) ++active_;
+  return rc;
+}
+
+void Multi::remove(CURL* easy) {
+  if (curl_multi_remove_handle(multi_, easy) == CURLM_OK) --active_;
+}
+
+void Multi::kick() {
+  // A zero timeout: libuv fires it on the next loop iteration, outside any curl callback.
+  onTimer(multi_, 0, this);
+}
+
+int Multi::onSocket(CURL*, curl_socket_t fd, int what, void* self, void* socketp) {
+  auto* multi = static_cast<Multi*>(self);
+  auto* socket = static_cast<Socket*>(socketp);
+  if (what == CURL_POLL_REMOVE) {
+    if (socket) {
+      // Stop watching before curl closes the fd; libuv forgets the fd synchronously.
+      uv_poll_stop(&socket->poll);
+      uv_close(reinterpret_cast<uv_handle_t*>(&socket->poll),
+               [](uv_handle_t* h) { delete static_cast<Socket*>(h->data); });
+      curl_multi_assign(multi->multi_, fd, nullptr);
+    }
+    return 0;
+  }
+  if (!socket) {
+    socket = new Socket{{}, multi, fd};
+    if (uv_poll_init_socket(multi->loop_.uv(), &socket->poll, fd) != 0) {
+      delete socket;
+      return -1;
+    }
+    socket->poll.data = socket;
+    curl_multi_assign(multi->multi_, fd, socket);
+  }
+  int events = 0;
+  if (what & CURL_POLL_IN) events |= UV_READABLE;
+  if (what & CURL_POLL_OUT) events |= UV_WRITABLE;
+  uv_poll_start(&socket->poll, events, [](uv_poll_t* poll, int status, int ready) {
+    auto* s = static_cast<Socket*>(poll->data);
+    int flags = 0;
+    if (status < 0) {
+      flags = CURL_CSELECT_ERR;
+    } else {
+      if (ready & UV_READABLE) flags |= CURL_CSELECT_IN;
+      if (ready & UV_WRITABLE) flags |= CURL_CSELECT_OUT;
+    }
+    s->multi->socketAction(s->fd, flags);
+  });
+  return 0;
+}
+
+int Multi::onTimer(CURLM*, long timeoutMs, void* self) {
+  auto* multi = static_cast<Multi*>(self);
+  if (timeoutMs < 0) {
+    multi->timer_.stop();
+    return 0;
+  }
+  // The Timer is a member: destroying the Multi stops it, so `multi` is valid when it fires.
+  multi->timer_.start(static_cast<std::uint64_t>(timeoutMs),
+                      [multi] { multi->socketAction(CURL_SOCKET_TIMEOUT, 0); });
+  return 0;
+}
+
+void Multi::socketAction(curl_socket_t fd, int events) {
+  int running = 0;
+  curl_multi_socket_action(multi_, fd, events, &running);
+  drainCompletions();
+}
+
+void Multi::drainCompletions() {
+  int queued = 0;
+  while (CURLMsg* msg = curl_multi_info_read(multi_, &queued)) {
+    if (msg->msg != CURLMSG_DONE) continue;
+    TransferOwner* owner = nullptr;
+    curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, reinterpret_cast<char**>(&owner));
+    // Copy the result first: the owner may remove (and free) the handle, which invalidates msg.
+    CURLcode result = msg->data.result;
+    if (owner) owner->transferDidComplete(result);
+  }
+}
+
+}  // namespace foundation::engine

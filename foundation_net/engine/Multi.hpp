@@ -1,0 +1,55 @@
+// A curl multi handle driven by the shared Loop: curl tells us which sockets to watch and when
+// to time out (CURLMOPT_SOCKETFUNCTION / CURLMOPT_TIMERFUNCTION); libuv watches them
+// (uv_poll / uv_timer) and we hand readiness back with curl_multi_socket_action.
+// One Multi is one connection pool. Everything here runs on the loop thread, and a Multi must
+// not be destroyed from inside one of its owners' callbacks (defer that with Loop::post).
+#pragma once
+#include <curl/curl.h>
+
+#include "engine/Loop.hpp"
+
+namespace foundation::engine {
+
+// Implemented by whoever owns an easy handle added to a Multi.
+class TransferOwner {
+ public:
+  virtual ~TransferOwner() = default;
+  // The easy handle finished with `result`; it is still in the multi, and the owner must
+  // remove it (Multi::remove) before returning or later.
+  virtual void transferDidComplete(CURLcode result) = 0;
+};
+
+class Multi {
+ public:
+  struct Limits {
+    long maxHostConnections = 0;   // 0: unlimited
+    long maxConnectionCache = 64;  // idle connections kept for reuse
+  };
+  Multi(Loop& loop, Limits limits);
+  ~Multi();
+  Multi(const Multi&) = delete;
+  Multi& operator=(const Multi&) = delete;
+
+  // Starts driving `easy`; `owner` is told when it completes. CURLOPT_PRIVATE is taken.
+  CURLMcode add(CURL* easy, TransferOwner* owner);
+  // Stops driving `easy` (no callback follows); the caller then owns it again.
+  void remove(CURL* easy);
+  // Re-checks every socket: used after curl_easy_pause(CONT), which does not tell the
+  // socket callback about data curl already holds.
+  void kick();
+  int activeTransfers() const { return active_; }
+
+ private:
+  struct Socket;
+  static int onSocket(CURL* easy, curl_socket_t fd, int what, void* self, void* socketp);
+  static int onTimer(CURLM* multi, long timeoutMs, void* self);
+  void socketAction(curl_socket_t fd, int events);
+  void drainCompletions();
+
+  Loop& loop_;
+  CURLM* multi_;
+  Timer timer_;
+  int active_ = 0;
+};
+
+}  // namespace foundation::engine

@@ -1,0 +1,41 @@
+// Files through libuv's synchronous fs calls, so the same code serves Linux and Windows.
+// Errors are libuv's negative codes (UV_ENOENT, …).
+#pragma once
+#include <cstdint>
+#include <string>
+
+namespace foundation::platform {
+
+class File {
+ public:
+  File() = default;
+  ~File();
+  File(File&& other) noexcept;
+  File& operator=(File&& other) noexcept;
+  File(const File&) = delete;
+  File& operator=(const File&) = delete;
+
+  // Opens an existing regular file for reading; a directory fails with UV_EISDIR.
+  static int openForReading(const std::string& path, File& out);
+  // Creates a new, uniquely named file `<directory>/<prefix>XXXXXX` for writing.
+  static int createUnique(const std::string& directory, const std::string& prefix, File& out,
+                          std::string& path);
+
+  bool isOpen() const { return fd_ >= 0; }
+  std::int64_t size() const;  // negative: error
+  // Reads up to `count` bytes at the current position; 0 at the end, negative on error.
+  std::int64_t read(char* buffer, std::size_t count);
+  // Writes all of `count` bytes at the current position; negative on error (UV_ENOSPC, …).
+  int write(const char* bytes, std::size_t count);
+  int close();
+
+ private:
+  int fd_ = -1;
+};
+
+// The user's temporary folder (TMPDIR, else /tmp).
+std::string temporaryDirectory();
+int removeFile(const std::string& path);
+const char* errorName(int uvError);
+
+}  // namespace foundation::platform

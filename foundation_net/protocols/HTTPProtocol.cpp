@@ -1,0 +1,405 @@
+#include "protocols/HTTPProtocol.hpp"
+
+#include <algorithm>
+#include <cctype>
+#include <charconv>
+#include <cstring>
+
+#include <fmt/format.h>
+
+#include <foundation_net/URLSessionTask.hpp>
+
+#include "engine/Loop.hpp"
+#include "model/Text.hpp"
+#include "platform/File.hpp"
+#include "platform/Process.hpp"
+#include "protocols/CurlErrors.hpp"
+#include "protocols/Redirect.hpp"
+
+namespace foundation::detail {
+namespace {
+
+// Large buffers cut the CPU cost per byte sharply on fast links; curl's default is 16 KiB.
+constexpr long receiveBufferSize = 256 * 1024;
+constexpr long sendBufferSize = 128 * 1024;
+
+// Headers a session's httpAdditionalHeaders may not set (Apple ignores them there).
+bool isReservedAdditionalHeader(std::string_view name) {
+  for (std::string_view reserved : {"Authorization", "Connection", "Host", "Proxy-Authenticate",
+                                    "Proxy-Authorization", "WWW-Authenticate"})
+    if (text::equalsIgnoringCase(name, reserved)) return true;
+  return false;
+}
+
+const std::string& defaultUserAgent() {
+  static const std::string agent = fmt::format("{} foundation_net/{} (Linux)",
+                                               platform::executableName(), FOUNDATION_NET_VERSION);
+  return agent;
+}
+
+// "de_DE.UTF-8" → "de-DE,de;q=0.9", as Apple derives Accept-Language from the user's languages.
+const std::string& defaultAcceptLanguage() {
+  static const std::string language = [] {
+    std::string locale = platform::environment("LANG").value_or("");
+    locale = locale.substr(0, locale.find_first_of(".@"));
+    if (locale.empty() || locale == "C" || locale == "POSIX") return std::string("en-US,en;q=0.9");
+    std::replace(locale.begin(), locale.end(), '_', '-');
+    auto base = locale.substr(0, locale.find('-'));
+    return base == locale ? locale : fmt::format("{},{};q=0.9", locale, base);
+  }();
+  return language;
+}
+
+Date dateAfter(Date start, curl_off_t microseconds) {
+  return start + std::chrono::duration_cast<Date::duration>(std::chrono::microseconds(microseconds));
+}
+
+}  // namespace
+
+bool HTTPProtocol::canInit(const URLRequest& request) {
+  if (!request.url) return false;
+  auto scheme = request.url->scheme();
+  return scheme == "http" || scheme == "https";
+}
+
+HTTPProtocol::HTTPProtocol(const URLRequest& request, std::shared_ptr<URLSessionTask> task,
+                           std::shared_ptr<URLProtocolClient> client)
+    : URLProtocol(request, std::move(task), client),
+      client_(dynamic_cast<LoadingClient*>(client.get())) {}
+
+HTTPProtocol::~HTTPProtocol() {
+  if (headerList_) curl_slist_free_all(headerList_);
+}
+
+void HTTPProtocol::startLoading() {
+  auto self = std::static_pointer_cast<HTTPProtocol>(shared_from_this());
+  // Always deferred: the task may start us from inside another transfer's curl callback.
+  engine::Loop::shared().post([self] { self->begin(); });
+}
+
+void HTTPProtocol::stopLoading() {
+  stopped_ = true;
+  auto self = std::static_pointer_cast<HTTPProtocol>(shared_from_this());
+  engine::Loop::shared().post([self] { self->releaseTransfer(); });
+}
+
+void HTTPProtocol::resumeBody() {
+  auto self = std::static_pointer_cast<HTTPProtocol>(shared_from_this());
+  engine::Loop::shared().post([self] {
+    // curl_easy_pause may call onWrite at once with the bytes it held back.
+    if (self->easy_ && !self->suspended_ && !self->stopped_) curl_easy_pause(self->easy_, CURLPAUSE_CONT);
+  });
+}
+
+void HTTPProtocol::setSuspended(bool suspended) {
+  auto self = std::static_pointer_cast<HTTPProtocol>(shared_from_this());
+  engine::Loop::shared().post([self, suspended] {
+    self->suspended_ = suspended;
+    if (self->easy_ && !self->stopped_)
+      curl_easy_pause(self->easy_, suspended ? CURLPAUSE_ALL : CURLPAUSE_CONT);
+  });
+}
+
+void HTTPProtocol::fail(const Error& error) {
+  if (!stopped_) client_->didFailWithError(*this, error);
+}
+
+void HTTPProtocol::begin() {
+  if (stopped_) return;
+  if (!client_) {
+    // Only a task's client can drive the built-in protocol.
+    client()->didFailWithError(*this, Error::url(URLError::unknown, request().url, "no loading client"));
+    return;
+  }
+  LoadContext context = client_->loadContext();
+  const URL& url = *request().url;
+  const bool hasBody = !context.body.empty();
+  if (hasBody && (request().httpMethod == "GET")) {
+    return fail(Error::url(URLError::dataLengthExceedsMaximum, url, "a GET request cannot have a body"));
+  }
+
+  CURL* easy = curl_easy_init();
+  if (!easy) return fail(Error::url(URLError::unknown, url, "cannot create a transfer"));
+  easy_ = easy;
+  if (!configureBody(easy, context.body)) {
+    releaseTransfer();
+    return;
+  }
+  curl_easy_setopt(easy, CURLOPT_URL, url.absoluteString().c_str());
+  curl_easy_setopt(easy, CURLOPT_PROTOCOLS_STR, "http,https");
+  curl_easy_setopt(easy, CURLOPT_NOSIGNAL, 1L);
+  curl_easy_setopt(easy, CURLOPT_ERRORBUFFER, errorBuffer_);
+  curl_easy_setopt(easy, CURLOPT_BUFFERSIZE, receiveBufferSize);
+  curl_easy_setopt(easy, CURLOPT_UPLOAD_BUFFERSIZE, sendBufferSize);
+  curl_easy_setopt(easy, CURLOPT_TCP_KEEPALIVE, 1L);
+  curl_easy_setopt(easy, CURLOPT_SUPPRESS_CONNECT_HEADERS, 1L);
+  curl_easy_setopt(easy, CURLOPT_FOLLOWLOCATION, 0L);
+  curl_easy_setopt(easy, CURLOPT_HEADERFUNCTION, &HTTPProtocol::onHeader);
+  curl_easy_setopt(easy, CURLOPT_HEADERDATA, this);
+  curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION, &HTTPProtocol::onWrite);
+  curl_easy_setopt(easy, CURLOPT_WRITEDATA, this);
+  if (request().httpMethod == "HEAD") {
+    curl_easy_setopt(easy, CURLOPT_NOBODY, 1L);
+  } else if (request().httpMethod != "GET" || hasBody) {
+    curl_easy_setopt(easy, CURLOPT_CUSTOMREQUEST, request().httpMethod.c_str());
+  }
+  configureHeaders(easy, context, hasBody);
+  configureProxy(easy, context.proxy);
+
+  pool_ = std::move(context.pool);
+  self_ = std::static_pointer_cast<HTTPProtocol>(shared_from_this());
+  fetchStart_ = std::chrono::system_clock::now();
+  if (pool_->add(easy, this) != CURLM_OK) {
+    self_.reset();
+    releaseTransfer();
+    fail(Error::url(URLError::unknown, url, "cannot start the transfer"));
+  }
+}
+
+bool HTTPProtocol::configureBody(CURL* easy, const BodySource& body) {
+  const URL& url = *request().url;
+  if (body.filePath) {
+    platform::File file;
+    int rc = platform::File::openForReading(*body.filePath, file);
+    int code = rc == UV_ENOENT ? URLError::fileDoesNotExist
+             : rc == UV_EISDIR ? URLError::fileIsDirectory
+             : (rc == UV_EACCES || rc == UV_EPERM) ? URLError::noPermissionsToReadFile
+             : rc < 0 ? URLError::cannotOpenFile : 0;
+    if (code != 0) {
+      fail(Error::url(code, url, fmt::format("{}: {}", *body.filePath, platform::errorName(rc))));
+      return false;
+    }
+    bodyLength_ = file.size();
+    bodyFile_ = std::move(file);
+  } else if (body.data) {
+    bodyData_ = body.data;
+    bodyLength_ = static_cast<std::int64_t>(body.data->size());
+  } else if (request().httpMethod != "POST" && request().httpMethod != "PUT" &&
+             request().httpMethod != "PATCH") {
+    return true;  // no body and no Content-Length
+  }
+  // An upload with a known length: curl sends Content-Length and reads through onRead.
+  curl_easy_setopt(easy, CURLOPT_UPLOAD, 1L);
+  curl_easy_setopt(easy, CURLOPT_INFILESIZE_LARGE, static_cast<curl_off_t>(bodyLength_));
+  curl_easy_setopt(easy, CURLOPT_READFUNCTION, &HTTPProtocol::onRead);
+  curl_easy_setopt(easy, CURLOPT_READDATA, this);
+  return true;
+}
+
+void HTTPProtocol::configureHeaders(CURL* easy, const LoadContext& context, bool hasBody) {
+  URLRequest merged = request();
+  for (const auto& [name, value] : context.additionalHeaders)
+    if (!isReservedAdditionalHeader(name) && !merged.value(name)) merged.setValue(value, name);
+  if (!merged.value("User-Agent")) merged.setValue(defaultUserAgent(), "User-Agent");
+  if (!merged.value("Accept-Language")) merged.setValue(defaultAcceptLanguage(), "Accept-Language");
+  if (!merged.value("Accept")) merged.setValue("*/*", "Accept");
+  if (hasBody && request().httpMethod == "POST" && !merged.value("Content-Type"))
+    merged.setValue("application/x-www-form-urlencoded", "Content-Type");
+
+  // curl decodes whatever it announces; the caller's own Accept-Encoding takes its place.
+  auto acceptEncoding = merged.value("Accept-Encoding");
+  merged.setValue(std::nullopt, "Accept-Encoding");
+  curl_easy_setopt(easy, CURLOPT_ACCEPT_ENCODING, acceptEncoding ? acceptEncoding->c_str() : "");
+
+  for (const auto& [name, value] : merged.allHTTPHeaderFields()) {
+    // "Name;" is curl's spelling of a header with an empty value; "Name:" would remove it.
+    auto line = value.empty() ? name + ";" : name + ": " + value;
+    headerList_ = curl_slist_append(headerList_, line.c_str());
+  }
+  // Apple never waits for 100-continue; curl would, for large uploads.
+  headerList_ = curl_slist_append(headerList_, "Expect:");
+  curl_easy_setopt(easy, CURLOPT_HTTPHEADER, headerList_);
+}
+
+void HTTPProtocol::configureProxy(CURL* easy, const std::map<std::string, std::string>& proxy) {
+  if (proxy.empty()) return;
+  const bool https = request().url->scheme() == "https";
+  auto get = [&](const char* key) -> std::string {
+    auto it = proxy.find(key);
+    return it == proxy.end() ? std::string() : it->second;
+  };
+  const std::string prefix = https ? "HTTPS" : "HTTP";
+  if (get((prefix + "Enable").c_str()) != "1") {
+    curl_easy_setopt(easy, CURLOPT_PROXY, "");  // proxies configured off: ignore the environment
+    return;
+  }
+  auto host = get((prefix + "Proxy").c_str());
+  auto port = get((prefix + "Port").c_str());
+  if (host.empty()) return;
+  curl_easy_setopt(easy, CURLOPT_PROXY, (port.empty() ? host : host + ":" + port).c_str());
+}
+
+std::size_t HTTPProtocol::onHeader(char* data, std::size_t size, std::size_t count, void* opaque) {
+  auto* self = static_cast<HTTPProtocol*>(opaque);
+  const std::size_t length = size * count;
+  if (self->stopped_) return 0;
+  std::string_view line(data, length);
+  if (line.starts_with("HTTP/")) {
+    // A new response head: "HTTP/1.1 200 OK", "HTTP/2 200".
+    auto space = line.find(' ');
+    self->httpVersion_ = std::string(line.substr(0, space));
+    self->status_ = 0;
+    if (space != std::string_view::npos) {
+      auto code = text::trimmed(line.substr(space + 1));
+      std::from_chars(code.data(), code.data() + std::min<std::size_t>(code.size(), 3), self->status_);
+    }
+    self->fields_.clear();
+  } else if (text::trimmed(line).empty()) {
+    self->finishHeaderBlock();
+  } else if ((line.front() == ' ' || line.front() == '\t') && !self->fields_.empty()) {
+    // obs-fold: the line continues the previous field's value.
+    auto& value = self->fields_.back().second;
+    value += ' ';
+    value += text::trimmed(line);
+  } else if (auto colon = line.find(':'); colon != std::string_view::npos) {
+    self->fields_.emplace_back(std::string(text::trimmed(line.substr(0, colon))),
+                               std::string(text::trimmed(line.substr(colon + 1))));
+  }
+  return self->stopped_ ? 0 : length;
+}
+
+void HTTPProtocol::finishHeaderBlock() {
+  if (status_ >= 100 && status_ < 200 && status_ != 101) {
+    client_->didReceiveInformationalResponse(
+        *this, std::make_shared<HTTPURLResponse>(*request().url, status_, httpVersion_, fields_));
+    return;
+  }
+  finalResponseSeen_ = true;
+  auto response = std::make_shared<HTTPURLResponse>(*request().url, status_, httpVersion_, std::move(fields_));
+  fields_.clear();
+  if (auto next = redirectRequest(request(), *response)) {
+    // A followed redirect stops this transfer before curl completes it: its transaction's
+    // metrics are taken now.
+    metricsReported_ = true;
+    client_->didCollectTransactionMetrics(*this, collectMetrics());
+    client_->wasRedirectedTo(*this, *next, response);
+  } else {
+    client_->didReceive(*this, response);
+  }
+}
+
+std::size_t HTTPProtocol::onWrite(char* data, std::size_t size, std::size_t count, void* opaque) {
+  auto* self = static_cast<HTTPProtocol*>(opaque);
+  if (self->stopped_) return 0;
+  switch (self->client_->receiveBody(*self, data, size * count)) {
+    case LoadingClient::BodyVerdict::consumed: return size * count;
+    case LoadingClient::BodyVerdict::pause: return CURL_WRITEFUNC_PAUSE;
+    case LoadingClient::BodyVerdict::abort: break;
+  }
+  self->stopped_ = true;
+  return 0;
+}
+
+std::size_t HTTPProtocol::onRead(char* buffer, std::size_t size, std::size_t count, void* opaque) {
+  auto* self = static_cast<HTTPProtocol*>(opaque);
+  if (self->stopped_) return CURL_READFUNC_ABORT;
+  const std::size_t capacity = size * count;
+  std::size_t produced = 0;
+  if (self->bodyData_) {
+    auto remaining = self->bodyData_->size() - static_cast<std::size_t>(self->bodySent_);
+    produced = std::min(capacity, remaining);
+    std::memcpy(buffer, self->bodyData_->bytes() + self->bodySent_, produced);
+  } else if (self->bodyFile_.isOpen()) {
+    auto n = self->bodyFile_.read(buffer, capacity);
+    if (n < 0) return CURL_READFUNC_ABORT;
+    produced = static_cast<std::size_t>(n);
+  }
+  if (produced > 0) {
+    self->bodySent_ += static_cast<std::int64_t>(produced);
+    self->client_->didSendBodyData(*self, static_cast<std::int64_t>(produced), self->bodySent_, self->bodyLength_);
+  }
+  return produced;
+}
+
+void HTTPProtocol::transferDidComplete(CURLcode result) {
+  auto keepAlive = std::move(self_);
+  const bool stopped = stopped_;
+  if (!stopped && !metricsReported_) client_->didCollectTransactionMetrics(*this, collectMetrics());
+  std::string detail = errorBuffer_;
+  CURL* easy = easy_;
+  if (!stopped) {
+    if (result == CURLE_OK && finalResponseSeen_) {
+      releaseTransfer();
+      client_->didFinishLoading(*this);
+      return;
+    }
+    Error error = result == CURLE_OK
+        ? Error::url(URLError::badServerResponse, *request().url, "no response")
+        : errorForCurlResult(result, easy, *request().url, detail);
+    releaseTransfer();
+    client_->didFailWithError(*this, error);
+    return;
+  }
+  releaseTransfer();
+}
+
+URLSessionTaskTransactionMetrics HTTPProtocol::collectMetrics() const {
+  URLSessionTaskTransactionMetrics m;
+  m.request = request();
+  m.resourceFetchType = URLSessionTaskTransactionMetrics::ResourceFetchType::networkLoad;
+  m.fetchStartDate = fetchStart_;
+  curl_off_t lookup = 0, connect = 0, appConnect = 0, preTransfer = 0, startTransfer = 0, total = 0;
+  curl_easy_getinfo(easy_, CURLINFO_NAMELOOKUP_TIME_T, &lookup);
+  curl_easy_getinfo(easy_, CURLINFO_CONNECT_TIME_T, &connect);
+  curl_easy_getinfo(easy_, CURLINFO_APPCONNECT_TIME_T, &appConnect);
+  curl_easy_getinfo(easy_, CURLINFO_PRETRANSFER_TIME_T, &preTransfer);
+  curl_easy_getinfo(easy_, CURLINFO_STARTTRANSFER_TIME_T, &startTransfer);
+  curl_easy_getinfo(easy_, CURLINFO_TOTAL_TIME_T, &total);
+  long connects = 0, httpVersion = 0, port = 0, headerBytes = 0, requestBytes = 0;
+  curl_easy_getinfo(easy_, CURLINFO_NUM_CONNECTS, &connects);
+  curl_easy_getinfo(easy_, CURLINFO_HTTP_VERSION, &httpVersion);
+  curl_easy_getinfo(easy_, CURLINFO_PRIMARY_PORT, &port);
+  curl_easy_getinfo(easy_, CURLINFO_HEADER_SIZE, &headerBytes);
+  curl_easy_getinfo(easy_, CURLINFO_REQUEST_SIZE, &requestBytes);
+  curl_off_t uploaded = 0, downloaded = 0;
+  curl_easy_getinfo(easy_, CURLINFO_SIZE_UPLOAD_T, &uploaded);
+  curl_easy_getinfo(easy_, CURLINFO_SIZE_DOWNLOAD_T, &downloaded);
+  char* ip = nullptr;
+  curl_easy_getinfo(easy_, CURLINFO_PRIMARY_IP, &ip);
+
+  m.isReusedConnection = connects == 0;
+  if (!m.isReusedConnection) {
+    m.domainLookupStartDate = fetchStart_;
+    m.domainLookupEndDate = dateAfter(fetchStart_, lookup);
+    m.connectStartDate = m.domainLookupEndDate;
+    m.connectEndDate = dateAfter(fetchStart_, std::max(connect, appConnect));
+    if (appConnect > 0) {
+      m.secureConnectionStartDate = dateAfter(fetchStart_, connect);
+      m.secureConnectionEndDate = dateAfter(fetchStart_, appConnect);
+    }
+  }
+  if (preTransfer > 0) {
+    m.requestStartDate = dateAfter(fetchStart_, preTransfer);
+    m.requestEndDate = m.requestStartDate;
+  }
+  if (startTransfer > 0) m.responseStartDate = dateAfter(fetchStart_, startTransfer);
+  if (finalResponseSeen_) m.responseEndDate = dateAfter(fetchStart_, total);
+  switch (httpVersion) {
+    case CURL_HTTP_VERSION_1_0: m.networkProtocolName = "http/1.0"; break;
+    case CURL_HTTP_VERSION_1_1: m.networkProtocolName = "http/1.1"; break;
+    case CURL_HTTP_VERSION_2_0: m.networkProtocolName = "h2"; break;
+    case CURL_HTTP_VERSION_3: m.networkProtocolName = "h3"; break;
+    default: break;
+  }
+  if (ip && *ip) m.remoteAddress = ip;
+  if (port > 0) m.remotePort = static_cast<int>(port);
+  m.countOfRequestHeaderBytesSent = requestBytes;
+  m.countOfRequestBodyBytesSent = uploaded;
+  m.countOfResponseHeaderBytesReceived = headerBytes;
+  m.countOfResponseBodyBytesReceived = downloaded;
+  return m;
+}
+
+void HTTPProtocol::releaseTransfer() {
+  if (easy_) {
+    if (pool_) pool_->remove(easy_);
+    curl_easy_cleanup(easy_);
+    easy_ = nullptr;
+  }
+  bodyFile_.close();
+  self_.reset();
+  // The pool may be released only outside its own callbacks (see engine::Multi).
+  if (pool_) engine::Loop::shared().post([pool = std::move(pool_)] {});
+}
+
+}  // namespace foundation::detail

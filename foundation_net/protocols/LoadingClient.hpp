@@ -1,0 +1,60 @@
+// The built-in protocols' side channel to their task, beyond the public URLProtocolClient:
+// body bytes without a copy and with flow control, upload progress, informational responses,
+// metrics, and what the session configures. Every call here happens on the loop thread.
+#pragma once
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include <foundation_net/HTTPURLResponse.hpp>
+#include <foundation_net/URLProtocolClient.hpp>
+#include <foundation_net/URLSessionTaskMetrics.hpp>
+
+namespace foundation::engine { class Multi; }
+
+namespace foundation::detail {
+
+// Where a request body comes from: bytes in memory or a file read as it is sent.
+struct BodySource {
+  std::optional<Data> data;
+  std::optional<std::string> filePath;
+  bool empty() const { return !data && !filePath; }
+};
+
+// What the session gives a protocol to load with.
+struct LoadContext {
+  std::shared_ptr<engine::Multi> pool;  // the session's connection pool
+  std::map<std::string, std::string> additionalHeaders;
+  std::map<std::string, std::string> proxy;  // Apple's connectionProxyDictionary keys
+  BodySource body;
+};
+
+class LoadingClient : public URLProtocolClient {
+ public:
+  enum class BodyVerdict {
+    consumed,  // the bytes are the client's now
+    pause,     // not taken: offer the same bytes again after FlowControlled::resumeBody()
+    abort,     // the task is over; stop the transfer
+  };
+  virtual BodyVerdict receiveBody(URLProtocol&, const char* bytes, std::size_t count) = 0;
+  virtual void didSendBodyData(URLProtocol&, std::int64_t bytesSent, std::int64_t totalBytesSent,
+                               std::int64_t totalBytesExpectedToSend) = 0;
+  virtual void didReceiveInformationalResponse(URLProtocol&, std::shared_ptr<const HTTPURLResponse>) = 0;
+  virtual void didCollectTransactionMetrics(URLProtocol&, URLSessionTaskTransactionMetrics) = 0;
+  virtual LoadContext loadContext() = 0;
+};
+
+// A protocol whose traffic the task can hold: implemented by the http(s) protocol.
+// Both calls are safe from any thread and take effect on the loop thread.
+class FlowControlled {
+ public:
+  virtual ~FlowControlled() = default;
+  // The client takes body bytes again after answering `pause`.
+  virtual void resumeBody() = 0;
+  // A suspended transfer sends and receives nothing.
+  virtual void setSuspended(bool suspended) = 0;
+};
+
+}  // namespace foundation::detail

@@ -1,0 +1,54 @@
+#include "session/DelegateDispatcher.hpp"
+
+#include <fmt/format.h>
+
+#include "platform/Process.hpp"
+
+namespace foundation::detail {
+
+void DelegateDispatcher::enqueue(std::function<void()> call) {
+  {
+    std::lock_guard lock(mutex_);
+    calls_.push_back(std::move(call));
+    if (scheduled_) return;
+    scheduled_ = true;
+  }
+  queue_->addOperation([self = shared_from_this()] { self->drain(); });
+}
+
+void DelegateDispatcher::drain() {
+  // A bounded batch per operation, so a busy session does not monopolise a shared queue
+  // (such as the main queue) and other work interleaves.
+  for (int i = 0; i < 64; ++i) {
+    std::function<void()> call;
+    {
+      std::lock_guard lock(mutex_);
+      if (calls_.empty()) {
+        scheduled_ = false;
+        return;
+      }
+      call = std::move(calls_.front());
+      calls_.pop_front();
+    }
+    call();
+  }
+  queue_->addOperation([self = shared_from_this()] { self->drain(); });
+}
+
+bool tracing() {
+  static const bool enabled = [] {
+    auto value = platform::environment("FOUNDATION_NET_TRACE");
+    return value && !value->empty() && *value != "0";
+  }();
+  return enabled;
+}
+
+void trace(const char* selector, std::uint64_t taskIdentifier) {
+  if (tracing()) fmt::print(stderr, "[foundation_net] {} task {}\n", selector, taskIdentifier);
+}
+
+void trace(const char* selector) {
+  if (tracing()) fmt::print(stderr, "[foundation_net] {}\n", selector);
+}
+
+}  // namespace foundation::detail

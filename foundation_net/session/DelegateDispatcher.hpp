@@ -1,0 +1,32 @@
+// Runs a session's delegate calls one at a time, in the order they were enqueued, on the
+// session's delegate queue — whatever that queue's width. Never runs anything inline.
+#pragma once
+#include <deque>
+#include <functional>
+#include <memory>
+#include <mutex>
+
+#include <foundation_net/OperationQueue.hpp>
+
+namespace foundation::detail {
+
+class DelegateDispatcher : public std::enable_shared_from_this<DelegateDispatcher> {
+ public:
+  explicit DelegateDispatcher(std::shared_ptr<OperationQueue> queue) : queue_(std::move(queue)) {}
+  void enqueue(std::function<void()> call);
+  const std::shared_ptr<OperationQueue>& queue() const { return queue_; }
+
+ private:
+  void drain();
+  std::shared_ptr<OperationQueue> queue_;
+  std::mutex mutex_;
+  std::deque<std::function<void()>> calls_;
+  bool scheduled_ = false;
+};
+
+// FOUNDATION_NET_TRACE=1: prints each delegate call as its Swift selector and task to stderr.
+bool tracing();
+void trace(const char* selector, std::uint64_t taskIdentifier);
+void trace(const char* selector);
+
+}  // namespace foundation::detail

@@ -1,0 +1,77 @@
+// URLSession's state: the task table, invalidation, the delegate dispatcher, and — on the loop
+// thread — the connection pool and the per-host limit on concurrent transfers.
+#pragma once
+#include <atomic>
+#include <deque>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include <foundation_net/URLSession.hpp>
+#include <foundation_net/URLSessionDelegate.hpp>
+#include <foundation_net/URLSessionTask.hpp>
+
+#include "engine/Multi.hpp"
+#include "session/DelegateDispatcher.hpp"
+
+namespace foundation {
+
+class URLSession::Impl {
+ public:
+  Impl(URLSession& owner, const URLSessionConfiguration& configuration,
+       std::shared_ptr<URLSessionDelegate> delegate, std::shared_ptr<OperationQueue> queue, bool isShared);
+  ~Impl();
+
+  URLSession& owner;
+  const URLSessionConfiguration configuration;
+  const bool isShared;
+  const std::shared_ptr<detail::DelegateDispatcher> dispatcher;
+
+  std::shared_ptr<URLSessionDelegate> delegate() const;
+  std::string description() const;
+  void setDescription(std::string description);
+  std::uint64_t nextTaskIdentifier() { return nextTaskIdentifier_++; }
+
+  // Adds a new task to the table; throws std::logic_error once the session is invalidated.
+  void registerTask(const std::shared_ptr<URLSessionTask>& task);
+  // Drops a task that has delivered its last message; may complete a pending invalidation.
+  // Called on the delegate queue, after the task's final delegate call.
+  void taskDidFinish(std::uint64_t identifier);
+  std::vector<std::shared_ptr<URLSessionTask>> liveTasks() const;
+  void finishTasksAndInvalidate();
+  void invalidateAndCancel();
+
+  // Loop thread: the pool new transfers use.
+  std::shared_ptr<engine::Multi> pool();
+  // Loop thread: new transfers get a new pool; the old one lives until its transfers end.
+  void retirePool();
+  // Loop thread: takes one of the host's transfer slots, or queues `waiter` for one
+  // (its Impl::slotGranted runs when one frees up) and returns false.
+  bool acquireSlot(const std::string& host, std::weak_ptr<URLSessionTask> waiter);
+  void releaseSlot(const std::string& host);
+
+ private:
+  // Enqueues didBecomeInvalidWithError and releases the delegate after it. Mutex held.
+  void deliverInvalidationLocked();
+
+  mutable std::mutex mutex_;
+  std::shared_ptr<URLSessionDelegate> delegate_;
+  std::string description_;
+  std::map<std::uint64_t, std::shared_ptr<URLSessionTask>> tasks_;
+  bool invalidating_ = false;
+  bool invalidationDelivered_ = false;
+  std::atomic<std::uint64_t> nextTaskIdentifier_{1};
+
+  // Loop thread only.
+  struct HostSlots {
+    int active = 0;
+    std::deque<std::weak_ptr<URLSessionTask>> waiting;
+  };
+  std::shared_ptr<engine::Multi> pool_;
+  std::unordered_map<std::string, HostSlots> hosts_;
+};
+
+}  // namespace foundation

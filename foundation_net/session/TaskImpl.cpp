@@ -1,0 +1,710 @@
+#include "session/TaskImpl.hpp"
+
+#include <algorithm>
+
+#include <fmt/format.h>
+
+#include <foundation_net/OperationQueue.hpp>
+#include <foundation_net/URLSessionDataDelegate.hpp>
+#include <foundation_net/URLSessionDownloadDelegate.hpp>
+
+#include "engine/Loop.hpp"
+#include "protocols/Redirect.hpp"
+#include "session/SessionImpl.hpp"
+#include "session/TaskClient.hpp"
+
+namespace foundation {
+namespace {
+
+using Verdict = detail::LoadingClient::BodyVerdict;
+using Clock = std::chrono::steady_clock;
+
+engine::Loop& loop() { return engine::Loop::shared(); }
+
+// User protocols start and stop here, so that their code never blocks the network thread.
+OperationQueue& protocolQueue() {
+  static auto* queue = [] {
+    auto* q = new OperationQueue();
+    q->setMaxConcurrentOperationCount(1);
+    return q;
+  }();
+  return *queue;
+}
+
+std::chrono::milliseconds toMilliseconds(std::chrono::steady_clock::duration d) {
+  return std::max(std::chrono::milliseconds(0), std::chrono::ceil<std::chrono::milliseconds>(d));
+}
+
+Clock::duration seconds(TimeInterval s) {
+  return std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(s));
+}
+
+std::string hostKey(const URL& url) {
+  auto port = url.port();
+  auto scheme = url.scheme();
+  return fmt::format("{}://{}:{}", scheme, url.host(), port ? *port : (scheme == "https" ? 443 : 80));
+}
+
+// A delegate's completion handler that acts once, whatever the delegate does with it.
+template <class... Args, class Body>
+std::function<void(Args...)> once(Body body) {
+  auto used = std::make_shared<std::atomic<bool>>(false);
+  return [used, body = std::move(body)](Args... args) {
+    if (!used->exchange(true)) body(std::move(args)...);
+  };
+}
+
+}  // namespace
+
+URLSessionTask::Impl::Impl(Setup setup)
+    : session_(std::move(setup.session)),
+      kind_(setup.kind),
+      identifier_(session_->impl().nextTaskIdentifier()),
+      dataCompletion_(std::move(setup.dataCompletion)),
+      downloadCompletion_(std::move(setup.downloadCompletion)),
+      originalRequest_(setup.request),
+      currentRequest_(std::move(setup.request)),
+      body_(std::move(setup.body)),
+      startFailure_(std::move(setup.startFailure)),
+      backlog_(std::make_shared<detail::Backlog>()),
+      downloadProgress_(std::make_shared<detail::CoalescedProgress>()),
+      uploadProgress_(std::make_shared<detail::CoalescedProgress>()) {
+  if (body_.data) bytesExpectedToSend_ = static_cast<std::int64_t>(body_.data->size());
+  if (body_.filePath) {
+    platform::File file;
+    if (platform::File::openForReading(*body_.filePath, file) == 0) bytesExpectedToSend_ = file.size();
+  }
+}
+
+URLSessionTask::Impl::~Impl() = default;
+
+URLSessionTask::Impl::Setup URLSessionTask::Impl::Setup::fromResumeData(std::shared_ptr<URLSession> session,
+                                                                        Kind kind, const Data& resumeData) {
+  // No resume data format is produced yet (cancelByProducingResumeData answers nullopt), so
+  // whatever arrives here is foreign or damaged: the task fails cleanly when resumed.
+  Setup setup{std::move(session), kind, URLRequest(URL("about:blank")), {}, nullptr, nullptr, std::nullopt};
+  setup.request.url.reset();
+  setup.startFailure = Error::url(URLError::cannotDecodeRawData, std::nullopt,
+                                  resumeData.empty() ? "the resume data is empty" : "the resume data is not valid");
+  return setup;
+}
+
+void URLSessionTask::Impl::bind(const std::shared_ptr<URLSessionTask>& owner) { owner_ = owner; }
+
+// ---- Public API -------------------------------------------------------------------------
+
+void URLSessionTask::Impl::resume() {
+  {
+    std::lock_guard lock(mutex_);
+    auto s = state_.load();
+    if (s == State::canceling || s == State::completed || suspendCount_ == 0) return;
+    if (--suspendCount_ > 0) return;
+    state_ = State::running;
+  }
+  loop().post([self = owner_.lock()] { self->impl().onResume(); });
+}
+
+void URLSessionTask::Impl::suspend() {
+  {
+    std::lock_guard lock(mutex_);
+    auto s = state_.load();
+    if (s == State::canceling || s == State::completed) return;
+    if (suspendCount_++ > 0) return;
+    state_ = State::suspended;
+  }
+  loop().post([self = owner_.lock()] { self->impl().onSuspend(); });
+}
+
+void URLSessionTask::Impl::cancel() {
+  {
+    std::lock_guard lock(mutex_);
+    auto s = state_.load();
+    if (s == State::canceling || s == State::completed) return;
+    state_ = State::canceling;
+  }
+  loop().post([self = owner_.lock()] {
+    auto& impl = self->impl();
+    impl.finish(Error::url(URLError::cancelled, impl.currentURL()));
+  });
+}
+
+void URLSessionTask::Impl::cancelByProducingResumeData(std::function<void(std::optional<Data>)> handler) {
+  cancel();
+  if (handler) session_->impl().dispatcher->enqueue([handler = std::move(handler)] { handler(std::nullopt); });
+}
+
+std::optional<URLRequest> URLSessionTask::Impl::originalRequest() const {
+  std::lock_guard lock(mutex_);
+  return originalRequest_;
+}
+std::optional<URLRequest> URLSessionTask::Impl::currentRequest() const { return request(); }
+URLRequest URLSessionTask::Impl::request() const {
+  std::lock_guard lock(mutex_);
+  return currentRequest_;
+}
+std::optional<URL> URLSessionTask::Impl::currentURL() const {
+  std::lock_guard lock(mutex_);
+  return currentRequest_.url;
+}
+std::shared_ptr<const URLResponse> URLSessionTask::Impl::response() const {
+  std::lock_guard lock(mutex_);
+  return response_;
+}
+std::optional<Error> URLSessionTask::Impl::error() const {
+  std::lock_guard lock(mutex_);
+  return error_;
+}
+std::string URLSessionTask::Impl::taskDescription() const {
+  std::lock_guard lock(mutex_);
+  return description_;
+}
+void URLSessionTask::Impl::setTaskDescription(std::string description) {
+  std::lock_guard lock(mutex_);
+  description_ = std::move(description);
+}
+float URLSessionTask::Impl::priority() const {
+  std::lock_guard lock(mutex_);
+  return priority_;
+}
+void URLSessionTask::Impl::setPriority(float priority) {
+  std::lock_guard lock(mutex_);
+  priority_ = std::clamp(priority, 0.0f, 1.0f);
+}
+std::optional<Date> URLSessionTask::Impl::earliestBeginDate() const {
+  std::lock_guard lock(mutex_);
+  return earliestBeginDate_;
+}
+void URLSessionTask::Impl::setEarliestBeginDate(std::optional<Date> date) {
+  std::lock_guard lock(mutex_);
+  earliestBeginDate_ = date;  // honoured by background sessions only, as on Apple's platforms
+}
+std::shared_ptr<URLSessionTaskDelegate> URLSessionTask::Impl::delegate() const {
+  std::lock_guard lock(mutex_);
+  return taskDelegate_;
+}
+void URLSessionTask::Impl::setDelegate(std::shared_ptr<URLSessionTaskDelegate> delegate) {
+  std::lock_guard lock(mutex_);
+  taskDelegate_ = std::move(delegate);
+}
+
+// ---- Loop-thread transitions -------------------------------------------------------------
+
+void URLSessionTask::Impl::onResume() {
+  if (phase_ == Phase::done) return;
+  suspended_ = false;
+  if (phase_ == Phase::idle) return start();
+  if (phase_ != Phase::loading) return;
+  if (auto* flow = dynamic_cast<detail::FlowControlled*>(protocol_.get())) flow->setSuspended(false);
+  armTimers();
+  releaseBody();
+}
+
+void URLSessionTask::Impl::onSuspend() {
+  if (phase_ == Phase::done) return;
+  suspended_ = true;
+  if (phase_ == Phase::queued) {
+    phase_ = Phase::idle;  // the slot queue skips tasks that are no longer queued
+    return;
+  }
+  if (phase_ != Phase::loading) return;
+  if (auto* flow = dynamic_cast<detail::FlowControlled*>(protocol_.get())) flow->setSuspended(true);
+  disarmTimers();
+}
+
+void URLSessionTask::Impl::start() {
+  if (startedAt_ == Clock::time_point{}) {
+    startedAt_ = Clock::now();
+    metrics_.taskIntervalStart = std::chrono::system_clock::now();
+  }
+  if (startFailure_) return finish(std::exchange(startFailure_, std::nullopt));
+  const URLRequest request = this->request();
+  if (!request.url) return finish(Error::url(URLError::badURL, std::nullopt, "the request has no URL"));
+  if (!protocolClass_) protocolClass_ = detail::protocolClassFor(request, session_->impl().configuration.protocolClasses);
+  if (!protocolClass_) return finish(Error::url(URLError::unsupportedURL, request.url));
+  if (detail::runsOnLoopThread(*protocolClass_)) {
+    auto host = hostKey(*request.url);
+    phase_ = Phase::queued;
+    if (!session_->impl().acquireSlot(host, owner_)) return;
+    slotHost_ = host;
+  }
+  launchProtocol();
+}
+
+void URLSessionTask::Impl::slotGranted() {
+  slotHost_ = hostKey(*currentURL());
+  launchProtocol();
+}
+
+void URLSessionTask::Impl::launchProtocol() {
+  phase_ = Phase::loading;
+  client_ = std::make_shared<detail::TaskClient>(owner_);
+  protocol_ = protocolClass_->make(request(), owner_.lock(), client_);
+  if (!protocol_) return finish(Error::url(URLError::unsupportedURL, currentURL(), "the protocol declined"));
+  activeSince_ = Clock::now();
+  armTimers();
+  if (detail::runsOnLoopThread(*protocolClass_)) {
+    protocol_->startLoading();
+  } else {
+    protocolQueue().addOperation([p = protocol_] { p->startLoading(); });
+  }
+}
+
+void URLSessionTask::Impl::stopProtocol() {
+  if (client_) client_->detach();
+  client_.reset();
+  if (protocol_) {
+    if (protocolClass_ && detail::runsOnLoopThread(*protocolClass_)) {
+      protocol_->stopLoading();
+    } else {
+      protocolQueue().addOperation([p = protocol_] { p->stopLoading(); });
+    }
+  }
+  protocol_.reset();
+  protocolPaused_ = false;
+  if (!slotHost_.empty()) {
+    auto host = std::exchange(slotHost_, std::string());
+    session_->impl().releaseSlot(host);
+  }
+}
+
+// ---- Timers --------------------------------------------------------------------------
+
+void URLSessionTask::Impl::noteActivity() { lastActivity_ = Clock::now(); }
+
+void URLSessionTask::Impl::armTimers() {
+  if (phase_ != Phase::loading || suspended_) return;
+  const auto& configuration = session_->impl().configuration;
+  auto request = this->request();
+  TimeInterval idle = request.hasExplicitTimeout() ? request.timeoutInterval : configuration.timeoutIntervalForRequest;
+  noteActivity();
+  if (idle > 0) {
+    if (!idleTimer_) idleTimer_ = std::make_unique<engine::Timer>(loop());
+    idleTimer_->start(static_cast<std::uint64_t>(toMilliseconds(seconds(idle)).count()), [this] { checkIdle(); });
+  }
+  if (configuration.timeoutIntervalForResource > 0 && !(resourceTimer_ && resourceTimer_->isActive())) {
+    activeSince_ = Clock::now();
+    auto remaining = seconds(configuration.timeoutIntervalForResource) - resourceUsed_;
+    if (!resourceTimer_) resourceTimer_ = std::make_unique<engine::Timer>(loop());
+    resourceTimer_->start(static_cast<std::uint64_t>(toMilliseconds(remaining).count()),
+                          [this] { finish(Error::url(URLError::timedOut, currentURL(), "resource timeout")); });
+  }
+}
+
+void URLSessionTask::Impl::disarmIdleTimer() {
+  if (idleTimer_) idleTimer_->stop();
+}
+
+void URLSessionTask::Impl::disarmTimers() {
+  disarmIdleTimer();
+  if (resourceTimer_ && resourceTimer_->isActive()) {
+    resourceUsed_ += Clock::now() - activeSince_;
+    resourceTimer_->stop();
+  }
+}
+
+void URLSessionTask::Impl::checkIdle() {
+  auto request = this->request();
+  TimeInterval idle = request.hasExplicitTimeout() ? request.timeoutInterval
+                                                   : session_->impl().configuration.timeoutIntervalForRequest;
+  // The timer is disarmed while the task itself holds the body back (a slow delegate is not
+  // an idle network); here it only measures how long nothing has moved.
+  auto quietFor = Clock::now() - lastActivity_;
+  if (quietFor >= seconds(idle)) return finish(Error::url(URLError::timedOut, request.url));
+  idleTimer_->start(static_cast<std::uint64_t>(toMilliseconds(seconds(idle) - quietFor).count()),
+                    [this] { checkIdle(); });
+}
+
+// ---- Protocol events ------------------------------------------------------------------
+
+detail::LoadContext URLSessionTask::Impl::loadContext() {
+  auto& session = session_->impl();
+  return detail::LoadContext{session.pool(), session.configuration.httpAdditionalHeaders,
+                             session.configuration.connectionProxyDictionary, body_};
+}
+
+void URLSessionTask::Impl::protocolWasRedirected(URLRequest newRequest, std::shared_ptr<const URLResponse> response) {
+  if (phase_ != Phase::loading) return;
+  noteActivity();
+  if (++redirectCount_ > detail::maximumRedirects)
+    return finish(Error::url(URLError::httpTooManyRedirects, currentURL()));
+  metrics_.redirectCount = redirectCount_;
+  {
+    std::lock_guard lock(mutex_);
+    response_ = response;
+  }
+  auto delegate = delegateAs<URLSessionTaskDelegate>();
+  if (!delegate) return onRedirectDecision(std::move(newRequest));
+  awaitingRedirect_ = true;
+  auto self = owner_;
+  auto answer = once<std::optional<URLRequest>>([self](std::optional<URLRequest> request) {
+    loop().post([self, request = std::move(request)]() mutable {
+      if (auto task = self.lock()) task->impl().onRedirectDecision(std::move(request));
+    });
+  });
+  enqueue([response, newRequest, answer](URLSession& session, URLSessionTask& task) {
+    auto d = task.impl().delegateAs<URLSessionTaskDelegate>();
+    detail::trace("urlSession(_:task:willPerformHTTPRedirection:newRequest:completionHandler:)", task.taskIdentifier());
+    if (d) {
+      d->willPerformHTTPRedirection(session, task, static_cast<const HTTPURLResponse&>(*response), newRequest, answer);
+    } else {
+      answer(newRequest);
+    }
+  });
+}
+
+void URLSessionTask::Impl::onRedirectDecision(std::optional<URLRequest> request) {
+  if (phase_ != Phase::loading) return;
+  awaitingRedirect_ = false;
+  if (!request) {
+    // Refused: the redirect response and its body are the result.
+    acceptResponse();
+    return;
+  }
+  noteActivity();
+  stopProtocol();
+  if (request->httpMethod == "GET" || request->httpMethod == "HEAD") body_ = {};
+  {
+    std::lock_guard lock(mutex_);
+    currentRequest_ = *request;
+    response_.reset();
+  }
+  heldChunks_.clear();
+  finishPending_ = false;
+  protocolClass_.reset();
+  phase_ = Phase::idle;
+  start();
+}
+
+void URLSessionTask::Impl::protocolDidReceiveResponse(std::shared_ptr<const URLResponse> response) {
+  if (phase_ != Phase::loading) return;
+  noteActivity();
+  {
+    std::lock_guard lock(mutex_);
+    response_ = std::move(response);
+  }
+  acceptResponse();
+}
+
+void URLSessionTask::Impl::acceptResponse() {
+  auto response = this->response();
+  bytesExpectedToReceive_ = response ? response->expectedContentLength() : URLSessionTransferSizeUnknown;
+  if (kind_ == Kind::download) {
+    if (auto failure = openDownloadFile()) return finish(std::move(failure));
+    return releaseBody();
+  }
+  if (hasCompletionHandler() || !delegateAs<URLSessionDataDelegate>()) return releaseBody();
+  awaitingDisposition_ = true;
+  auto self = owner_;
+  auto answer = once<URLSession::ResponseDisposition>([self](URLSession::ResponseDisposition disposition) {
+    loop().post([self, disposition] {
+      if (auto task = self.lock()) task->impl().onDisposition(disposition);
+    });
+  });
+  enqueue([response, answer](URLSession& session, URLSessionTask& task) {
+    auto d = task.impl().delegateAs<URLSessionDataDelegate>();
+    detail::trace("urlSession(_:dataTask:didReceive:completionHandler:)", task.taskIdentifier());
+    if (d) {
+      d->didReceiveResponse(session, static_cast<URLSessionDataTask&>(task), *response, answer);
+    } else {
+      answer(URLSession::ResponseDisposition::allow);
+    }
+  });
+}
+
+void URLSessionTask::Impl::onDisposition(URLSession::ResponseDisposition disposition) {
+  if (phase_ != Phase::loading || !awaitingDisposition_) return;
+  awaitingDisposition_ = false;
+  switch (disposition) {
+    case URLSession::ResponseDisposition::cancel:
+      return finish(Error::url(URLError::cancelled, currentURL()));
+    case URLSession::ResponseDisposition::becomeDownload:
+      return becomeDownload();
+    case URLSession::ResponseDisposition::allow:
+    case URLSession::ResponseDisposition::becomeStream:  // no stream tasks yet: loads as allow
+      return releaseBody();
+  }
+}
+
+bool URLSessionTask::Impl::bodyHeld() const {
+  return awaitingRedirect_ || awaitingDisposition_ || suspended_ || backlog_->full();
+}
+
+void URLSessionTask::Impl::releaseBody() {
+  if (phase_ != Phase::loading) return;
+  while (!heldChunks_.empty() && !bodyHeld()) {
+    Data chunk = std::move(heldChunks_.front());
+    heldChunks_.pop_front();
+    if (consume(reinterpret_cast<const char*>(chunk.bytes()), chunk.size()) == Verdict::abort) return;
+  }
+  if (bodyHeld()) return;
+  if (protocolPaused_) {
+    protocolPaused_ = false;
+    armTimers();
+    if (auto* flow = dynamic_cast<detail::FlowControlled*>(protocol_.get())) flow->resumeBody();
+  }
+  if (finishPending_ && heldChunks_.empty()) {
+    finishPending_ = false;
+    finish(std::nullopt);
+  }
+}
+
+detail::LoadingClient::BodyVerdict URLSessionTask::Impl::protocolDidLoad(const char* bytes, std::size_t count,
+                                                                        bool canPause) {
+  if (phase_ != Phase::loading) return Verdict::abort;
+  noteActivity();
+  if (bodyHeld() || !heldChunks_.empty()) {
+    if (canPause) {
+      protocolPaused_ = true;
+      // Waiting on our own delegate is not network idleness.
+      if (!awaitingRedirect_ && !awaitingDisposition_) disarmIdleTimer();
+      return Verdict::pause;
+    }
+    heldChunks_.emplace_back(bytes, count);
+    return Verdict::consumed;
+  }
+  return consume(bytes, count);
+}
+
+detail::LoadingClient::BodyVerdict URLSessionTask::Impl::consume(const char* bytes, std::size_t count) {
+  bytesReceived_ += static_cast<std::int64_t>(count);
+  if (kind_ == Kind::download) {
+    if (int rc = downloadFile_.write(bytes, count); rc < 0) {
+      finish(Error::url(URLError::cannotWriteToFile, currentURL(),
+                        fmt::format("{}: {}", downloadPath_, platform::errorName(rc))));
+      return Verdict::abort;
+    }
+    if (downloadProgress_->add(static_cast<std::int64_t>(count))) reportDownloadProgress();
+    return Verdict::consumed;
+  }
+  if (dataCompletion_) {
+    accumulated_.append(bytes, count);
+    return Verdict::consumed;
+  }
+  if (!delegateAs<URLSessionDataDelegate>()) return Verdict::consumed;
+  Data chunk(bytes, count);
+  backlog_->add(static_cast<std::int64_t>(count));
+  enqueue([chunk = std::move(chunk)](URLSession& session, URLSessionTask& task) {
+    auto& impl = task.impl();
+    if (auto d = impl.delegateAs<URLSessionDataDelegate>()) {
+      detail::trace("urlSession(_:dataTask:didReceive:)", task.taskIdentifier());
+      d->didReceiveData(session, static_cast<URLSessionDataTask&>(task), chunk);
+    }
+    if (impl.backlog_->remove(static_cast<std::int64_t>(chunk.size()))) {
+      loop().post([self = task.shared_from_this()] { self->impl().releaseBody(); });
+    }
+  });
+  return Verdict::consumed;
+}
+
+std::optional<Error> URLSessionTask::Impl::openDownloadFile() {
+  if (downloadFile_.isOpen()) return std::nullopt;
+  int rc = platform::File::createUnique(platform::temporaryDirectory(), "CFNetworkDownload_", downloadFile_,
+                                        downloadPath_);
+  if (rc == 0) return std::nullopt;
+  return Error::url(URLError::cannotCreateFile, currentURL(), platform::errorName(rc));
+}
+
+void URLSessionTask::Impl::reportDownloadProgress() {
+  auto progress = downloadProgress_;
+  enqueue([progress](URLSession& session, URLSessionTask& task) {
+    auto report = progress->take();
+    if (report.increment == 0) return;
+    if (auto d = task.impl().delegateAs<URLSessionDownloadDelegate>()) {
+      detail::trace("urlSession(_:downloadTask:didWriteData:totalBytesWritten:totalBytesExpectedToWrite:)",
+                    task.taskIdentifier());
+      d->didWriteData(session, static_cast<URLSessionDownloadTask&>(task), report.increment, report.total,
+                      task.countOfBytesExpectedToReceive());
+    }
+  });
+}
+
+void URLSessionTask::Impl::protocolDidSendBodyData(std::int64_t bytesSent, std::int64_t totalSent, std::int64_t) {
+  if (phase_ != Phase::loading) return;
+  noteActivity();
+  bytesSent_ = totalSent;
+  if (uploadProgress_->add(bytesSent)) reportUploadProgress();
+}
+
+void URLSessionTask::Impl::reportUploadProgress() {
+  auto progress = uploadProgress_;
+  enqueue([progress](URLSession& session, URLSessionTask& task) {
+    auto report = progress->take();
+    if (report.increment == 0) return;
+    if (auto d = task.impl().delegateAs<URLSessionTaskDelegate>()) {
+      detail::trace("urlSession(_:task:didSendBodyData:totalBytesSent:totalBytesExpectedToSend:)", task.taskIdentifier());
+      d->didSendBodyData(session, task, report.increment, report.total, task.countOfBytesExpectedToSend());
+    }
+  });
+}
+
+void URLSessionTask::Impl::protocolDidReceiveInformational(std::shared_ptr<const HTTPURLResponse> response) {
+  if (phase_ != Phase::loading) return;
+  noteActivity();
+  enqueue([response](URLSession& session, URLSessionTask& task) {
+    if (auto d = task.impl().delegateAs<URLSessionTaskDelegate>()) {
+      detail::trace("urlSession(_:task:didReceiveInformationalResponse:)", task.taskIdentifier());
+      d->didReceiveInformationalResponse(session, task, *response);
+    }
+  });
+}
+
+void URLSessionTask::Impl::protocolDidCollectMetrics(URLSessionTaskTransactionMetrics metrics) {
+  metrics.response = response();
+  metrics_.transactionMetrics.push_back(std::move(metrics));
+}
+
+void URLSessionTask::Impl::protocolDidFinish() {
+  if (phase_ != Phase::loading) return;
+  if (awaitingRedirect_ || awaitingDisposition_ || !heldChunks_.empty() || protocolPaused_) {
+    finishPending_ = true;
+    return;
+  }
+  finish(std::nullopt);
+}
+
+void URLSessionTask::Impl::protocolDidFail(Error error) {
+  if (phase_ != Phase::loading) return;
+  finish(std::move(error));
+}
+
+// ---- Becoming a download ---------------------------------------------------------------
+
+void URLSessionTask::Impl::becomeDownload() {
+  auto dataTask = owner_.lock();
+  Setup setup{session_, Kind::download, request(), body_, nullptr, nullptr, std::nullopt};
+  auto download = std::make_shared<URLSessionDownloadTask>(std::make_unique<Impl>(std::move(setup)));
+  auto& next = download->impl();
+  next.bind(download);
+  {
+    std::lock_guard lock(mutex_);
+    std::lock_guard nextLock(next.mutex_);
+    next.originalRequest_ = originalRequest_;
+    next.response_ = response_;
+    next.description_ = description_;
+    next.priority_ = priority_;
+    next.taskDelegate_ = taskDelegate_;
+    next.suspendCount_ = 0;
+    next.state_ = State::running;
+  }
+  session_->impl().registerTask(download);
+  next.bytesExpectedToReceive_ = bytesExpectedToReceive_.load();
+  next.phase_ = Phase::loading;
+  next.protocolClass_ = protocolClass_;
+  next.protocol_ = std::move(protocol_);
+  next.client_ = std::move(client_);
+  next.client_->retarget(download);
+  next.slotHost_ = std::exchange(slotHost_, std::string());
+  next.protocolPaused_ = std::exchange(protocolPaused_, false);
+  next.finishPending_ = std::exchange(finishPending_, false);
+  next.heldChunks_ = std::move(heldChunks_);
+  next.redirectCount_ = redirectCount_;
+  next.metrics_ = metrics_;
+  next.startedAt_ = startedAt_;
+  next.resourceUsed_ = resourceUsed_;
+
+  // The data task sends nothing more after didBecomeDownloadTask: no didCompleteWithError.
+  phase_ = Phase::done;
+  idleTimer_.reset();
+  resourceTimer_.reset();
+  enqueue([download](URLSession& session, URLSessionTask& task) {
+    task.impl().state_ = State::completed;
+    if (auto d = task.impl().delegateAs<URLSessionDataDelegate>()) {
+      detail::trace("urlSession(_:dataTask:didBecome:)", task.taskIdentifier());
+      d->didBecomeDownloadTask(session, static_cast<URLSessionDataTask&>(task), *download);
+    }
+    session.impl().taskDidFinish(task.taskIdentifier());
+  });
+  next.armTimers();
+  if (auto failure = next.openDownloadFile()) return next.finish(std::move(failure));
+  next.releaseBody();
+}
+
+// ---- Completion ------------------------------------------------------------------------
+
+void URLSessionTask::Impl::finish(std::optional<Error> error) {
+  if (phase_ == Phase::done) return;
+  phase_ = Phase::done;
+  stopProtocol();
+  idleTimer_.reset();
+  resourceTimer_.reset();
+  heldChunks_.clear();
+  if (error && !error->failingURL) error->failingURL = currentURL();
+
+  std::optional<std::string> downloaded;
+  if (kind_ == Kind::download) {
+    if (!error && !downloadFile_.isOpen()) error = openDownloadFile();  // an empty body is a file too
+    if (int rc = downloadFile_.close(); rc < 0 && !error)
+      error = Error::url(URLError::cannotCloseFile, currentURL(), platform::errorName(rc));
+    if (!error && !downloadPath_.empty()) {
+      downloaded = downloadPath_;
+    } else if (!downloadPath_.empty()) {
+      platform::removeFile(downloadPath_);
+    }
+  }
+  {
+    std::lock_guard lock(mutex_);
+    error_ = error;
+  }
+  metrics_.taskIntervalDuration =
+      std::chrono::duration<double>(Clock::now() - (startedAt_ == Clock::time_point{} ? Clock::now() : startedAt_)).count();
+  deliverCompletion(std::move(error), std::move(downloaded));
+}
+
+void URLSessionTask::Impl::deliverCompletion(std::optional<Error> error, std::optional<std::string> downloaded) {
+  auto metrics = metrics_;
+  auto accumulated = std::move(accumulated_);
+  enqueue([error = std::move(error), downloaded = std::move(downloaded), metrics = std::move(metrics),
+           accumulated = std::move(accumulated)](URLSession& session, URLSessionTask& task) {
+    auto& impl = task.impl();
+    const auto id = task.taskIdentifier();
+    if (downloaded) {
+      URL location = URL::fileURLWithPath(*downloaded);
+      if (impl.downloadCompletion_) {
+        // The handler below gets the file; it is removed after the handler returns.
+      } else if (auto d = impl.delegateAs<URLSessionDownloadDelegate>()) {
+        detail::trace("urlSession(_:downloadTask:didFinishDownloadingTo:)", id);
+        d->didFinishDownloadingTo(session, static_cast<URLSessionDownloadTask&>(task), location);
+      }
+      if (!impl.downloadCompletion_) platform::removeFile(*downloaded);
+    }
+    if (auto d = impl.delegateAs<URLSessionTaskDelegate>()) {
+      detail::trace("urlSession(_:task:didFinishCollecting:)", id);
+      d->didFinishCollectingMetrics(session, task, metrics);
+    }
+    impl.state_ = State::completed;
+    if (impl.dataCompletion_) {
+      detail::trace("dataTask(with:completionHandler:) completionHandler", id);
+      impl.dataCompletion_(error ? std::nullopt : std::optional<Data>(accumulated), impl.response(), error);
+      impl.dataCompletion_ = nullptr;
+    } else if (impl.downloadCompletion_) {
+      detail::trace("downloadTask(with:completionHandler:) completionHandler", id);
+      impl.downloadCompletion_(downloaded ? std::optional<URL>(URL::fileURLWithPath(*downloaded)) : std::nullopt,
+                               impl.response(), error);
+      impl.downloadCompletion_ = nullptr;
+      if (downloaded) platform::removeFile(*downloaded);
+    } else if (auto d = impl.delegateAs<URLSessionTaskDelegate>()) {
+      detail::trace("urlSession(_:task:didCompleteWithError:)", id);
+      d->didCompleteWithError(session, task, error);
+    }
+    session.impl().taskDidFinish(id);
+  });
+}
+
+// ---- Delegate side ----------------------------------------------------------------------
+
+void URLSessionTask::Impl::enqueue(std::function<void(URLSession&, URLSessionTask&)> call) {
+  auto task = owner_.lock();
+  auto session = session_;
+  session->impl().dispatcher->enqueue([task = std::move(task), session = std::move(session), call = std::move(call)] {
+    call(*session, *task);
+  });
+}
+
+template <class D>
+std::shared_ptr<D> URLSessionTask::Impl::delegateAs() const {
+  if (auto own = std::dynamic_pointer_cast<D>(delegate())) return own;
+  if (!session_) return nullptr;
+  return std::dynamic_pointer_cast<D>(session_->impl().delegate());
+}
+
+}  // namespace foundation

@@ -1,0 +1,189 @@
+// The task state machine. Public calls may come from any thread: they update the public
+// state at once and post the work to the loop thread, where every transition happens.
+// Protocol events arrive on the loop thread too (see TaskClient). Delegate calls leave
+// through the session's DelegateDispatcher and never run on the loop thread; their answers
+// come back by post.
+//
+//   idle ──resume──▶ [queued for a host slot] ──▶ loading ──▶ done
+//                                                    │  ▲
+//            redirect decision / response disposition ▼  │ (body held meanwhile)
+#pragma once
+#include <atomic>
+#include <deque>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+
+#include <foundation_net/URLSession.hpp>
+#include <foundation_net/URLSessionTask.hpp>
+#include <foundation_net/URLSessionTaskDelegate.hpp>
+
+#include "engine/Loop.hpp"
+#include "platform/File.hpp"
+#include "protocols/LoadingClient.hpp"
+#include "protocols/Registry.hpp"
+#include "session/Progress.hpp"
+
+namespace foundation {
+namespace detail { class TaskClient; }
+
+class URLSessionTask::Impl {
+ public:
+  enum class Kind { data, upload, download };
+  struct Setup {
+    std::shared_ptr<URLSession> session;
+    Kind kind = Kind::data;
+    URLRequest request;
+    detail::BodySource body;
+    URLSession::DataCompletionHandler dataCompletion;
+    URLSession::DownloadCompletionHandler downloadCompletion;
+    std::optional<Error> startFailure{};  // reported as soon as the task is resumed
+
+    // A task made from resume data; data this library cannot read fails the task on resume.
+    static Setup fromResumeData(std::shared_ptr<URLSession> session, Kind kind, const Data& resumeData);
+  };
+  explicit Impl(Setup setup);
+  ~Impl();
+
+  // Called once by the factory right after the task object exists.
+  void bind(const std::shared_ptr<URLSessionTask>& owner);
+  Kind kind() const { return kind_; }
+  std::uint64_t identifier() const { return identifier_; }
+  bool hasCompletionHandler() const { return dataCompletion_ || downloadCompletion_; }
+
+  // Public API (any thread).
+  State state() const { return state_.load(); }
+  void resume();
+  void suspend();
+  void cancel();
+  std::optional<URLRequest> originalRequest() const;
+  std::optional<URLRequest> currentRequest() const;
+  std::shared_ptr<const URLResponse> response() const;
+  std::optional<Error> error() const;
+  std::string taskDescription() const;
+  void setTaskDescription(std::string description);
+  float priority() const;
+  void setPriority(float priority);
+  std::optional<Date> earliestBeginDate() const;
+  void setEarliestBeginDate(std::optional<Date> date);
+  std::int64_t countOfBytesClientExpectsToSend() const { return clientExpectsToSend_; }
+  void setCountOfBytesClientExpectsToSend(std::int64_t count) { clientExpectsToSend_ = count; }
+  std::int64_t countOfBytesClientExpectsToReceive() const { return clientExpectsToReceive_; }
+  void setCountOfBytesClientExpectsToReceive(std::int64_t count) { clientExpectsToReceive_ = count; }
+  std::int64_t countOfBytesSent() const { return bytesSent_; }
+  std::int64_t countOfBytesReceived() const { return bytesReceived_; }
+  std::int64_t countOfBytesExpectedToSend() const { return bytesExpectedToSend_; }
+  std::int64_t countOfBytesExpectedToReceive() const { return bytesExpectedToReceive_; }
+  std::shared_ptr<URLSessionTaskDelegate> delegate() const;
+  void setDelegate(std::shared_ptr<URLSessionTaskDelegate> delegate);
+  // Cancels; the handler gets the resume data (none yet: see docs/semantics.md) on the delegate queue.
+  void cancelByProducingResumeData(std::function<void(std::optional<Data>)> handler);
+
+  // Protocol events (loop thread, from TaskClient).
+  void protocolWasRedirected(URLRequest newRequest, std::shared_ptr<const URLResponse> response);
+  void protocolDidReceiveResponse(std::shared_ptr<const URLResponse> response);
+  detail::LoadingClient::BodyVerdict protocolDidLoad(const char* bytes, std::size_t count, bool canPause);
+  void protocolDidFinish();
+  void protocolDidFail(Error error);
+  void protocolDidSendBodyData(std::int64_t bytesSent, std::int64_t totalSent, std::int64_t expected);
+  void protocolDidReceiveInformational(std::shared_ptr<const HTTPURLResponse> response);
+  void protocolDidCollectMetrics(URLSessionTaskTransactionMetrics metrics);
+  detail::LoadContext loadContext();
+  // Loop thread: whether the task waits for one of its host's transfer slots, and the grant.
+  bool waitsForSlot() const { return phase_ == Phase::queued; }
+  void slotGranted();
+
+ private:
+  enum class Phase { idle, queued, loading, done };
+
+  URLRequest request() const;  // the current request
+  std::optional<URL> currentURL() const;
+
+  // Loop-thread transitions.
+  void onResume();
+  void onSuspend();
+  void start();
+  void launchProtocol();
+  void stopProtocol();
+  void finish(std::optional<Error> error);
+  void onRedirectDecision(std::optional<URLRequest> request);
+  void onDisposition(URLSession::ResponseDisposition disposition);
+  void acceptResponse();
+  void becomeDownload();
+  // Creates the download's temporary file unless it exists; the error when that fails.
+  std::optional<Error> openDownloadFile();
+  bool bodyHeld() const;
+  void releaseBody();
+  detail::LoadingClient::BodyVerdict consume(const char* bytes, std::size_t count);
+  void armTimers();
+  void disarmTimers();
+  void disarmIdleTimer();
+  void checkIdle();
+  void noteActivity();
+  void reportDownloadProgress();
+  void reportUploadProgress();
+
+  // Delegate side.
+  void enqueue(std::function<void(URLSession&, URLSessionTask&)> call);
+  template <class D>
+  std::shared_ptr<D> delegateAs() const;
+  void deliverCompletion(std::optional<Error> error, std::optional<std::string> downloadedFile);
+
+  std::weak_ptr<URLSessionTask> owner_;
+  // Held for the task's lifetime: a running task keeps its session alive, as Apple's does.
+  std::shared_ptr<URLSession> session_;
+  const Kind kind_;
+  const std::uint64_t identifier_;
+  URLSession::DataCompletionHandler dataCompletion_;
+  URLSession::DownloadCompletionHandler downloadCompletion_;
+
+  // Public state, readable from any thread.
+  std::atomic<State> state_{State::suspended};
+  mutable std::mutex mutex_;  // guards the fields below up to the atomics
+  int suspendCount_ = 1;
+  URLRequest originalRequest_;
+  URLRequest currentRequest_;
+  std::shared_ptr<const URLResponse> response_;
+  std::optional<Error> error_;
+  std::string description_;
+  float priority_ = URLSessionTask::defaultPriority;
+  std::optional<Date> earliestBeginDate_;
+  std::shared_ptr<URLSessionTaskDelegate> taskDelegate_;
+  std::atomic<std::int64_t> clientExpectsToSend_{URLSessionTransferSizeUnknown};
+  std::atomic<std::int64_t> clientExpectsToReceive_{URLSessionTransferSizeUnknown};
+  std::atomic<std::int64_t> bytesSent_{0}, bytesReceived_{0};
+  std::atomic<std::int64_t> bytesExpectedToSend_{0}, bytesExpectedToReceive_{URLSessionTransferSizeUnknown};
+
+  // Loop thread only.
+  Phase phase_ = Phase::idle;
+  detail::BodySource body_;
+  std::optional<Error> startFailure_;
+  std::optional<URLProtocolClass> protocolClass_;
+  std::shared_ptr<URLProtocol> protocol_;
+  std::shared_ptr<detail::TaskClient> client_;
+  std::string slotHost_;  // non-empty while holding a host slot
+  bool awaitingRedirect_ = false;
+  bool awaitingDisposition_ = false;
+  bool protocolPaused_ = false;     // the protocol holds body bytes until resumeBody()
+  bool finishPending_ = false;      // the protocol finished while the body was held
+  bool suspended_ = false;
+  std::deque<Data> heldChunks_;     // from protocols that cannot pause
+  int redirectCount_ = 0;
+  URLSessionTaskMetrics metrics_;
+  std::chrono::steady_clock::time_point startedAt_{};
+  std::unique_ptr<engine::Timer> idleTimer_, resourceTimer_;
+  std::chrono::steady_clock::time_point lastActivity_{};
+  std::chrono::steady_clock::duration resourceUsed_{};   // active time before the last resume
+  std::chrono::steady_clock::time_point activeSince_{};
+  Data accumulated_;                 // the body, for a data completion handler
+  platform::File downloadFile_;
+  std::string downloadPath_;
+  std::int64_t bytesWritten_ = 0;
+
+  // Shared between the loop and the delegate queue.
+  std::shared_ptr<detail::Backlog> backlog_;
+  std::shared_ptr<detail::CoalescedProgress> downloadProgress_, uploadProgress_;
+};
+
+}  // namespace foundation

@@ -1,0 +1,46 @@
+// URLSessionConfiguration: the policies a session is created with (a value; the session copies it).
+#pragma once
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <foundation_net/Date.hpp>
+#include <foundation_net/URLProtocol.hpp>
+#include <foundation_net/URLRequest.hpp>
+
+namespace foundation {
+
+struct URLSessionConfiguration {
+  static URLSessionConfiguration defaultConfiguration();  // Swift .default
+  static URLSessionConfiguration ephemeral();
+  // Throws std::invalid_argument for an empty identifier.
+  static URLSessionConfiguration background(std::string identifier);
+
+  std::optional<std::string> identifier() const;  // set for background configurations only
+  bool isEphemeral() const;
+
+  TimeInterval timeoutIntervalForRequest = 60;       // idle timeout, reset whenever data moves
+  TimeInterval timeoutIntervalForResource = 604800;  // whole-transfer limit
+  int httpMaximumConnectionsPerHost = 6;
+  std::map<std::string, std::string> httpAdditionalHeaders;  // the request's own values win
+  bool isDiscretionary = false;
+  bool sessionSendsLaunchEvents = true;
+  bool waitsForConnectivity = false;
+  bool allowsCellularAccess = true, allowsExpensiveNetworkAccess = true,
+       allowsConstrainedNetworkAccess = true;
+  bool httpShouldSetCookies = true;
+  bool httpShouldUsePipelining = false;
+  URLRequest::CachePolicy requestCachePolicy = URLRequest::CachePolicy::useProtocolCachePolicy;
+  // Protocols consulted before the globally registered ones and the built-in http/https/file/data.
+  std::vector<URLProtocolClass> protocolClasses;
+  // Proxy settings as Apple's keys: "HTTPEnable", "HTTPProxy", "HTTPPort", "HTTPSEnable",
+  // "HTTPSProxy", "HTTPSPort". Empty: the environment's proxy variables apply (libcurl's rules).
+  std::map<std::string, std::string> connectionProxyDictionary;
+
+ private:
+  std::optional<std::string> identifier_;
+  bool ephemeral_ = false;
+};
+
+}  // namespace foundation

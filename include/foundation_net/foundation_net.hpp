@@ -1,0 +1,27 @@
+// Umbrella header: everything foundation_net offers.
+#pragma once
+#include <foundation_net/Data.hpp>
+#include <foundation_net/Date.hpp>
+#include <foundation_net/Error.hpp>
+#include <foundation_net/HTTPURLResponse.hpp>
+#include <foundation_net/OperationQueue.hpp>
+#include <foundation_net/RunLoop.hpp>
+#include <foundation_net/URL.hpp>
+#include <foundation_net/URLAuthenticationChallenge.hpp>
+#include <foundation_net/URLCredential.hpp>
+#include <foundation_net/URLProtectionSpace.hpp>
+#include <foundation_net/URLProtocol.hpp>
+#include <foundation_net/URLProtocolClient.hpp>
+#include <foundation_net/URLRequest.hpp>
+#include <foundation_net/URLResponse.hpp>
+#include <foundation_net/URLSession.hpp>
+#include <foundation_net/URLSessionConfiguration.hpp>
+#include <foundation_net/URLSessionDataDelegate.hpp>
+#include <foundation_net/URLSessionDataTask.hpp>
+#include <foundation_net/URLSessionDelegate.hpp>
+#include <foundation_net/URLSessionDownloadDelegate.hpp>
+#include <foundation_net/URLSessionDownloadTask.hpp>
+#include <foundation_net/URLSessionTask.hpp>
+#include <foundation_net/URLSessionTaskDelegate.hpp>
+#include <foundation_net/URLSessionTaskMetrics.hpp>
+#include <foundation_net/URLSessionUploadTask.hpp>

@@ -1,0 +1,237 @@
+// A delegate for tests: implements every delegate protocol, records each call as its Swift
+// selector name (with the task id), checks that calls never overlap and never run on the
+// network thread, and lets a test wait for completions.
+#pragma once
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <map>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <foundation_net/foundation_net.hpp>
+
+namespace fntest {
+
+using namespace foundation;
+using namespace std::chrono_literals;
+
+class Recorder : public URLSessionDataDelegate, public URLSessionDownloadDelegate {
+ public:
+  struct Completion {
+    std::optional<Error> error;
+    std::shared_ptr<const URLResponse> response;
+  };
+
+  // What the delegate answers; tests change these before resuming tasks.
+  URLSession::ResponseDisposition disposition = URLSession::ResponseDisposition::allow;
+  std::function<std::optional<URLRequest>(const HTTPURLResponse&, const URLRequest&)> redirect =
+      [](const HTTPURLResponse&, const URLRequest& next) { return std::optional<URLRequest>(next); };
+  std::chrono::milliseconds dataDelay{0};  // a slow delegate
+  std::function<void(URLSessionDownloadTask&, const URL&)> onDownloaded;
+  std::function<void(URLSessionDataTask&, const Data&)> onData;
+
+  // Blocks until `count` tasks completed (or the time runs out); true when they did.
+  bool waitForCompletions(std::size_t count, std::chrono::milliseconds limit = 20s) {
+    std::unique_lock lock(mutex_);
+    return changed_.wait_for(lock, limit, [&] { return completions_.size() >= count; });
+  }
+  bool waitForInvalidation(std::chrono::milliseconds limit = 20s) {
+    std::unique_lock lock(mutex_);
+    return changed_.wait_for(lock, limit, [&] { return invalidated_; });
+  }
+
+  std::vector<std::string> events(std::uint64_t task) const {
+    std::lock_guard lock(mutex_);
+    auto it = events_.find(task);
+    return it == events_.end() ? std::vector<std::string>{} : it->second;
+  }
+  std::vector<std::string> sessionEvents() const {
+    std::lock_guard lock(mutex_);
+    return sessionEvents_;
+  }
+  std::string body(std::uint64_t task) const {
+    std::lock_guard lock(mutex_);
+    auto it = bodies_.find(task);
+    return it == bodies_.end() ? std::string() : it->second;
+  }
+  Completion completion(std::uint64_t task) const {
+    std::lock_guard lock(mutex_);
+    return completions_.at(task);
+  }
+  std::size_t completionCount() const {
+    std::lock_guard lock(mutex_);
+    return completions_.size();
+  }
+  std::optional<URLSessionTaskMetrics> metrics(std::uint64_t task) const {
+    std::lock_guard lock(mutex_);
+    auto it = metrics_.find(task);
+    return it == metrics_.end() ? std::nullopt : std::optional(it->second);
+  }
+  std::int64_t maxUndelivered() const { return maxUndelivered_; }
+  int overlaps() const { return overlaps_; }
+  std::int64_t bytesWritten(std::uint64_t task) const {
+    std::lock_guard lock(mutex_);
+    auto it = written_.find(task);
+    return it == written_.end() ? 0 : it->second;
+  }
+  std::shared_ptr<URLSessionDownloadTask> becameDownload() const {
+    std::lock_guard lock(mutex_);
+    return becameDownload_;
+  }
+
+  // --- delegate methods ---
+  void didBecomeInvalidWithError(URLSession&, const std::optional<Error>&) override {
+    Guard g(*this);
+    std::lock_guard lock(mutex_);
+    sessionEvents_.push_back("didBecomeInvalidWithError");
+    invalidated_ = true;
+    changed_.notify_all();
+  }
+  void didCreateTask(URLSession&, URLSessionTask& task) override { record(task, "didCreateTask"); }
+  void willPerformHTTPRedirection(URLSession&, URLSessionTask& task, const HTTPURLResponse& response,
+                                  const URLRequest& next, std::function<void(std::optional<URLRequest>)> answer) override {
+    Guard g(*this);
+    record(task, "willPerformHTTPRedirection");
+    answer(redirect(response, next));
+  }
+  void didSendBodyData(URLSession&, URLSessionTask& task, std::int64_t, std::int64_t, std::int64_t) override {
+    Guard g(*this);
+    recordOnce(task, "didSendBodyData");
+  }
+  void didReceiveInformationalResponse(URLSession&, URLSessionTask& task, const HTTPURLResponse&) override {
+    Guard g(*this);
+    record(task, "didReceiveInformationalResponse");
+  }
+  void didFinishCollectingMetrics(URLSession&, URLSessionTask& task, const URLSessionTaskMetrics& m) override {
+    Guard g(*this);
+    record(task, "didFinishCollectingMetrics");
+    std::lock_guard lock(mutex_);
+    metrics_[task.taskIdentifier()] = m;
+  }
+  void didCompleteWithError(URLSession&, URLSessionTask& task, const std::optional<Error>& error) override {
+    Guard g(*this);
+    record(task, "didCompleteWithError");
+    std::lock_guard lock(mutex_);
+    completions_[task.taskIdentifier()] = Completion{error, task.response()};
+    changed_.notify_all();
+  }
+  void didReceiveResponse(URLSession&, URLSessionDataTask& task, const URLResponse&,
+                          std::function<void(URLSession::ResponseDisposition)> answer) override {
+    Guard g(*this);
+    record(task, "didReceiveResponse");
+    answer(disposition);
+  }
+  void didBecomeDownloadTask(URLSession&, URLSessionDataTask& task, URLSessionDownloadTask& download) override {
+    Guard g(*this);
+    record(task, "didBecomeDownloadTask");
+    std::lock_guard lock(mutex_);
+    becameDownload_ = std::static_pointer_cast<URLSessionDownloadTask>(download.shared_from_this());
+  }
+  void didReceiveData(URLSession&, URLSessionDataTask& task, const Data& data) override {
+    Guard g(*this);
+    recordOnce(task, "didReceiveData");
+    {
+      std::lock_guard lock(mutex_);
+      auto& body = bodies_[task.taskIdentifier()];
+      body.append(data.view());
+      auto undelivered = task.countOfBytesReceived() - static_cast<std::int64_t>(body.size());
+      if (undelivered > maxUndelivered_) maxUndelivered_ = undelivered;
+    }
+    if (onData) onData(task, data);
+    if (dataDelay.count() > 0) std::this_thread::sleep_for(dataDelay);
+  }
+  void didFinishDownloadingTo(URLSession&, URLSessionDownloadTask& task, const URL& location) override {
+    Guard g(*this);
+    record(task, "didFinishDownloadingTo");
+    if (onDownloaded) onDownloaded(task, location);
+  }
+  void didWriteData(URLSession&, URLSessionDownloadTask& task, std::int64_t written, std::int64_t total,
+                    std::int64_t) override {
+    Guard g(*this);
+    recordOnce(task, "didWriteData");
+    std::lock_guard lock(mutex_);
+    auto& sum = written_[task.taskIdentifier()];
+    sum += written;
+    if (sum != total) ++overlaps_;  // increments must add up to the totals
+  }
+  void didResumeAtOffset(URLSession&, URLSessionDownloadTask& task, std::int64_t, std::int64_t) override {
+    record(task, "didResumeAtOffset");
+  }
+
+ private:
+  // Counts calls that overlap another delegate call of this recorder.
+  struct Guard {
+    explicit Guard(Recorder& r) : r(r) {
+      if (r.inCall_.exchange(true)) ++r.overlaps_;
+    }
+    ~Guard() { r.inCall_ = false; }
+    Recorder& r;
+  };
+  void record(URLSessionTask& task, const char* event) {
+    std::lock_guard lock(mutex_);
+    events_[task.taskIdentifier()].push_back(event);
+  }
+  // Progress-like events are recorded once per run of calls, so orders stay comparable.
+  void recordOnce(URLSessionTask& task, const char* event) {
+    std::lock_guard lock(mutex_);
+    auto& list = events_[task.taskIdentifier()];
+    if (list.empty() || list.back() != event) list.push_back(event);
+  }
+
+  mutable std::mutex mutex_;
+  std::condition_variable changed_;
+  std::map<std::uint64_t, std::vector<std::string>> events_;
+  std::vector<std::string> sessionEvents_;
+  std::map<std::uint64_t, std::string> bodies_;
+  std::map<std::uint64_t, Completion> completions_;
+  std::map<std::uint64_t, URLSessionTaskMetrics> metrics_;
+  std::map<std::uint64_t, std::int64_t> written_;
+  std::shared_ptr<URLSessionDownloadTask> becameDownload_;
+  bool invalidated_ = false;
+  std::atomic<bool> inCall_{false};
+  std::atomic<int> overlaps_{0};
+  std::atomic<std::int64_t> maxUndelivered_{0};
+};
+
+// Waits for a completion-handler result.
+template <class T>
+struct Awaited {
+  std::mutex mutex;
+  std::condition_variable cv;
+  std::optional<T> value;
+  void set(T v) {
+    std::lock_guard lock(mutex);
+    value = std::move(v);
+    cv.notify_all();
+  }
+  bool wait(std::chrono::milliseconds limit = 20s) {
+    std::unique_lock lock(mutex);
+    return cv.wait_for(lock, limit, [&] { return value.has_value(); });
+  }
+};
+
+struct DataResult {
+  std::optional<Data> data;
+  std::shared_ptr<const URLResponse> response;
+  std::optional<Error> error;
+};
+
+// Runs a completion-handler data task to the end.
+inline DataResult load(const std::shared_ptr<URLSession>& session, const URLRequest& request) {
+  auto result = std::make_shared<Awaited<DataResult>>();
+  session->dataTask(request, [result](std::optional<Data> d, std::shared_ptr<const URLResponse> r,
+                                      std::optional<Error> e) { result->set({std::move(d), std::move(r), std::move(e)}); })
+      ->resume();
+  if (!result->wait()) throw std::runtime_error("task did not complete");
+  return *result->value;
+}
+
+inline int statusOf(const std::shared_ptr<const URLResponse>& response) {
+  auto http = std::dynamic_pointer_cast<const HTTPURLResponse>(response);
+  return http ? http->statusCode() : 0;
+}
+
+}  // namespace fntest

@@ -1,0 +1,176 @@
+// A loopback HTTP/1.1 server for tests and benchmarks of the URL loading library.
+//
+// It runs in-process on 127.0.0.1 with one blocking thread per connection and
+// keeps connections alive unless asked not to. Destruction never waits for
+// clients: it shuts down every socket and wakes every sleeping handler, then
+// joins all threads.
+//
+// Built-in routes (query options in brackets; bodies are text/plain unless noted):
+//   /hello                      200 "Hello, world!"
+//   /bytes?n=N                  N pattern bytes from offset 0, application/octet-stream
+//                               [chunked=1: 64 KiB chunks; nolength=1: no length, then close;
+//                                etag=X: ETag "X"; lastmod=1: fixed Last-Modified;
+//                                ranges=1: Accept-Ranges, Range bytes=A-B|A-|-S -> 206/416, If-Range]
+//   /echo                       200; body = request head as received + request body;
+//                               X-Echo-Method, X-Echo-Body-Length (see parseEcho)
+//   /status/CODE                that status, body "status CODE" (none for 204/304/HEAD)
+//                               [location=URL]; 1xx sends "HTTP/1.1 1xx Info", then 200 "after informational"
+//   /redirect/N                 302 "redirecting N", Location /redirect/N-1 (query kept);
+//                               /redirect/0 is 200 "redirect done"
+//                               [status=301|302|303|307|308; absolute=1: full URL; relative=1: "N-1"]
+//   /delay?ms=M                 200 "delayed" after M ms
+//   /delay-body?ms=M            head at once (Content-Length: 7), body "delayed" after M ms
+//   /trickle?n=N&chunk=C&interval_ms=I   N pattern bytes, C at a time, I ms apart
+//   /gzip, /deflate             Content-Encoding gzip / deflate (zlib) of "compressed hello " x 1000
+//   /bad-gzip                   Content-Encoding gzip with 64 bytes of garbage
+//   /folded                     X-Folded obs-folded over two lines, X-Plain: plain, body "folded"
+//   /malformed/status           "HTTP/1.1 abc garbage", then close
+//   /malformed/garbage          non-HTTP bytes, then close
+//   /malformed/truncated        Content-Length: 1000, 10 bytes, then close
+//   /malformed/close            close without a response
+//   /malformed/never            no response until the server stops (or the client leaves)
+//   /malformed/huge-header      one 200 KiB header line, body "huge", then close
+//   /malformed/bad-length       Content-Length: abc
+//   /malformed/bad-chunked      chunked with an invalid chunk-size line
+//   /concurrent?ms=M            200 "ok" after M ms (see maxConcurrentRequests)
+//   /auth/basic?user=U&pass=P   401 "unauthorized" + WWW-Authenticate Basic realm="fntest",
+//                               or 200 "authorized" with matching Basic credentials
+//   /headers                    200, one "name: value\n" line per request header
+//   anything else               404 "not found"
+// A malformed numeric option gets 400. Request heads over 1 MiB drop the connection.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace fntest {
+
+using HeaderList = std::vector<std::pair<std::string, std::string>>;
+
+// Deterministic body content: byte i of every generated body is i % 251
+// (a prime, so the pattern does not line up with power-of-two buffer sizes).
+inline std::uint8_t patternByte(std::uint64_t i) { return static_cast<std::uint8_t>(i % 251); }
+
+inline std::string pattern(std::uint64_t offset, std::size_t length) {
+    std::string out(length, '\0');
+    for (std::size_t k = 0; k < length; ++k) out[k] = static_cast<char>(patternByte(offset + k));
+    return out;
+}
+
+// One request as the server received it.
+struct RecordedRequest {
+    std::string method;
+    std::string target;                        // as on the request line, e.g. "/bytes?n=10"
+    std::string path;                          // target without the query, not decoded
+    std::map<std::string, std::string> query;  // percent-decoded; last value wins
+    HeaderList headers;                        // in order, names as sent
+    std::string body;                          // decoded from chunked if needed; see requests()
+    std::size_t bodySize = 0;                  // full body length even when `body` was trimmed
+
+    // First header with this name (case-insensitive).
+    std::optional<std::string> header(std::string_view name) const;
+};
+
+// What /echo sent back, parsed from its response body.
+struct EchoedRequest {
+    std::string method;
+    std::string target;
+    HeaderList headers;
+    std::string body;
+
+    std::optional<std::string> header(std::string_view name) const;
+};
+
+EchoedRequest parseEcho(std::string_view responseBody);
+
+namespace detail {
+class Connection;
+}
+
+// Handed to route handlers to produce the response on the connection's socket.
+// Unless close() is called, the connection stays open for the next request
+// afterwards, so a handler using writeRaw() must frame its response itself.
+class Responder {
+public:
+    // Writes bytes as they are. Returns false once the peer is gone.
+    bool writeRaw(std::string_view bytes);
+
+    // Writes a complete response. Adds Content-Length unless `headers` already
+    // frames the body (or the status has no body); leaves the body out for HEAD.
+    bool send(int status, HeaderList headers, std::string_view body);
+
+    // Writes only the status line and `headers`, for handlers that stream the
+    // body with writeRaw() afterwards. Adds nothing but "Connection: close"
+    // when the connection will close.
+    bool sendHead(int status, const HeaderList& headers);
+
+    // Waits, but wakes early and returns false when the server is stopping.
+    bool sleepFor(std::chrono::milliseconds duration);
+
+    // Closes the connection after the handler returns.
+    void close();
+
+    bool stopping() const;
+
+private:
+    friend class detail::Connection;
+    Responder(detail::Connection& connection, const std::string& method, bool keepAlive)
+        : connection_(connection), method_(method), keepAlive_(keepAlive) {}
+    std::string formatHead(int status, const HeaderList& headers) const;
+
+    detail::Connection& connection_;
+    const std::string& method_;
+    bool keepAlive_;
+    bool closeRequested_ = false;
+    bool wroteSomething_ = false;
+    bool failed_ = false;
+};
+
+class TestServer {
+public:
+    using Handler = std::function<void(const RecordedRequest&, Responder&)>;
+
+    TestServer();                    // 127.0.0.1 on a free port
+    explicit TestServer(int port);   // 127.0.0.1:port (0 = free port); throws if it cannot bind
+    ~TestServer();
+    TestServer(const TestServer&) = delete;
+    TestServer& operator=(const TestServer&) = delete;
+
+    int port() const;
+    std::string url(std::string_view pathAndQuery) const;  // "http://127.0.0.1:PORT" + pathAndQuery
+
+    // Adds a route matched on the exact path, or on a prefix when `path` ends
+    // with '*'; test routes take precedence over the built-in ones. The handler
+    // runs on the connection's thread: it should wait only with sleepFor(), or
+    // the server's destructor waits for it. A handler that writes nothing gets 500.
+    void route(std::string path, Handler handler);
+
+    // The request log, oldest first, recorded as each request starts being
+    // handled. It keeps the last 10,000 requests; only the last 1000 keep their
+    // body, and at most 64 KiB of it (bodySize is always exact).
+    std::vector<RecordedRequest> requests() const;
+    std::size_t requestCount() const;  // requests since start or clearRequests(), uncapped
+    void clearRequests();
+
+    int maxConcurrentConnections() const;  // most client connections open at once
+    int maxConcurrentRequests() const;     // most requests being handled at once
+    int connectionsAccepted() const;
+    // Maxima restart from what is open right now; the accepted count from 0.
+    void resetCounters();
+
+private:
+    friend class detail::Connection;
+    struct Impl;
+    std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace fntest
