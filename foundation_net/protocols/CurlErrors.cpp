@@ -22,7 +22,9 @@ int certificateErrorCode(long verifyResult) {
 
 int codeFor(CURLcode result, CURL* easy) {
   switch (result) {
-    case CURLE_UNSUPPORTED_PROTOCOL: return URLError::unsupportedURL;
+    // Only http(s) URLs reach curl, so this means the reply was not HTTP (a garbage or
+    // HTTP/0.9 status line).
+    case CURLE_UNSUPPORTED_PROTOCOL: return URLError::badServerResponse;
     case CURLE_URL_MALFORMAT: return URLError::badURL;
     case CURLE_COULDNT_RESOLVE_HOST:
     case CURLE_COULDNT_RESOLVE_PROXY: return URLError::cannotFindHost;

@@ -1,0 +1,102 @@
+// Hostile and broken servers, unreachable hosts and bad URLs: a clear URLError, never a hang.
+#include <doctest/doctest.h>
+
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "Recorder.hpp"
+#include "TestServer.hpp"
+
+using namespace fntest;
+
+namespace {
+
+// A loopback port with nothing listening on it.
+int closedPort() {
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ::bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof address);
+  socklen_t length = sizeof address;
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length);
+  ::close(fd);
+  return ntohs(address.sin_port);
+}
+
+int errorCode(const std::shared_ptr<URLSession>& session, const std::string& url) {
+  auto result = load(session, URLRequest(URL(url)));
+  REQUIRE(result.error);
+  CHECK(result.error->domain == "NSURLErrorDomain");
+  CHECK_FALSE(result.error->localizedDescription.empty());
+  REQUIRE(result.error->failingURL);
+  CHECK(result.error->failingURL->absoluteString() == URL(url).absoluteString());
+  return result.error->code;
+}
+
+}  // namespace
+
+TEST_CASE("broken responses map to Apple's error codes") {
+  TestServer server;
+  auto configuration = URLSessionConfiguration::defaultConfiguration();
+  configuration.timeoutIntervalForRequest = 5;
+  auto session = URLSession::make(configuration);
+  CHECK(errorCode(session, server.url("/malformed/status")) == URLError::badServerResponse);
+  CHECK(errorCode(session, server.url("/malformed/garbage")) == URLError::badServerResponse);
+  CHECK(errorCode(session, server.url("/malformed/truncated")) == URLError::networkConnectionLost);
+  CHECK(errorCode(session, server.url("/malformed/close")) == URLError::networkConnectionLost);
+  CHECK(errorCode(session, server.url("/malformed/bad-chunked")) == URLError::networkConnectionLost);
+  int huge = errorCode(session, server.url("/malformed/huge-header"));
+  CHECK((huge == URLError::cannotParseResponse || huge == URLError::badServerResponse));
+  int badLength = errorCode(session, server.url("/malformed/bad-length"));
+  CHECK((badLength == URLError::badServerResponse || badLength == URLError::cannotParseResponse));
+}
+
+TEST_CASE("unreachable and unknown hosts") {
+  auto session = URLSession::make(URLSessionConfiguration::defaultConfiguration());
+  CHECK(errorCode(session, "http://127.0.0.1:" + std::to_string(closedPort()) + "/") == URLError::cannotConnectToHost);
+  CHECK(errorCode(session, "http://no-such-host.invalid/") == URLError::cannotFindHost);
+}
+
+TEST_CASE("schemes nobody loads are unsupportedURL") {
+  auto session = URLSession::make(URLSessionConfiguration::defaultConfiguration());
+  CHECK(errorCode(session, "ftp://127.0.0.1/file") == URLError::unsupportedURL);
+  CHECK(errorCode(session, "gopher://127.0.0.1/") == URLError::unsupportedURL);
+}
+
+TEST_CASE("malformed URLs are refused at parse time") {
+  CHECK_FALSE(URL::fromString("http://exa mple.com/"));
+  CHECK_FALSE(URL::fromString(""));
+  CHECK_FALSE(URL::fromString("/relative/path"));
+  CHECK_THROWS_AS(URL("not a url"), std::invalid_argument);
+}
+
+TEST_CASE("a download into a folder that cannot be written fails with cannotCreateFile") {
+  if (::geteuid() == 0) return;  // root writes anywhere
+  TestServer server;
+  ::setenv("TMPDIR", "/proc", 1);
+  auto session = URLSession::make(URLSessionConfiguration::defaultConfiguration());
+  Awaited<std::optional<Error>> result;
+  session->downloadTask(URL(server.url("/hello")),
+      [&](std::optional<URL>, std::shared_ptr<const URLResponse>, std::optional<Error> e) { result.set(e); })->resume();
+  REQUIRE(result.wait());
+  ::unsetenv("TMPDIR");
+  REQUIRE(*result.value);
+  CHECK((*result.value)->code == URLError::cannotCreateFile);
+}
+
+TEST_CASE("many broken requests at once leave the session usable") {
+  TestServer server;
+  auto recorder = std::make_shared<Recorder>();
+  auto configuration = URLSessionConfiguration::defaultConfiguration();
+  configuration.timeoutIntervalForRequest = 2;
+  auto session = URLSession::make(configuration, recorder);
+  std::vector<std::string> paths{"/malformed/status", "/malformed/garbage", "/malformed/truncated",
+                                 "/malformed/close", "/malformed/bad-chunked", "/bad-gzip", "/hello"};
+  for (int round = 0; round < 5; ++round)
+    for (const auto& path : paths) session->dataTask(URL(server.url(path)))->resume();
+  REQUIRE(recorder->waitForCompletions(paths.size() * 5, 30s));
+  auto ok = load(session, URLRequest(URL(server.url("/hello"))));
+  CHECK_FALSE(ok.error);
+}
