@@ -39,11 +39,6 @@ void Multi::remove(CURL* easy) {
   if (curl_multi_remove_handle(multi_, easy) == CURLM_OK) --active_;
 }
 
-void Multi::kick() {
-  // A zero timeout: libuv fires it on the next loop iteration, outside any curl callback.
-  onTimer(multi_, 0, this);
-}
-
 int Multi::onSocket(CURL*, curl_socket_t fd, int what, void* self, void* socketp) {
   auto* multi = static_cast<Multi*>(self);
   auto* socket = static_cast<Socket*>(socketp);

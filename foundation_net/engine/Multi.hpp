@@ -34,9 +34,6 @@ class Multi {
   CURLMcode add(CURL* easy, TransferOwner* owner);
   // Stops driving `easy` (no callback follows); the caller then owns it again.
   void remove(CURL* easy);
-  // Re-checks every socket: used after curl_easy_pause(CONT), which does not tell the
-  // socket callback about data curl already holds.
-  void kick();
   int activeTransfers() const { return active_; }
 
  private:

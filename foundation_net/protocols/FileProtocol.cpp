@@ -6,7 +6,7 @@
 #include <foundation_net/URLProtocolClient.hpp>
 
 #include "model/Text.hpp"
-#include "platform/File.hpp"
+#include "protocols/Registry.hpp"
 
 namespace foundation::detail {
 
@@ -34,28 +34,36 @@ std::string mimeTypeForPath(std::string_view path) {
 void FileProtocol::startLoading() {
   const URL& url = *request().url;
   const std::string path = url.path();
-  auto reporter = client();
-  platform::File file;
-  if (int rc = platform::File::openForReading(path, file); rc < 0) {
+  if (int rc = platform::File::openForReading(path, file_); rc < 0) {
     int code = rc == UV_ENOENT ? URLError::fileDoesNotExist
              : rc == UV_EISDIR ? URLError::fileIsDirectory
              : (rc == UV_EACCES || rc == UV_EPERM) ? URLError::noPermissionsToReadFile
              : URLError::cannotOpenFile;
-    reporter->didFailWithError(*this, Error::url(code, url, fmt::format("{}: {}", path, platform::errorName(rc))));
+    client()->didFailWithError(*this, Error::url(code, url, fmt::format("{}: {}", path, platform::errorName(rc))));
     return;
   }
-  reporter->didReceive(*this, std::make_shared<URLResponse>(url, mimeTypeForPath(path), file.size(), std::nullopt));
+  client()->didReceive(*this, std::make_shared<URLResponse>(url, mimeTypeForPath(path), file_.size(), std::nullopt));
+  readNextChunk();
+}
+
+void FileProtocol::readNextChunk() {
+  if (stopped_) return;
   std::vector<char> buffer(256 * 1024);
-  while (!stopped_) {
-    auto n = file.read(buffer.data(), buffer.size());
-    if (n < 0) {
-      reporter->didFailWithError(*this, Error::url(URLError::cannotOpenFile, url, platform::errorName(static_cast<int>(n))));
-      return;
-    }
-    if (n == 0) break;
-    reporter->didLoad(*this, Data(buffer.data(), static_cast<std::size_t>(n)));
+  auto n = file_.read(buffer.data(), buffer.size());
+  if (n < 0) {
+    client()->didFailWithError(*this, Error::url(URLError::cannotOpenFile, request().url,
+                                                 platform::errorName(static_cast<int>(n))));
+    return;
   }
-  if (!stopped_) reporter->didFinishLoading(*this);
+  if (n == 0) {
+    file_.close();
+    client()->didFinishLoading(*this);
+    return;
+  }
+  client()->didLoad(*this, Data(buffer.data(), static_cast<std::size_t>(n)));
+  protocolQueue().addOperation([self = std::static_pointer_cast<FileProtocol>(shared_from_this())] {
+    self->readNextChunk();
+  });
 }
 
 void FileProtocol::stopLoading() { stopped_ = true; }

@@ -1,8 +1,12 @@
-// The built-in file: protocol: streams a local file through the generic URLProtocolClient.
+// The built-in file: protocol: streams a local file through the generic URLProtocolClient,
+// one chunk per operation on the protocol queue, so that stopLoading takes effect between chunks.
 #pragma once
 #include <atomic>
+#include <memory>
 
 #include <foundation_net/URLProtocol.hpp>
+
+#include "platform/File.hpp"
 
 namespace foundation::detail {
 
@@ -14,7 +18,9 @@ class FileProtocol final : public URLProtocol {
   void stopLoading() override;
 
  private:
+  void readNextChunk();
   std::atomic<bool> stopped_{false};
+  platform::File file_;
 };
 
 // A MIME type for a file name's extension ("application/octet-stream" when unknown).

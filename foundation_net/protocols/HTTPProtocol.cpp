@@ -145,6 +145,7 @@ void HTTPProtocol::begin() {
   }
   configureHeaders(easy, context, hasBody);
   configureProxy(easy, context.proxy);
+  configureCredential(easy, context);
 
   pool_ = std::move(context.pool);
   self_ = std::static_pointer_cast<HTTPProtocol>(shared_from_this());
@@ -171,7 +172,7 @@ bool HTTPProtocol::configureBody(CURL* easy, const BodySource& body) {
     }
     bodyLength_ = file.size();
     bodyFile_ = std::move(file);
-  } else if (body.data) {
+  } else if (body.data && !body.data->empty()) {
     bodyData_ = body.data;
     bodyLength_ = static_cast<std::int64_t>(body.data->size());
   } else if (request().httpMethod != "POST" && request().httpMethod != "PUT" &&
@@ -229,6 +230,48 @@ void HTTPProtocol::configureProxy(CURL* easy, const std::map<std::string, std::s
   curl_easy_setopt(easy, CURLOPT_PROXY, (port.empty() ? host : host + ":" + port).c_str());
 }
 
+void HTTPProtocol::configureCredential(CURL* easy, const LoadContext& context) {
+  if (!context.credential) return;
+  curl_easy_setopt(easy, CURLOPT_USERNAME, context.credential->user().value_or("").c_str());
+  curl_easy_setopt(easy, CURLOPT_PASSWORD, context.credential->password().value_or("").c_str());
+  if (context.authenticationMethod == NSURLAuthenticationMethodHTTPDigest) {
+    curl_easy_setopt(easy, CURLOPT_HTTPAUTH, CURLAUTH_DIGEST);
+    expectDigestRetry_ = true;
+  } else {
+    curl_easy_setopt(easy, CURLOPT_HTTPAUTH, CURLAUTH_BASIC);  // sent with the first request
+  }
+}
+
+std::optional<URLProtectionSpace> HTTPProtocol::challengedSpace(const HTTPURLResponse& response) const {
+  if (response.statusCode() != 401) return std::nullopt;
+  auto challenges = response.value("WWW-Authenticate");
+  if (!challenges) return std::nullopt;
+  // Several challenges arrive joined with ", "; the strongest scheme we support wins.
+  std::string_view text = *challenges;
+  auto schemeAt = [&](std::string_view scheme) -> std::optional<std::size_t> {
+    for (std::size_t i = 0; i + scheme.size() <= text.size(); ++i) {
+      bool boundary = i == 0 || text[i - 1] == ' ' || text[i - 1] == ',';
+      if (boundary && text::equalsIgnoringCase(text.substr(i, scheme.size()), scheme) &&
+          (i + scheme.size() == text.size() || text[i + scheme.size()] == ' '))
+        return i;
+    }
+    return std::nullopt;
+  };
+  auto digest = schemeAt("Digest");
+  auto basic = schemeAt("Basic");
+  if (!digest && !basic) return std::nullopt;
+  std::size_t at = digest ? *digest : *basic;
+  std::optional<std::string> realm;
+  if (auto r = text.find("realm=\"", at); r != std::string_view::npos) {
+    auto end = text.find('"', r + 7);
+    if (end != std::string_view::npos) realm = std::string(text.substr(r + 7, end - r - 7));
+  }
+  const URL& url = *request().url;
+  auto scheme = url.scheme();
+  return URLProtectionSpace(url.host(), url.port().value_or(scheme == "https" ? 443 : 80), scheme, realm,
+                            std::string(digest ? NSURLAuthenticationMethodHTTPDigest : NSURLAuthenticationMethodHTTPBasic));
+}
+
 std::size_t HTTPProtocol::onHeader(char* data, std::size_t size, std::size_t count, void* opaque) {
   auto* self = static_cast<HTTPProtocol*>(opaque);
   const std::size_t length = size * count;
@@ -264,10 +307,20 @@ void HTTPProtocol::finishHeaderBlock() {
         *this, std::make_shared<HTTPURLResponse>(*request().url, status_, httpVersion_, fields_));
     return;
   }
+  if (status_ == 401 && expectDigestRetry_) {
+    // curl answers this Digest challenge with the credentials and asks again.
+    expectDigestRetry_ = false;
+    fields_.clear();
+    return;
+  }
   finalResponseSeen_ = true;
   auto response = std::make_shared<HTTPURLResponse>(*request().url, status_, httpVersion_, std::move(fields_));
   fields_.clear();
-  if (auto next = redirectRequest(request(), *response)) {
+  if (auto space = challengedSpace(*response)) {
+    metricsReported_ = true;
+    client_->didCollectTransactionMetrics(*this, collectMetrics());
+    client_->didReceiveAuthenticationChallenge(*this, std::move(*space), response);
+  } else if (auto next = redirectRequest(request(), *response)) {
     // A followed redirect stops this transfer before curl completes it: its transaction's
     // metrics are taken now.
     metricsReported_ = true;

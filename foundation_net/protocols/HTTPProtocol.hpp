@@ -42,6 +42,9 @@ class HTTPProtocol final : public URLProtocol, public FlowControlled, private en
   bool configureBody(CURL* easy, const BodySource& body);
   void configureHeaders(CURL* easy, const LoadContext& context, bool hasBody);
   void configureProxy(CURL* easy, const std::map<std::string, std::string>& proxy);
+  void configureCredential(CURL* easy, const LoadContext& context);
+  // The protection space a 401 asks credentials for, when it names a scheme we can answer.
+  std::optional<URLProtectionSpace> challengedSpace(const HTTPURLResponse& response) const;
   void finishHeaderBlock();
   void transferDidComplete(CURLcode result) override;
   URLSessionTaskTransactionMetrics collectMetrics() const;
@@ -65,6 +68,7 @@ class HTTPProtocol final : public URLProtocol, public FlowControlled, private en
   std::vector<std::pair<std::string, std::string>> fields_;
   bool finalResponseSeen_ = false;
   bool metricsReported_ = false;
+  bool expectDigestRetry_ = false;  // curl answers the first Digest 401 itself
 
   // The request body.
   std::optional<Data> bodyData_;

@@ -9,6 +9,8 @@
 #include <string>
 
 #include <foundation_net/HTTPURLResponse.hpp>
+#include <foundation_net/URLCredential.hpp>
+#include <foundation_net/URLProtectionSpace.hpp>
 #include <foundation_net/URLProtocolClient.hpp>
 #include <foundation_net/URLSessionTaskMetrics.hpp>
 
@@ -20,7 +22,7 @@ namespace foundation::detail {
 struct BodySource {
   std::optional<Data> data;
   std::optional<std::string> filePath;
-  bool empty() const { return !data && !filePath; }
+  bool empty() const { return (!data || data->empty()) && !filePath; }
 };
 
 // What the session gives a protocol to load with.
@@ -29,6 +31,9 @@ struct LoadContext {
   std::map<std::string, std::string> additionalHeaders;
   std::map<std::string, std::string> proxy;  // Apple's connectionProxyDictionary keys
   BodySource body;
+  // Credentials to send, answering an earlier challenge for this protection space.
+  std::optional<URLCredential> credential;
+  std::string authenticationMethod;  // NSURLAuthenticationMethodHTTPBasic or …HTTPDigest
 };
 
 class LoadingClient : public URLProtocolClient {
@@ -42,6 +47,9 @@ class LoadingClient : public URLProtocolClient {
   virtual void didSendBodyData(URLProtocol&, std::int64_t bytesSent, std::int64_t totalBytesSent,
                                std::int64_t totalBytesExpectedToSend) = 0;
   virtual void didReceiveInformationalResponse(URLProtocol&, std::shared_ptr<const HTTPURLResponse>) = 0;
+  // A 401 the task may answer with credentials; the body is held like a redirect's meanwhile.
+  virtual void didReceiveAuthenticationChallenge(URLProtocol&, URLProtectionSpace space,
+                                                 std::shared_ptr<const HTTPURLResponse> response) = 0;
   virtual void didCollectTransactionMetrics(URLProtocol&, URLSessionTaskTransactionMetrics) = 0;
   virtual LoadContext loadContext() = 0;
 };

@@ -56,6 +56,15 @@ std::optional<URLProtocolClass> protocolClassFor(const URLRequest& request,
   return std::nullopt;
 }
 
+OperationQueue& protocolQueue() {
+  static auto* queue = [] {  // leaked: protocols may still be stopping at exit
+    auto* q = new OperationQueue();
+    q->setMaxConcurrentOperationCount(1);
+    return q;
+  }();
+  return *queue;
+}
+
 bool runsOnLoopThread(const URLProtocolClass& protocolClass) {
   return protocolClass.name == HTTPProtocol::className;
 }

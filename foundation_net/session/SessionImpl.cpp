@@ -41,6 +41,11 @@ void URLSession::Impl::registerTask(const std::shared_ptr<URLSessionTask>& task)
   tasks_.emplace(task->taskIdentifier(), task);
 }
 
+void URLSession::Impl::adoptTask(const std::shared_ptr<URLSessionTask>& task) {
+  std::lock_guard lock(mutex_);
+  tasks_.emplace(task->taskIdentifier(), task);
+}
+
 void URLSession::Impl::taskDidFinish(std::uint64_t identifier) {
   std::lock_guard lock(mutex_);
   tasks_.erase(identifier);
@@ -82,12 +87,16 @@ void URLSession::Impl::deliverInvalidationLocked() {
   invalidationDelivered_ = true;
   dispatcher->enqueue([session = owner.shared_from_this()] {
     auto& impl = session->impl();
-    if (auto delegate = impl.delegate()) {
+    std::shared_ptr<URLSessionDelegate> delegate;
+    {
+      // Released before the last message, so nobody sees the session holding it afterwards.
+      std::lock_guard lock(impl.mutex_);
+      delegate = std::move(impl.delegate_);
+    }
+    if (delegate) {
       detail::trace("urlSession(_:didBecomeInvalidWithError:)");
       delegate->didBecomeInvalidWithError(*session, std::nullopt);
     }
-    std::lock_guard lock(impl.mutex_);
-    impl.delegate_.reset();  // the session releases its delegate once it is invalid
   });
 }
 

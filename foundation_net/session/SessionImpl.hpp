@@ -37,6 +37,9 @@ class URLSession::Impl {
 
   // Adds a new task to the table; throws std::logic_error once the session is invalidated.
   void registerTask(const std::shared_ptr<URLSessionTask>& task);
+  // Adds a task that continues an existing one (a data task become download), even while the
+  // session is being invalidated: it is not a new task.
+  void adoptTask(const std::shared_ptr<URLSessionTask>& task);
   // Drops a task that has delivered its last message; may complete a pending invalidation.
   // Called on the delegate queue, after the task's final delegate call.
   void taskDidFinish(std::uint64_t identifier);

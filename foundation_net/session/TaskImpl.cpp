@@ -21,16 +21,6 @@ using Clock = std::chrono::steady_clock;
 
 engine::Loop& loop() { return engine::Loop::shared(); }
 
-// User protocols start and stop here, so that their code never blocks the network thread.
-OperationQueue& protocolQueue() {
-  static auto* queue = [] {
-    auto* q = new OperationQueue();
-    q->setMaxConcurrentOperationCount(1);
-    return q;
-  }();
-  return *queue;
-}
-
 std::chrono::milliseconds toMilliseconds(std::chrono::steady_clock::duration d) {
   return std::max(std::chrono::milliseconds(0), std::chrono::ceil<std::chrono::milliseconds>(d));
 }
@@ -245,7 +235,7 @@ void URLSessionTask::Impl::launchProtocol() {
   if (detail::runsOnLoopThread(*protocolClass_)) {
     protocol_->startLoading();
   } else {
-    protocolQueue().addOperation([p = protocol_] { p->startLoading(); });
+    detail::protocolQueue().addOperation([p = protocol_] { p->startLoading(); });
   }
 }
 
@@ -256,7 +246,7 @@ void URLSessionTask::Impl::stopProtocol() {
     if (protocolClass_ && detail::runsOnLoopThread(*protocolClass_)) {
       protocol_->stopLoading();
     } else {
-      protocolQueue().addOperation([p = protocol_] { p->stopLoading(); });
+      detail::protocolQueue().addOperation([p = protocol_] { p->stopLoading(); });
     }
   }
   protocol_.reset();
@@ -319,7 +309,8 @@ void URLSessionTask::Impl::checkIdle() {
 detail::LoadContext URLSessionTask::Impl::loadContext() {
   auto& session = session_->impl();
   return detail::LoadContext{session.pool(), session.configuration.httpAdditionalHeaders,
-                             session.configuration.connectionProxyDictionary, body_};
+                             session.configuration.connectionProxyDictionary, body_, credential_,
+                             authenticationMethod_};
 }
 
 void URLSessionTask::Impl::protocolWasRedirected(URLRequest newRequest, std::shared_ptr<const URLResponse> response) {
@@ -360,12 +351,21 @@ void URLSessionTask::Impl::onRedirectDecision(std::optional<URLRequest> request)
     acceptResponse();
     return;
   }
+  // The body follows the request: none for GET/HEAD, the delegate's own if it set one.
+  if (request->httpMethod == "GET" || request->httpMethod == "HEAD") {
+    body_ = {};
+  } else if (request->httpBody) {
+    body_ = {request->httpBody, std::nullopt};
+  }
+  restart(std::move(*request));
+}
+
+void URLSessionTask::Impl::restart(URLRequest request) {
   noteActivity();
   stopProtocol();
-  if (request->httpMethod == "GET" || request->httpMethod == "HEAD") body_ = {};
   {
     std::lock_guard lock(mutex_);
-    currentRequest_ = *request;
+    currentRequest_ = std::move(request);
     response_.reset();
   }
   heldChunks_.clear();
@@ -373,6 +373,60 @@ void URLSessionTask::Impl::onRedirectDecision(std::optional<URLRequest> request)
   protocolClass_.reset();
   phase_ = Phase::idle;
   start();
+}
+
+void URLSessionTask::Impl::protocolDidReceiveChallenge(URLProtectionSpace space,
+                                                       std::shared_ptr<const HTTPURLResponse> response) {
+  if (phase_ != Phase::loading) return;
+  noteActivity();
+  {
+    std::lock_guard lock(mutex_);
+    response_ = response;
+  }
+  std::optional<URLCredential> proposed = credential_;
+  if (!proposed) {
+    auto url = currentURL();
+    if (url && url->user())
+      proposed = URLCredential(*url->user(), url->password().value_or(""), URLCredential::Persistence::none);
+  }
+  URLAuthenticationChallenge challenge(space, proposed, challengeFailures_, response);
+  awaitingChallenge_ = true;
+  auto self = owner_;
+  auto method = space.authenticationMethod();
+  auto answer = once<URLSession::AuthChallengeDisposition, std::optional<URLCredential>>(
+      [self, method](URLSession::AuthChallengeDisposition disposition, std::optional<URLCredential> credential) {
+        loop().post([self, method, disposition, credential = std::move(credential)]() mutable {
+          if (auto task = self.lock()) task->impl().onChallengeDecision(disposition, std::move(credential), method);
+        });
+      });
+  enqueue([challenge = std::move(challenge), answer](URLSession& session, URLSessionTask& task) {
+    detail::trace("urlSession(_:task:didReceive:completionHandler:)", task.taskIdentifier());
+    if (auto d = task.impl().delegateAs<URLSessionTaskDelegate>()) {
+      d->didReceiveChallenge(session, task, challenge, answer);
+    } else if (auto s = session.delegate()) {
+      s->didReceiveChallenge(session, challenge, answer);
+    } else {
+      answer(URLSession::AuthChallengeDisposition::performDefaultHandling, std::nullopt);
+    }
+  });
+}
+
+void URLSessionTask::Impl::onChallengeDecision(URLSession::AuthChallengeDisposition disposition,
+                                               std::optional<URLCredential> credential,
+                                               std::string authenticationMethod) {
+  if (phase_ != Phase::loading || !awaitingChallenge_) return;
+  awaitingChallenge_ = false;
+  using Disposition = URLSession::AuthChallengeDisposition;
+  if (disposition == Disposition::cancelAuthenticationChallenge)
+    return finish(Error::url(URLError::cancelled, currentURL(), "authentication cancelled"));
+  if (disposition == Disposition::useCredential && credential) {
+    ++challengeFailures_;
+    credential_ = std::move(credential);
+    authenticationMethod_ = std::move(authenticationMethod);
+    return restart(request());
+  }
+  // Default handling without stored credentials, or no credential: the 401 is the result.
+  acceptResponse();
 }
 
 void URLSessionTask::Impl::protocolDidReceiveResponse(std::shared_ptr<const URLResponse> response) {
@@ -426,7 +480,7 @@ void URLSessionTask::Impl::onDisposition(URLSession::ResponseDisposition disposi
 }
 
 bool URLSessionTask::Impl::bodyHeld() const {
-  return awaitingRedirect_ || awaitingDisposition_ || suspended_ || backlog_->full();
+  return awaitingRedirect_ || awaitingDisposition_ || awaitingChallenge_ || suspended_ || backlog_->full();
 }
 
 void URLSessionTask::Impl::releaseBody() {
@@ -456,7 +510,7 @@ detail::LoadingClient::BodyVerdict URLSessionTask::Impl::protocolDidLoad(const c
     if (canPause) {
       protocolPaused_ = true;
       // Waiting on our own delegate is not network idleness.
-      if (!awaitingRedirect_ && !awaitingDisposition_) disarmIdleTimer();
+      if (!awaitingRedirect_ && !awaitingDisposition_ && !awaitingChallenge_) disarmIdleTimer();
       return Verdict::pause;
     }
     heldChunks_.emplace_back(bytes, count);
@@ -555,7 +609,7 @@ void URLSessionTask::Impl::protocolDidCollectMetrics(URLSessionTaskTransactionMe
 
 void URLSessionTask::Impl::protocolDidFinish() {
   if (phase_ != Phase::loading) return;
-  if (awaitingRedirect_ || awaitingDisposition_ || !heldChunks_.empty() || protocolPaused_) {
+  if (awaitingRedirect_ || awaitingDisposition_ || awaitingChallenge_ || !heldChunks_.empty() || protocolPaused_) {
     finishPending_ = true;
     return;
   }
@@ -586,7 +640,7 @@ void URLSessionTask::Impl::becomeDownload() {
     next.suspendCount_ = 0;
     next.state_ = State::running;
   }
-  session_->impl().registerTask(download);
+  session_->impl().adoptTask(download);
   next.bytesExpectedToReceive_ = bytesExpectedToReceive_.load();
   next.phase_ = Phase::loading;
   next.protocolClass_ = protocolClass_;
@@ -645,8 +699,11 @@ void URLSessionTask::Impl::finish(std::optional<Error> error) {
     std::lock_guard lock(mutex_);
     error_ = error;
   }
-  metrics_.taskIntervalDuration =
-      std::chrono::duration<double>(Clock::now() - (startedAt_ == Clock::time_point{} ? Clock::now() : startedAt_)).count();
+  if (startedAt_ == Clock::time_point{}) {
+    metrics_.taskIntervalStart = std::chrono::system_clock::now();  // never started: an empty interval
+  } else {
+    metrics_.taskIntervalDuration = std::chrono::duration<double>(Clock::now() - startedAt_).count();
+  }
   deliverCompletion(std::move(error), std::move(downloaded));
 }
 

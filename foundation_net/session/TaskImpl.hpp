@@ -89,6 +89,7 @@ class URLSessionTask::Impl {
   void protocolDidSendBodyData(std::int64_t bytesSent, std::int64_t totalSent, std::int64_t expected);
   void protocolDidReceiveInformational(std::shared_ptr<const HTTPURLResponse> response);
   void protocolDidCollectMetrics(URLSessionTaskTransactionMetrics metrics);
+  void protocolDidReceiveChallenge(URLProtectionSpace space, std::shared_ptr<const HTTPURLResponse> response);
   detail::LoadContext loadContext();
   // Loop thread: whether the task waits for one of its host's transfer slots, and the grant.
   bool waitsForSlot() const { return phase_ == Phase::queued; }
@@ -108,6 +109,10 @@ class URLSessionTask::Impl {
   void stopProtocol();
   void finish(std::optional<Error> error);
   void onRedirectDecision(std::optional<URLRequest> request);
+  void onChallengeDecision(URLSession::AuthChallengeDisposition disposition, std::optional<URLCredential> credential,
+                           std::string authenticationMethod);
+  // Stops the running protocol and starts over with `request` (a redirect, a credential).
+  void restart(URLRequest request);
   void onDisposition(URLSession::ResponseDisposition disposition);
   void acceptResponse();
   void becomeDownload();
@@ -165,6 +170,10 @@ class URLSessionTask::Impl {
   std::string slotHost_;  // non-empty while holding a host slot
   bool awaitingRedirect_ = false;
   bool awaitingDisposition_ = false;
+  bool awaitingChallenge_ = false;
+  std::optional<URLCredential> credential_;  // answers the last challenge
+  std::string authenticationMethod_;
+  int challengeFailures_ = 0;
   bool protocolPaused_ = false;     // the protocol holds body bytes until resumeBody()
   bool finishPending_ = false;      // the protocol finished while the body was held
   bool suspended_ = false;

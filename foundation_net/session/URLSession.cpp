@@ -24,7 +24,7 @@ void refuseInBackground(const URLSession& session, const char* what) {
 
 detail::BodySource bodyOf(const URLRequest& request) {
   detail::BodySource body;
-  if (request.httpBody) body.data = request.httpBody;
+  if (request.httpBody && !request.httpBody->empty()) body.data = request.httpBody;
   return body;
 }
 

@@ -7,6 +7,7 @@
 
 #include <arpa/inet.h>
 #include <curl/curl.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
@@ -640,8 +641,9 @@ class ServerProcess {
 public:
     explicit ServerProcess(const char* path) {
         int toChild[2], fromChild[2];
-        REQUIRE(::pipe(toChild) == 0);
-        REQUIRE(::pipe(fromChild) == 0);
+        // Close-on-exec, or the child would hold its own stdin's write end open.
+        REQUIRE(::pipe2(toChild, O_CLOEXEC) == 0);
+        REQUIRE(::pipe2(fromChild, O_CLOEXEC) == 0);
         pid_ = ::fork();
         REQUIRE(pid_ >= 0);
         if (pid_ == 0) {

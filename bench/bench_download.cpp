@@ -1,0 +1,291 @@
+// bench-download: one large body (default 1 GiB of /bytes) from the out-of-process fntest-server,
+// through
+//   curl-null      the curl tool: curl -s -o /dev/null URL               (subprocess, wall time)
+//   curl-file      the curl tool writing a real file in the temp dir       (subprocess, wall time)
+//   download-task  URLSession download task to a file; didFinishDownloadingTo ignores the file
+//   data-delegate  URLSession data task, URLSessionDataDelegate::didReceiveData discarding
+//   raw            the reference client (bench/raw_multi_client.cpp), CURLOPT_BUFFERSIZE 256 KiB
+// The last three each run in a fresh child process (this executable re-executed with
+// --variant NAME), which reports its throughput and its peak RSS (VmHWM) — so the server's and
+// the other variants' memory never count. Rounds are interleaved; the headline is the median.
+// Files go to a fresh directory under $TMPDIR (or /tmp), which the children get as TMPDIR,
+// so the download task's temporary file and curl's output share one file system.
+//
+//   bench-download [--size BYTES] [--rounds 3] [--server PATH]
+//   bench-download --variant download-task|data-delegate|raw --url URL --size BYTES   (child)
+#include <sys/stat.h>
+
+#include <atomic>
+#include <cstdio>
+#include <exception>
+#include <filesystem>
+#include <future>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <fmt/format.h>
+
+#include <foundation_net/foundation_net.hpp>
+
+#include "bench_util.hpp"
+#include "raw_multi_client.hpp"
+
+using namespace foundation;
+
+namespace {
+
+// ---- child side ----------------------------------------------------------------------------
+
+struct ChildReport {
+  std::uint64_t bytes = 0;
+  double seconds = 0;       // resume → last message (didCompleteWithError)
+  double fileSeconds = -1;  // resume → didFinishDownloadingTo (download task only)
+  bool ok = false;
+};
+
+class DownloadDelegate final : public URLSessionDownloadDelegate {
+ public:
+  explicit DownloadDelegate(bench::Clock::time_point& start) : start_(start) {}
+  std::promise<void> done;
+  ChildReport report;
+
+  void didFinishDownloadingTo(URLSession&, URLSessionDownloadTask& task, const URL& location) override {
+    report.fileSeconds = bench::secondsSince(start_);
+    struct stat st {};
+    if (::stat(location.path().c_str(), &st) == 0) report.bytes = static_cast<std::uint64_t>(st.st_size);
+    auto http = std::dynamic_pointer_cast<const HTTPURLResponse>(task.response());
+    report.ok = http && http->statusCode() == 200;
+    // The session deletes the file when this returns.
+  }
+  void didCompleteWithError(URLSession&, URLSessionTask&, const std::optional<Error>& error) override {
+    report.seconds = bench::secondsSince(start_);
+    if (error) {
+      fmt::print(stderr, "download-task: {} ({})\n", error->localizedDescription, error->code);
+      report.ok = false;
+    }
+    done.set_value();
+  }
+
+ private:
+  bench::Clock::time_point& start_;
+};
+
+class DiscardingDataDelegate final : public URLSessionDataDelegate {
+ public:
+  explicit DiscardingDataDelegate(bench::Clock::time_point& start) : start_(start) {}
+  std::promise<void> done;
+  ChildReport report;
+
+  void didReceiveData(URLSession&, URLSessionDataTask&, const Data& data) override { report.bytes += data.size(); }
+  void didCompleteWithError(URLSession&, URLSessionTask& task, const std::optional<Error>& error) override {
+    report.seconds = bench::secondsSince(start_);
+    auto http = std::dynamic_pointer_cast<const HTTPURLResponse>(task.response());
+    report.ok = !error && http && http->statusCode() == 200;
+    if (error) fmt::print(stderr, "data-delegate: {} ({})\n", error->localizedDescription, error->code);
+    done.set_value();
+  }
+
+ private:
+  bench::Clock::time_point& start_;
+};
+
+template <class Delegate, class MakeTask>
+ChildReport runSessionVariant(MakeTask makeTask) {
+  bench::Clock::time_point start;
+  auto delegate = std::make_shared<Delegate>(start);
+  auto session = URLSession::make(URLSessionConfiguration::defaultConfiguration(), delegate);
+  auto finished = delegate->done.get_future();
+  auto task = makeTask(*session);
+  start = bench::Clock::now();
+  task->resume();
+  finished.wait();
+  session->finishTasksAndInvalidate();
+  return delegate->report;
+}
+
+int runChildVariant(const std::string& variant, const std::string& url, std::uint64_t size) {
+  const long rssBefore = bench::statusKiB("VmRSS");
+  ChildReport report;
+  if (variant == "download-task") {
+    report = runSessionVariant<DownloadDelegate>([&](URLSession& s) { return s.downloadTask(URL(url)); });
+  } else if (variant == "data-delegate") {
+    report = runSessionVariant<DiscardingDataDelegate>([&](URLSession& s) { return s.dataTask(URL(url)); });
+  } else if (variant == "raw") {
+    bench::RawOptions options;
+    options.bufferSize = 256 * 1024;  // the library's receive buffer (HTTPProtocol.cpp)
+    bench::RawMultiClient raw(options);
+    auto r = raw.run(url, 1, 1);
+    report.bytes = r.bytes;
+    report.seconds = r.seconds;
+    report.ok = r.completed == 1;
+  } else {
+    fmt::print(stderr, "unknown variant {}\n", variant);
+    return 2;
+  }
+  report.ok = report.ok && report.bytes == size;
+  fmt::print("RESULT ok={} bytes={} seconds={:.6f} file_seconds={:.6f} hwm_kib={} rss_before_kib={}\n",
+             report.ok ? 1 : 0, report.bytes, report.seconds, report.fileSeconds, bench::statusKiB("VmHWM"),
+             rssBefore);
+  std::fflush(stdout);
+  return report.ok ? 0 : 1;
+}
+
+// ---- parent side ---------------------------------------------------------------------------
+
+struct Sample {
+  double seconds = 0;
+  double extraSeconds = -1;  // curl's own time_total / the download task's didFinishDownloadingTo
+  long peakKiB = 0;          // VmHWM (children) or ru_maxrss (curl)
+  long beforeKiB = -1;       // VmRSS before the transfer (children)
+};
+
+struct VariantStats {
+  std::string name;
+  std::vector<Sample> samples;
+  int failures = 0;
+
+  std::vector<double> rates(std::uint64_t size) const {
+    std::vector<double> out;
+    for (const auto& s : samples) out.push_back(s.seconds > 0 ? static_cast<double>(size) / s.seconds / 1e6 : 0);
+    return out;
+  }
+  long peakKiB() const {
+    long p = 0;
+    for (const auto& s : samples) p = std::max(p, s.peakKiB);
+    return p;
+  }
+  long beforeKiB() const {
+    long b = -1;
+    for (const auto& s : samples) b = std::max(b, s.beforeKiB);
+    return b;
+  }
+};
+
+std::optional<Sample> runCurl(const std::string& url, const std::string& output, std::uint64_t size) {
+  auto r = bench::runChild({"curl", "-s", "-o", output, "-w", "size=%{size_download} total=%{time_total}\n", url});
+  auto bytes = bench::field(r.output, "size");
+  if (r.exitStatus != 0 || !bytes || static_cast<std::uint64_t>(*bytes) != size) {
+    fmt::print(stderr, "curl -o {} failed (exit {}): {}\n", output, r.exitStatus, r.output);
+    return std::nullopt;
+  }
+  if (output != "/dev/null") {
+    std::error_code ec;
+    if (std::filesystem::file_size(output, ec) != size) {
+      fmt::print(stderr, "curl wrote a file of the wrong size\n");
+      return std::nullopt;
+    }
+    std::filesystem::remove(output, ec);
+  }
+  return Sample{r.seconds, bench::field(r.output, "total").value_or(-1), r.maxRssKiB, -1};
+}
+
+std::optional<Sample> runSelf(const std::string& variant, const std::string& url, std::uint64_t size) {
+  auto r = bench::runChild({bench::selfPath(), "--variant", variant, "--url", url, "--size", std::to_string(size)});
+  auto line = r.output.substr(std::min(r.output.find("RESULT"), r.output.size()));
+  auto ok = bench::field(line, "ok");
+  if (r.exitStatus != 0 || !ok || *ok != 1) {
+    fmt::print(stderr, "{} failed (exit {}): {}\n", variant, r.exitStatus, r.output);
+    return std::nullopt;
+  }
+  return Sample{bench::field(line, "seconds").value_or(0), bench::field(line, "file_seconds").value_or(-1),
+                static_cast<long>(bench::field(line, "hwm_kib").value_or(0)),
+                static_cast<long>(bench::field(line, "rss_before_kib").value_or(-1))};
+}
+
+std::string makeTempDirectory() {
+  const char* base = std::getenv("TMPDIR");
+  std::string pattern = std::string(base && *base ? base : "/tmp") + "/fn-bench-download-XXXXXX";
+  if (!mkdtemp(pattern.data())) throw std::runtime_error("mkdtemp failed");
+  return pattern;
+}
+
+int runParent(const std::string& serverPath, std::uint64_t size, std::size_t rounds) {
+  bench::ServerProcess server(serverPath);
+  const std::string url = server.url(fmt::format("/bytes?n={}", size));
+  const std::string dir = makeTempDirectory();
+  setenv("TMPDIR", dir.c_str(), 1);  // the children's download files land here too
+  fmt::print("download: GET {} ({:.1f} MiB), {} rounds, files in {}\n", url, static_cast<double>(size) / 1048576.0,
+             rounds, dir);
+  fmt::print("MB/s = 10^6 bytes per second; the curl tool is timed from fork to exit, the others from resume() "
+             "to the last delegate message inside a fresh child process\n");
+
+  std::vector<VariantStats> stats = {{"curl-null", {}, 0},     {"curl-file", {}, 0}, {"download-task", {}, 0},
+                                     {"data-delegate", {}, 0}, {"raw", {}, 0}};
+  for (std::size_t round = 1; round <= rounds; ++round) {
+    for (auto& v : stats) {
+      std::optional<Sample> s;
+      if (v.name == "curl-null") {
+        s = runCurl(url, "/dev/null", size);
+      } else if (v.name == "curl-file") {
+        s = runCurl(url, dir + "/curl.out", size);
+      } else {
+        s = runSelf(v.name, url, size);
+      }
+      if (!s) {
+        ++v.failures;
+        continue;
+      }
+      v.samples.push_back(*s);
+      const double rate = static_cast<double>(size) / s->seconds / 1e6;
+      std::string extra;
+      if (v.name.starts_with("curl") && s->extraSeconds > 0) {
+        extra = fmt::format(", curl's own time_total {:.3f} s", s->extraSeconds);
+      } else if (v.name == "download-task" && s->extraSeconds > 0) {
+        extra = fmt::format(", file complete at {:.3f} s", s->extraSeconds);
+      }
+      fmt::print("  round {}  {:<14} {:>8.0f} MB/s  ({:.3f} s, peak RSS {:.1f} MiB{})\n", round, v.name, rate,
+                 s->seconds, bench::mib(s->peakKiB), extra);
+      std::fflush(stdout);
+    }
+  }
+  std::error_code ec;
+  std::filesystem::remove_all(dir, ec);
+
+  std::map<std::string, double> medians;
+  fmt::print("\n{:<14} {:>12} {:>10} {:>15} {:>16} {:>9}\n", "variant", "median MB/s", "best MB/s", "peak RSS MiB",
+             "RSS before MiB", "failures");
+  for (const auto& v : stats) {
+    auto rates = v.rates(size);
+    medians[v.name] = bench::median(rates);
+    fmt::print("{:<14} {:>12.0f} {:>10.0f} {:>15.1f} {:>16} {:>9}\n", v.name, bench::median(rates), bench::best(rates),
+               bench::mib(v.peakKiB()), v.beforeKiB() >= 0 ? fmt::format("{:.1f}", bench::mib(v.beforeKiB())) : "-",
+               v.failures);
+  }
+  fmt::print("(curl rows: peak RSS is the curl process's ru_maxrss)\n\n");
+
+  auto ratio = [&](const char* a, const char* b) { return medians[b] > 0 ? medians[a] / medians[b] : 0.0; };
+  const double downloadRatio = ratio("download-task", "curl-file");
+  const double dataRatio = ratio("data-delegate", "raw");
+  const double peak = bench::mib(stats[2].peakKiB());
+  fmt::print("target download-task/curl-file >= 0.90x: {:.3f}x -> {}\n", downloadRatio,
+             downloadRatio >= 0.9 ? "met" : "MISSED");
+  fmt::print("target data-delegate/raw       >= 0.80x: {:.3f}x -> {}\n", dataRatio, dataRatio >= 0.8 ? "met" : "MISSED");
+  fmt::print("target download-task peak RSS  <= 32 MiB: {:.1f} MiB -> {}\n", peak, peak <= 32 ? "met" : "MISSED");
+  fmt::print("(for reference: download-task/curl-null {:.3f}x, raw/curl-null {:.3f}x)\n",
+             ratio("download-task", "curl-null"), ratio("raw", "curl-null"));
+  int failures = 0;
+  for (const auto& v : stats) failures += v.failures;
+  return failures > 0 ? 1 : 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) try {
+  bench::Args args(argc, argv);
+  const std::uint64_t size = args.number("--size", 1ULL << 30);
+  if (auto variant = args.take("--variant")) {
+    auto url = args.take("--url");
+    args.finish();
+    if (!url) throw std::invalid_argument("--variant needs --url");
+    return runChildVariant(*variant, *url, size);
+  }
+  const std::size_t rounds = args.number("--rounds", 3);
+  const std::string server = bench::serverPath(args);
+  args.finish();
+  return runParent(server, size, rounds);
+} catch (const std::exception& error) {
+  std::fprintf(stderr, "bench-download: %s\n", error.what());
+  return 2;
+}
