@@ -76,7 +76,10 @@ int main(int argc, char** argv) try {
 
   {
     std::unique_lock lock(mutex);
-    allDone.wait(lock, [&] { return finished == count; });
+    if (!allDone.wait_for(lock, std::chrono::seconds(300), [&] { return finished == count; })) {
+      fmt::print(stderr, "bench-many-tasks: only {} of {} tasks completed after 300 s: stalled\n", finished, count);
+      std::_Exit(3);
+    }
   }
   const double totalSeconds = std::chrono::duration<double>(lastCompletion - resumeStart).count();
   const long rssEnd = bench::statusKiB("VmRSS");

@@ -3,12 +3,15 @@
 //   raw       the reference client (libcurl multi + libuv, bench/raw_multi_client.cpp)
 //   handler   URLSession, dataTask(url, completionHandler); each handler starts the next task
 //   delegate  URLSession with a URLSessionDataDelegate; each didCompleteWithError starts the next
+//   raw-libopts  (diagnostic) the raw client with the easy options foundation_net sets (request
+//             headers, Accept-Encoding, header callback, 256 KiB buffer…): how much of the gap is
+//             curl's configuration rather than the library's own work
 // All three use the same in-process fntest::TestServer and at most --in-flight connections.
 // Rounds are interleaved (raw, handler, delegate, raw, …) after one warm-up round of each;
 // the headline is the median round, the best round is printed too.
 //
 //   bench-small-gets [--requests 20000] [--in-flight 16] [--rounds 3] [--warmup 2000]
-//                    [--only raw|handler|delegate] [--server-url http://127.0.0.1:PORT]
+//                    [--only raw|handler|delegate|raw-libopts] [--server-url http://127.0.0.1:PORT]
 // --only and --server-url (a server already running, e.g. build/tests/support/fntest-server)
 // are for profiling the client alone.
 #include <sys/resource.h>
@@ -84,7 +87,7 @@ class HandlerRun : public std::enable_shared_from_this<HandlerRun> {
     auto done = done_.get_future();
     const auto start = bench::Clock::now();
     for (std::size_t i = 0; i < inFlight; ++i) startNext();
-    done.wait();
+    bench::waitOrDie(done, "handler round");
     RoundResult r;
     r.seconds = bench::secondsSince(start);
     r.ok = ok_;
@@ -128,7 +131,7 @@ class CountingDelegate final : public URLSessionDataDelegate {
     auto done = done_.get_future();
     const auto start = bench::Clock::now();
     for (std::size_t i = 0; i < inFlight; ++i) startNext(session);
-    done.wait();
+    bench::waitOrDie(done, "delegate round");
     RoundResult r;
     r.seconds = bench::secondsSince(start);
     r.ok = ok_;
@@ -197,6 +200,8 @@ int main(int argc, char** argv) try {
   bench::RawOptions rawOptions;
   rawOptions.maxHostConnections = static_cast<long>(inFlight);
   bench::RawMultiClient raw(rawOptions);
+  rawOptions.libraryEasyOptions = true;
+  bench::RawMultiClient rawLibraryOptions(rawOptions);
 
   auto configuration = URLSessionConfiguration::defaultConfiguration();
   configuration.httpMaximumConnectionsPerHost = static_cast<int>(inFlight);
@@ -204,30 +209,37 @@ int main(int argc, char** argv) try {
   auto delegate = std::make_shared<CountingDelegate>(URL(url));
   auto delegateSession = URLSession::make(configuration, delegate);
 
-  auto runRaw = [&](std::size_t n) {
-    auto r = raw.run(url, n, inFlight);
+  auto runRawWith = [&](bench::RawMultiClient& client, std::size_t n) {
+    auto r = client.run(url, n, inFlight);
     RoundResult out;
     out.seconds = r.seconds;
     out.ok = r.completed;
     out.failed = r.failed + (r.bytes != r.completed * helloLength ? 1 : 0);
     return out;
   };
+  auto runRaw = [&](std::size_t n) { return runRawWith(raw, n); };
+  auto runRawLibraryOptions = [&](std::size_t n) { return runRawWith(rawLibraryOptions, n); };
   auto runHandler = [&](std::size_t n) {
     return std::make_shared<HandlerRun>(handlerSession, URL(url), n)->run(inFlight);
   };
   auto runDelegate = [&](std::size_t n) { return delegate->run(*delegateSession, n, inFlight); };
 
   struct Variant {
-    const char* name;
+    Variant(std::string n, std::function<RoundResult(std::size_t)> r) : name(std::move(n)), run(std::move(r)) {}
+    std::string name;
     std::function<RoundResult(std::size_t)> run;
     std::vector<double> rates;
+    std::vector<double> cpuPerRequest;  // microseconds
     std::size_t failed = 0;
     int connections = 0;
   };
-  std::vector<Variant> variants = {{"raw", runRaw, {}}, {"handler", runHandler, {}}, {"delegate", runDelegate, {}}};
+  std::vector<Variant> variants = {{"raw", runRaw},
+                                   {"handler", runHandler},
+                                   {"delegate", runDelegate},
+                                   {"raw-libopts", runRawLibraryOptions}};
   if (!only.empty()) {
     std::erase_if(variants, [&](const Variant& v) { return v.name != only; });
-    if (variants.empty()) throw std::invalid_argument("--only: raw, handler or delegate");
+    if (variants.empty()) throw std::invalid_argument("--only: raw, handler, delegate or raw-libopts");
   }
 
   for (auto& v : variants) {
@@ -244,10 +256,11 @@ int main(int argc, char** argv) try {
       r.cpuSeconds = after.cpu - before.cpu;
       r.contextSwitches = after.switches - before.switches;
       v.rates.push_back(r.rate());
+      v.cpuPerRequest.push_back(r.cpuSeconds * 1e6 / static_cast<double>(requests));
       v.failed += r.failed;
       v.connections = std::max(v.connections, r.connections);
       const double n = static_cast<double>(requests);
-      fmt::print("  round {}  {:<9} {:>7.0f} req/s  ({:.3f} s, {:.1f} us CPU/req, {:.2f} ctx switches/req, {} ok, "
+      fmt::print("  round {}  {:<11} {:>7.0f} req/s  ({:.3f} s, {:.1f} us CPU/req, {:.2f} ctx switches/req, {} ok, "
                  "{} failed, {} new connections)\n",
                  round, v.name, r.rate(), r.seconds, r.cpuSeconds * 1e6 / n,
                  static_cast<double>(r.contextSwitches) / n, r.ok, r.failed, r.connections);
@@ -258,15 +271,18 @@ int main(int argc, char** argv) try {
   fmt::print("load average at end: {}", bench::loadAverage());
   if (!only.empty()) return variants[0].failed > 0 ? 1 : 0;
   const double rawMedian = bench::median(variants[0].rates);
-  fmt::print("\n{:<10} {:>14} {:>14} {:>16} {:>14}\n", "variant", "median req/s", "best req/s",
-             "median vs raw", "failures");
+  const double rawCpu = bench::median(variants[0].cpuPerRequest);
+  fmt::print("\n{:<12} {:>13} {:>11} {:>14} {:>17} {:>16} {:>9}\n", "variant", "median req/s", "best req/s",
+             "median vs raw", "median CPU us/req", "raw CPU / this", "failures");
   for (auto& v : variants) {
-    fmt::print("{:<10} {:>14.0f} {:>14.0f} {:>15.3f}x {:>14}\n", v.name, bench::median(v.rates), bench::best(v.rates),
-               rawMedian > 0 ? bench::median(v.rates) / rawMedian : 0.0, v.failed);
+    const double cpu = bench::median(v.cpuPerRequest);
+    fmt::print("{:<12} {:>13.0f} {:>11.0f} {:>13.3f}x {:>17.1f} {:>15.3f}x {:>9}\n", v.name, bench::median(v.rates),
+               bench::best(v.rates), rawMedian > 0 ? bench::median(v.rates) / rawMedian : 0.0, cpu,
+               cpu > 0 ? rawCpu / cpu : 0.0, v.failed);
   }
   const double target = 0.85;
   bool failures = false;
-  for (std::size_t i = 1; i < variants.size(); ++i) {
+  for (std::size_t i = 1; i < 3; ++i) {
     const double ratio = rawMedian > 0 ? bench::median(variants[i].rates) / rawMedian : 0;
     fmt::print("target URLSession/raw >= {:.2f}x ({}): {:.3f}x -> {}\n", target, variants[i].name, ratio,
                ratio >= target ? "met" : "MISSED");

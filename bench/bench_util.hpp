@@ -17,6 +17,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
+#include <future>
 #include <optional>
 #include <stdexcept>
 #include <string>
@@ -61,6 +62,15 @@ inline double median(std::vector<double> values) {
 
 inline double best(const std::vector<double>& values) {
   return values.empty() ? 0 : *std::max_element(values.begin(), values.end());
+}
+
+// Waits for a benchmark's future; a stalled run (a task that never completes) ends the process
+// with status 3 instead of hanging until meson's timeout.
+template <class Future>
+void waitOrDie(Future& future, const char* what, std::chrono::seconds limit = std::chrono::seconds(300)) {
+  if (future.wait_for(limit) == std::future_status::ready) return;
+  std::fprintf(stderr, "%s: no completion after %lld s: stalled\n", what, static_cast<long long>(limit.count()));
+  std::_Exit(3);
 }
 
 // "--name value" options; anything unknown is an error.
@@ -167,6 +177,7 @@ struct ChildResult {
   std::string output;   // its stdout
   double seconds = 0;   // wall time from fork to exit
   long maxRssKiB = 0;   // ru_maxrss from wait4
+  double cpuSeconds = 0;  // user + system time of the child, from wait4
 };
 
 // Runs argv[0] with argv (no shell); stdout is captured unless `discardStdout`, stderr inherited.
@@ -208,6 +219,8 @@ inline ChildResult runChild(const std::vector<std::string>& argv, bool discardSt
   }
   result.seconds = secondsSince(start);
   result.maxRssKiB = usage.ru_maxrss;
+  auto secs = [](timeval t) { return static_cast<double>(t.tv_sec) + static_cast<double>(t.tv_usec) / 1e6; };
+  result.cpuSeconds = secs(usage.ru_utime) + secs(usage.ru_stime);
   result.exitStatus = WIFEXITED(status) ? WEXITSTATUS(status) : -WTERMSIG(status);
   return result;
 }

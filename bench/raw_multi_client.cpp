@@ -28,6 +28,8 @@ struct RawMultiClient::State {
   std::size_t started = 0;
   std::size_t finished = 0;
   RawResult result;
+  curl_slist* libraryHeaders = nullptr;
+  char errorBuffer[CURL_ERROR_SIZE] = {};
 
   void startOne();
   void checkMultiInfo();
@@ -36,10 +38,39 @@ struct RawMultiClient::State {
   static void onTimeout(uv_timer_t* timer);
   static void curlPerform(uv_poll_t* poll, int status, int events);
   static std::size_t onWrite(char* data, std::size_t size, std::size_t count, void* userp);
+  static std::size_t onHeader(char* data, std::size_t size, std::size_t count, void* userp);
+  void setLibraryEasyOptions(CURL* easy);
 };
 
+std::size_t RawMultiClient::State::onHeader(char*, std::size_t size, std::size_t count, void*) {
+  return size * count;
+}
+
+// The options foundation_net/protocols/HTTPProtocol.cpp (begin, configureHeaders) sets for a
+// plain GET with the default configuration.
+void RawMultiClient::State::setLibraryEasyOptions(CURL* easy) {
+  if (!libraryHeaders) {
+    for (const char* header : {"Accept: */*", "Accept-Language: en-US,en;q=0.9",
+                               "User-Agent: bench-small-gets foundation_net/0.1.0 (Linux)", "Expect:"})
+      libraryHeaders = curl_slist_append(libraryHeaders, header);
+  }
+  curl_easy_setopt(easy, CURLOPT_PROTOCOLS_STR, "http,https");
+  curl_easy_setopt(easy, CURLOPT_ERRORBUFFER, errorBuffer);
+  curl_easy_setopt(easy, CURLOPT_BUFFERSIZE, 256L * 1024);
+  curl_easy_setopt(easy, CURLOPT_UPLOAD_BUFFERSIZE, 128L * 1024);
+  curl_easy_setopt(easy, CURLOPT_TCP_KEEPALIVE, 1L);
+  curl_easy_setopt(easy, CURLOPT_SUPPRESS_CONNECT_HEADERS, 1L);
+  curl_easy_setopt(easy, CURLOPT_FOLLOWLOCATION, 0L);
+  curl_easy_setopt(easy, CURLOPT_HEADERFUNCTION, &State::onHeader);
+  curl_easy_setopt(easy, CURLOPT_HEADERDATA, this);
+  curl_easy_setopt(easy, CURLOPT_ACCEPT_ENCODING, "");
+  curl_easy_setopt(easy, CURLOPT_HTTPHEADER, libraryHeaders);
+}
+
 std::size_t RawMultiClient::State::onWrite(char*, std::size_t size, std::size_t count, void* userp) {
-  static_cast<State*>(userp)->result.bytes += size * count;
+  auto* state = static_cast<State*>(userp);
+  state->result.bytes += size * count;
+  ++state->result.writes;
   return size * count;
 }
 
@@ -54,6 +85,7 @@ void RawMultiClient::State::startOne() {
   curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION, &State::onWrite);
   curl_easy_setopt(easy, CURLOPT_WRITEDATA, this);
   if (options.bufferSize > 0) curl_easy_setopt(easy, CURLOPT_BUFFERSIZE, options.bufferSize);
+  if (options.libraryEasyOptions) setLibraryEasyOptions(easy);
   ++started;
   curl_multi_add_handle(multi, easy);
 }
@@ -183,6 +215,7 @@ RawMultiClient::~RawMultiClient() {
   }, nullptr);
   uv_run(&s.loop, UV_RUN_DEFAULT);  // runs the close callbacks
   uv_loop_close(&s.loop);
+  curl_slist_free_all(s.libraryHeaders);
   curl_global_cleanup();
 }
 

@@ -25,12 +25,17 @@ struct RawOptions {
   long bufferSize = 0;          // CURLOPT_BUFFERSIZE; 0 keeps curl's default (16 KiB)
   long maxHostConnections = 0;  // CURLMOPT_MAX_HOST_CONNECTIONS; 0: unlimited
   long maxConnects = 64;        // CURLMOPT_MAXCONNECTS (idle connection cache)
+  // Diagnostic: set the easy options foundation_net's HTTPProtocol::begin sets (its request
+  // headers, Accept-Encoding, a header callback, 256 KiB receive / 128 KiB send buffers, …),
+  // to tell the cost of curl's configuration from the cost of the library's own machinery.
+  bool libraryEasyOptions = false;
 };
 
 struct RawResult {
   std::uint64_t completed = 0;     // transfers that ended with CURLE_OK and status 200
   std::uint64_t failed = 0;        // anything else
   std::uint64_t bytes = 0;         // body bytes received
+  std::uint64_t writes = 0;        // write callbacks (body chunks)
   std::uint64_t connections = 0;   // new connections opened (CURLINFO_NUM_CONNECTS summed)
   double seconds = 0;              // wall time of run()
 };

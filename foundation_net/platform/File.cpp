@@ -45,6 +45,15 @@ int File::openForReading(const std::string& path, File& out) {
   return 0;
 }
 
+int File::openForWriting(const std::string& path, bool append, File& out) {
+  int flags = O_WRONLY | O_CREAT | (append ? O_APPEND : O_TRUNC);
+  auto fd = runFs([&](uv_fs_t* r) { uv_fs_open(nullptr, r, path.c_str(), flags, 0600, nullptr); });
+  if (fd < 0) return static_cast<int>(fd);
+  out.close();
+  out.fd_ = static_cast<int>(fd);
+  return 0;
+}
+
 int File::createUnique(const std::string& directory, const std::string& prefix, File& out,
                        std::string& path) {
   std::string tpl = directory + "/" + prefix + "XXXXXX";
@@ -101,6 +110,22 @@ std::string temporaryDirectory() {
 
 int removeFile(const std::string& path) {
   return static_cast<int>(runFs([&](uv_fs_t* r) { uv_fs_unlink(nullptr, r, path.c_str(), nullptr); }));
+}
+
+int renameFile(const std::string& from, const std::string& to) {
+  return static_cast<int>(runFs([&](uv_fs_t* r) { uv_fs_rename(nullptr, r, from.c_str(), to.c_str(), nullptr); }));
+}
+
+int copyFile(const std::string& from, const std::string& to) {
+  return static_cast<int>(runFs([&](uv_fs_t* r) { uv_fs_copyfile(nullptr, r, from.c_str(), to.c_str(), 0, nullptr); }));
+}
+
+std::int64_t fileSize(const std::string& path) {
+  uv_fs_t request;
+  int rc = uv_fs_stat(nullptr, &request, path.c_str(), nullptr);
+  std::int64_t size = rc < 0 ? rc : static_cast<std::int64_t>(request.statbuf.st_size);
+  uv_fs_req_cleanup(&request);
+  return size;
 }
 
 const char* errorName(int uvError) { return uv_err_name(uvError); }

@@ -17,6 +17,8 @@ class File {
 
   // Opens an existing regular file for reading; a directory fails with UV_EISDIR.
   static int openForReading(const std::string& path, File& out);
+  // Opens (creating, 0600) a file for writing: appended to, or emptied first.
+  static int openForWriting(const std::string& path, bool append, File& out);
   // Creates a new, uniquely named file `<directory>/<prefix>XXXXXX` for writing.
   static int createUnique(const std::string& directory, const std::string& prefix, File& out,
                           std::string& path);
@@ -36,6 +38,11 @@ class File {
 // The user's temporary folder (TMPDIR, else /tmp).
 std::string temporaryDirectory();
 int removeFile(const std::string& path);
+int renameFile(const std::string& from, const std::string& to);
+// Copies a file (a snapshot: later changes to `from` do not reach `to`).
+int copyFile(const std::string& from, const std::string& to);
+// The size of the file at `path`, or a negative error.
+std::int64_t fileSize(const std::string& path);
 const char* errorName(int uvError);
 
 }  // namespace foundation::platform

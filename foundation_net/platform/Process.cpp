@@ -2,6 +2,10 @@
 
 #include <cstdlib>
 
+#include <unistd.h>
+
+#include "engine/Loop.hpp"
+
 #include <uv.h>
 
 namespace foundation::platform {
@@ -19,6 +23,37 @@ std::optional<std::string> environment(const char* name) {
   const char* value = std::getenv(name);
   if (!value) return std::nullopt;
   return std::string(value);
+}
+
+unsigned long userIdentifier() { return static_cast<unsigned long>(::getuid()); }
+
+std::string homeDirectory() {
+  char buffer[4096];
+  size_t size = sizeof buffer;
+  if (uv_os_homedir(buffer, &size) == 0) return std::string(buffer, size);
+  return "/";
+}
+
+int processIdentifier() { return uv_os_getpid(); }
+
+int spawnDetached(const std::string& path, const std::vector<std::string>& arguments) {
+  std::vector<char*> argv;
+  argv.push_back(const_cast<char*>(path.c_str()));
+  for (const auto& argument : arguments) argv.push_back(const_cast<char*>(argument.c_str()));
+  argv.push_back(nullptr);
+  uv_stdio_container_t stdio[3];
+  for (auto& s : stdio) s.flags = UV_IGNORE;
+  uv_process_options_t options{};
+  options.file = path.c_str();
+  options.args = argv.data();
+  options.flags = UV_PROCESS_DETACHED;
+  options.stdio_count = 3;
+  options.stdio = stdio;
+  auto* process = new uv_process_t;
+  int rc = uv_spawn(engine::Loop::shared().uv(), process, &options);
+  if (rc == 0) uv_unref(reinterpret_cast<uv_handle_t*>(process));
+  uv_close(reinterpret_cast<uv_handle_t*>(process), [](uv_handle_t* h) { delete reinterpret_cast<uv_process_t*>(h); });
+  return rc;
 }
 
 }  // namespace foundation::platform

@@ -2,6 +2,7 @@
 #pragma once
 #include <optional>
 #include <string>
+#include <vector>
 
 namespace foundation::platform {
 
@@ -9,5 +10,12 @@ namespace foundation::platform {
 std::string executableName();
 // An environment variable's value, or nullopt when it is not set.
 std::optional<std::string> environment(const char* name);
+// The user's numeric identity (the uid on Unix).
+unsigned long userIdentifier();
+std::string homeDirectory();
+int processIdentifier();
+// Starts `path` with `arguments`, detached so that it outlives this process; stdio goes to
+// /dev/null. Loop thread only. Returns 0 or a libuv error.
+int spawnDetached(const std::string& path, const std::vector<std::string>& arguments);
 
 }  // namespace foundation::platform

@@ -2,6 +2,7 @@
 
 #include <stdexcept>
 
+#include "background/BackgroundLink.hpp"
 #include "session/TaskImpl.hpp"
 
 namespace foundation {
@@ -16,6 +17,7 @@ URLSession::Impl::Impl(URLSession& owner, const URLSessionConfiguration& configu
       delegate_(std::move(delegate)) {}
 
 URLSession::Impl::~Impl() {
+  if (link) link->close();
   // The pool belongs to the loop thread; transfers still running keep their own reference.
   if (pool_) engine::Loop::shared().post([pool = std::move(pool_)] {});
 }

@@ -18,6 +18,8 @@
 #include "session/DelegateDispatcher.hpp"
 
 namespace foundation {
+namespace background { class BackgroundLink; }
+namespace wire { class Message; }
 
 class URLSession::Impl {
  public:
@@ -46,6 +48,15 @@ class URLSession::Impl {
   std::vector<std::shared_ptr<URLSessionTask>> liveTasks() const;
   void finishTasksAndInvalidate();
   void invalidateAndCancel();
+
+  // Background sessions: the link to urlsessiond, or why there is none.
+  std::shared_ptr<background::BackgroundLink> link;
+  std::optional<Error> backgroundFailure;
+  bool isBackground() const { return configuration.identifier().has_value(); }
+  // Loop thread: the daemon's list of tasks in flight, on attach and re-attach.
+  void adoptBackgroundTasks(const wire::Message& attached);
+  // Loop thread: an event from the daemon.
+  void backgroundEvent(const wire::Message& event);
 
   // Loop thread: the pool new transfers use.
   std::shared_ptr<engine::Multi> pool();

@@ -8,6 +8,7 @@
 #include <foundation_net/URLSessionDataDelegate.hpp>
 #include <foundation_net/URLSessionDownloadDelegate.hpp>
 
+#include "background/BackgroundLink.hpp"
 #include "engine/Loop.hpp"
 #include "protocols/Redirect.hpp"
 #include "session/SessionImpl.hpp"
@@ -49,13 +50,14 @@ std::function<void(Args...)> once(Body body) {
 URLSessionTask::Impl::Impl(Setup setup)
     : session_(std::move(setup.session)),
       kind_(setup.kind),
-      identifier_(session_->impl().nextTaskIdentifier()),
+      identifier_(setup.identifier ? *setup.identifier : session_->impl().nextTaskIdentifier()),
       dataCompletion_(std::move(setup.dataCompletion)),
       downloadCompletion_(std::move(setup.downloadCompletion)),
       originalRequest_(setup.request),
       currentRequest_(std::move(setup.request)),
       body_(std::move(setup.body)),
       startFailure_(std::move(setup.startFailure)),
+      remote_(std::move(setup.remote)),
       backlog_(std::make_shared<detail::Backlog>()),
       downloadProgress_(std::make_shared<detail::CoalescedProgress>()),
       uploadProgress_(std::make_shared<detail::CoalescedProgress>()) {
@@ -91,6 +93,7 @@ void URLSessionTask::Impl::resume() {
     if (--suspendCount_ > 0) return;
     state_ = State::running;
   }
+  if (isRemote()) return remote_->send(propertiesMessage(wire::Type::resumeTask));
   loop().post([self = owner_.lock()] { self->impl().onResume(); });
 }
 
@@ -102,6 +105,7 @@ void URLSessionTask::Impl::suspend() {
     if (suspendCount_++ > 0) return;
     state_ = State::suspended;
   }
+  if (isRemote()) return sendToDaemon(static_cast<int>(wire::Type::suspendTask));
   loop().post([self = owner_.lock()] { self->impl().onSuspend(); });
 }
 
@@ -112,6 +116,7 @@ void URLSessionTask::Impl::cancel() {
     if (s == State::canceling || s == State::completed) return;
     state_ = State::canceling;
   }
+  if (isRemote()) return sendToDaemon(static_cast<int>(wire::Type::cancelTask));
   loop().post([self = owner_.lock()] {
     auto& impl = self->impl();
     impl.finish(Error::url(URLError::cancelled, impl.currentURL()));
@@ -149,8 +154,11 @@ std::string URLSessionTask::Impl::taskDescription() const {
   return description_;
 }
 void URLSessionTask::Impl::setTaskDescription(std::string description) {
-  std::lock_guard lock(mutex_);
-  description_ = std::move(description);
+  {
+    std::lock_guard lock(mutex_);
+    description_ = std::move(description);
+  }
+  if (isRemote()) remote_->send(propertiesMessage(wire::Type::setTaskDescription));
 }
 float URLSessionTask::Impl::priority() const {
   std::lock_guard lock(mutex_);
@@ -707,13 +715,21 @@ void URLSessionTask::Impl::finish(std::optional<Error> error) {
   deliverCompletion(std::move(error), std::move(downloaded));
 }
 
-void URLSessionTask::Impl::deliverCompletion(std::optional<Error> error, std::optional<std::string> downloaded) {
+void URLSessionTask::Impl::deliverCompletion(std::optional<Error> error, std::optional<std::string> downloaded,
+                                             std::optional<Data> lateBody, std::function<void()> afterLastMessage) {
   auto metrics = metrics_;
   auto accumulated = std::move(accumulated_);
   enqueue([error = std::move(error), downloaded = std::move(downloaded), metrics = std::move(metrics),
-           accumulated = std::move(accumulated)](URLSession& session, URLSessionTask& task) {
+           accumulated = std::move(accumulated), lateBody = std::move(lateBody),
+           afterLastMessage = std::move(afterLastMessage)](URLSession& session, URLSessionTask& task) {
     auto& impl = task.impl();
     const auto id = task.taskIdentifier();
+    if (lateBody && !lateBody->empty()) {
+      if (auto d = impl.delegateAs<URLSessionDataDelegate>()) {
+        detail::trace("urlSession(_:dataTask:didReceive:)", id);
+        d->didReceiveData(session, static_cast<URLSessionDataTask&>(task), *lateBody);
+      }
+    }
     if (downloaded) {
       URL location = URL::fileURLWithPath(*downloaded);
       if (impl.downloadCompletion_) {
@@ -744,6 +760,7 @@ void URLSessionTask::Impl::deliverCompletion(std::optional<Error> error, std::op
       d->didCompleteWithError(session, task, error);
     }
     session.impl().taskDidFinish(id);
+    if (afterLastMessage) afterLastMessage();
   });
 }
 

@@ -27,6 +27,8 @@
 
 namespace foundation {
 namespace detail { class TaskClient; }
+namespace background { class BackgroundLink; struct TaskSummary; }
+namespace wire { class Message; enum class Type : std::uint16_t; }
 
 class URLSessionTask::Impl {
  public:
@@ -34,11 +36,13 @@ class URLSessionTask::Impl {
   struct Setup {
     std::shared_ptr<URLSession> session;
     Kind kind = Kind::data;
-    URLRequest request;
+    URLRequest request = URLRequest(URL("about:blank"));
     detail::BodySource body;
     URLSession::DataCompletionHandler dataCompletion;
     URLSession::DownloadCompletionHandler downloadCompletion;
     std::optional<Error> startFailure{};  // reported as soon as the task is resumed
+    std::shared_ptr<background::BackgroundLink> remote{};  // a background session's daemon link
+    std::optional<std::uint64_t> identifier{};  // a task the daemon already knows keeps its id
 
     // A task made from resume data; data this library cannot read fails the task on resume.
     static Setup fromResumeData(std::shared_ptr<URLSession> session, Kind kind, const Data& resumeData);
@@ -91,6 +95,18 @@ class URLSessionTask::Impl {
   void protocolDidCollectMetrics(URLSessionTaskTransactionMetrics metrics);
   void protocolDidReceiveChallenge(URLProtectionSpace space, std::shared_ptr<const HTTPURLResponse> response);
   detail::LoadContext loadContext();
+  // Background sessions: the daemon runs the transfer; this object mirrors it.
+  bool isRemote() const { return remote_ != nullptr && !startFailure_; }
+  // The createTask message that hands this task to the daemon.
+  wire::Message creationMessage() const;
+  // The properties an app may set after creation (description, priority, dates, hints); sent
+  // with every resume so the daemon schedules with the values in force.
+  wire::Message propertiesMessage(wire::Type type) const;
+  // Loop thread: takes the daemon's view of the task (on attach and re-attach).
+  void applySummary(const background::TaskSummary& summary);
+  // Loop thread: an event the daemon sent for this task.
+  void remoteEvent(const wire::Message& event);
+
   // Loop thread: whether the task waits for one of its host's transfer slots, and the grant.
   bool waitsForSlot() const { return phase_ == Phase::queued; }
   void slotGranted();
@@ -133,7 +149,12 @@ class URLSessionTask::Impl {
   void enqueue(std::function<void(URLSession&, URLSessionTask&)> call);
   template <class D>
   std::shared_ptr<D> delegateAs() const;
-  void deliverCompletion(std::optional<Error> error, std::optional<std::string> downloadedFile);
+  // Enqueues the last messages: [the late body] [didFinishDownloadingTo] didFinishCollectingMetrics,
+  // then the completion handler or didCompleteWithError, then `afterLastMessage`.
+  void deliverCompletion(std::optional<Error> error, std::optional<std::string> downloadedFile,
+                         std::optional<Data> lateBody = std::nullopt,
+                         std::function<void()> afterLastMessage = nullptr);
+  void sendToDaemon(int type);
 
   std::weak_ptr<URLSessionTask> owner_;
   // Held for the task's lifetime: a running task keeps its session alive, as Apple's does.
@@ -164,6 +185,8 @@ class URLSessionTask::Impl {
   Phase phase_ = Phase::idle;
   detail::BodySource body_;
   std::optional<Error> startFailure_;
+  std::shared_ptr<background::BackgroundLink> remote_;
+  std::int64_t lastCompletionSequence_ = 0;  // loop thread: the daemon's completion already delivered
   std::optional<URLProtocolClass> protocolClass_;
   std::shared_ptr<URLProtocol> protocol_;
   std::shared_ptr<detail::TaskClient> client_;

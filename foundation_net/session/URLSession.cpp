@@ -8,6 +8,7 @@
 #include <foundation_net/URLSessionTaskDelegate.hpp>
 #include <foundation_net/URLSessionUploadTask.hpp>
 
+#include "background/BackgroundLink.hpp"
 #include "engine/Loop.hpp"
 #include "session/SessionImpl.hpp"
 #include "session/TaskImpl.hpp"
@@ -53,6 +54,12 @@ std::shared_ptr<URLSession> URLSession::make(const URLSessionConfiguration& conf
   }
   std::shared_ptr<URLSession> session(new URLSession());
   session->impl_ = std::make_unique<Impl>(*session, configuration, std::move(delegate), std::move(delegateQueue), false);
+  if (configuration.identifier()) {
+    // Transfers belong to urlsessiond; attaching adopts the ones still in flight.
+    std::optional<Error> failure;
+    session->impl_->link = background::BackgroundLink::attach(session, configuration, failure);
+    session->impl_->backgroundFailure = std::move(failure);
+  }
   return session;
 }
 
@@ -67,9 +74,15 @@ namespace {
 // Creates, registers and announces a task: didCreateTask runs before the factory returns.
 template <class T>
 std::shared_ptr<T> createTask(URLSession& session, URLSessionTask::Impl::Setup setup) {
+  auto& impl = session.impl();
+  if (impl.isBackground()) {
+    setup.remote = impl.link;
+    if (!impl.link) setup.startFailure = impl.backgroundFailure;
+  }
   auto task = std::make_shared<T>(std::make_unique<URLSessionTask::Impl>(std::move(setup)));
   task->impl().bind(task);
-  session.impl().registerTask(task);
+  impl.registerTask(task);
+  if (task->impl().isRemote()) impl.link->send(task->impl().creationMessage());
   if (auto delegate = std::dynamic_pointer_cast<URLSessionTaskDelegate>(session.delegate())) {
     detail::trace("urlSession(_:didCreateTask:)", task->taskIdentifier());
     delegate->didCreateTask(session, *task);

@@ -21,6 +21,8 @@ class HTTPURLResponse : public URLResponse {
   int statusCode() const;
   std::string httpVersion() const;  // "HTTP/1.1", "HTTP/2"
   std::map<std::string, std::string> allHeaderFields() const;
+  // The header fields in arrival order (repeated names joined).
+  const std::vector<std::pair<std::string, std::string>>& headerFields() const { return headers_; }
   std::optional<std::string> value(std::string_view field) const;  // case-insensitive
   std::optional<std::string> suggestedFilename() const override;
 

@@ -50,6 +50,8 @@ class URLRequest {
   void addValue(std::string_view value, std::string_view field);
   std::optional<std::string> value(std::string_view field) const;
   std::map<std::string, std::string> allHTTPHeaderFields() const;
+  // The header fields in the order they were first set.
+  const std::vector<std::pair<std::string, std::string>>& headerFields() const { return headers_; }
   void setAllHTTPHeaderFields(const std::map<std::string, std::string>& fields);
 
   // True when timeoutInterval was given to the constructor or set explicitly, i.e. it should

@@ -25,6 +25,7 @@
 #include <sstream>
 #include <string>
 #include <thread>
+#include <type_traits>
 #include <vector>
 
 #include "Recorder.hpp"
@@ -34,6 +35,7 @@ namespace fnport {
 
 using namespace foundation;
 using namespace std::chrono_literals;
+using fntest::Awaited;
 using fntest::HeaderList;
 using fntest::RecordedRequest;
 using fntest::Responder;
@@ -68,6 +70,13 @@ inline std::optional<std::string> readFile(const std::string& path) {
   std::ostringstream out;
   out << in.rdbuf();
   return out.str();
+}
+
+// Callback lists as one string, so that a failed comparison shows both sides.
+inline std::string joined(const std::vector<std::string>& names) {
+  std::string out;
+  for (const auto& name : names) out += (out.empty() ? "" : ", ") + name;
+  return out;
 }
 
 inline std::string toLower(std::string text) {
@@ -216,7 +225,7 @@ class PortDelegate : public URLSessionDataDelegate, public URLSessionDownloadDel
 
  private:
   template <class F>
-  auto locked(F f) const {
+  std::invoke_result_t<F> locked(F f) const {
     std::lock_guard lock(mutex_);
     return f();
   }
@@ -368,6 +377,9 @@ class SwiftServer {
   static void sendFields(const RecordedRequest& request, Responder& out, int status = 200) {
     out.send(status, {{"Content-Type", "application/json"}}, headersAsFields(request));
   }
+  static void reply(Responder& out, int status, HeaderList headers, std::string_view body) {
+    out.send(status, std::move(headers), body);
+  }
   static void writeAndClose(Responder& out, std::string_view bytes) {
     out.writeRaw(bytes);
     out.close();
@@ -386,52 +398,52 @@ class SwiftServer {
     const std::string& uri = request.path;
     if (uri.starts_with("/LandOfTheLostCities/")) return brokenResponse(uri, out);
     if (uri == "/unauthorized")
-      return out.send(401, {{"WWW-Authenticate", "Basic realm=\"Fake Relam\""}}, "");
+      return reply(out, 401, {{"WWW-Authenticate", "Basic realm=\"Fake Relam\""}}, "");
 
     if (uri == "/jsonBody") return sendFields(request, out);
     for (const char* method : {"HEAD", "GET", "PUT", "POST", "DELETE"}) {
       if (uri == "/" + toLower(method)) {
-        if (request.method != method) return out.send(405, {}, "Method not allowed");
+        if (request.method != method) return reply(out, 405, {}, "Method not allowed");
         return sendFields(request, out);
       }
     }
     if (uri.starts_with("/redirect/")) {
       int count = std::atoi(uri.c_str() + 10);
       std::string location = count <= 1 ? "/jsonBody" : "/redirect/" + std::to_string(count - 1);
-      return out.send(302, {{"Location", location}}, "Redirecting to " + location);
+      return reply(out, 302, {{"Location", location}}, "Redirecting to " + location);
     }
     if (uri == "/upload") {
       if (auto length = request.header("Content-Length"))
-        return out.send(200, {}, "Upload completed!, Content-Length: " + *length);
-      if (request.header("Transfer-Encoding") == "chunked") return out.send(200, {}, "Received Chunked request");
-      return out.send(400, {}, "Missing Content-Length");
+        return reply(out, 200, {}, "Upload completed!, Content-Length: " + *length);
+      if (request.header("Transfer-Encoding") == "chunked") return reply(out, 200, {}, "Received Chunked request");
+      return reply(out, 400, {}, "Missing Content-Length");
     }
-    if (uri == "/requestHeaders" || uri == "/echoHeaders") return out.send(200, {}, commaSeparatedHeaders(request));
-    if (uri == "/emptyPost") return out.send(request.header("Content-Type") ? 404 : 200, {}, "");
+    if (uri == "/requestHeaders" || uri == "/echoHeaders") return reply(out, 200, {}, commaSeparatedHeaders(request));
+    if (uri == "/emptyPost") return reply(out, request.header("Content-Type") ? 404 : 200, {}, "");
     if (uri == "/requestCookies")
-      return out.send(200,
+      return reply(out, 200,
                       {{"Set-Cookie", "fr=anjd&232; Max-Age=7776000; path=/"},
                        {"Set-Cookie", "nm=sddf&232; Max-Age=7776000; path=/; domain=.swift.org; secure; httponly"}},
                       "");
     if (uri == "/UnitedStates")  // Swift: port + 1, which nothing listens on
-      return out.send(302, {{"Location", "http://127.0.0.1:" + std::to_string(unreachablePort_) + "/USA"}},
+      return reply(out, 302, {{"Location", "http://127.0.0.1:" + std::to_string(unreachablePort_) + "/USA"}},
                       commaSeparatedHeaders(request));
-    if (uri == "/UnitedKingdom") return out.send(302, {{"Location", "UK"}}, commaSeparatedHeaders(request));
-    if (uri == "/echo") return out.send(200, {}, request.body);
+    if (uri == "/UnitedKingdom") return reply(out, 302, {{"Location", "UK"}}, commaSeparatedHeaders(request));
+    if (uri == "/echo") return reply(out, 200, {}, request.body);
     if (uri == "/redirect-with-default-port")
-      return out.send(302, {{"Location", "http://127.0.0.1/redirected-with-default-port"}},
+      return reply(out, 302, {{"Location", "http://127.0.0.1/redirected-with-default-port"}},
                       commaSeparatedHeaders(request));
     if (uri == "/gzipped-response") {
       static const unsigned char helloWorld[] = {0x1f, 0x8b, 0x08, 0x00, 0x6d, 0xca, 0xb2, 0x5c, 0x00, 0x03, 0xf3,
                                                  0x48, 0xcd, 0xc9, 0xc9, 0x57, 0x08, 0xcf, 0x2f, 0xca, 0x49, 0x51,
                                                  0x04, 0x00, 0xa3, 0x1c, 0x29, 0x1c, 0x0c, 0x00, 0x00, 0x00};
-      return out.send(200, {{"Content-Length", std::to_string(sizeof helloWorld)}, {"Content-Encoding", "gzip"}},
+      return reply(out, 200, {{"Content-Length", std::to_string(sizeof helloWorld)}, {"Content-Encoding", "gzip"}},
                       std::string_view(reinterpret_cast<const char*>(helloWorld), sizeof helloWorld));
     }
     if (uri == "/echo-query") {
       std::string body;
       for (const auto& [key, value] : request.query) body += (body.empty() ? "" : "&") + key + "=" + value;
-      return out.send(200, {}, body);
+      return reply(out, 200, {}, body);
     }
     // /NNN: a three-digit HTTP status
     if (uri.size() == 4 && std::isdigit(static_cast<unsigned char>(uri[1])) &&
@@ -439,19 +451,19 @@ class SwiftServer {
       return statusCodeResponse(request, out, std::atoi(uri.c_str() + 1));
 
     auto capital = capitals.find(uri.substr(1));
-    if (capital == capitals.end()) return out.send(404, {}, "");
-    out.send(200, {}, capital->second);
+    if (capital == capitals.end()) return reply(out, 404, {}, "");
+    reply(out, 200, {}, capital->second);
   }
 
   static void statusCodeResponse(const RecordedRequest& request, Responder& out, int status) {
     if ((status >= 300 && status <= 303) || (status >= 305 && status <= 308)) {
       auto found = request.query.find("location");
       std::string location = found != request.query.end() ? found->second : "/" + toLower(request.method);
-      return out.send(status, {{"Content-Type", "test/plain"}, {"Location", location}},
+      return reply(out, status, {{"Content-Type", "test/plain"}, {"Location", location}},
                       "Redirecting to " + request.method + " " + location);
     }
     if (status == 401)
-      return out.send(status, {{"Content-Type", "application/json"}, {"WWW-Authenticate", "Basic realm=\"Fake Relam\""}},
+      return reply(out, status, {{"Content-Type", "application/json"}, {"WWW-Authenticate", "Basic realm=\"Fake Relam\""}},
                       headersAsFields(request));
     sendFields(request, out, status);
   }
@@ -476,5 +488,70 @@ class SwiftServer {
  public:
   TestServer server;  // last: its threads stop before the members above go
 };
+
+// ---- shared by the Swift ports ----------------------------------------------------------------
+
+inline const std::vector<std::string> kHTTPMethods = {"HEAD", "GET", "PUT", "POST", "DELETE"};
+
+// HTTPRedirectionDataTask.run(with:): a delegate session (request timeout 8 s) running one data task.
+struct DelegateRun {
+  std::shared_ptr<PortDelegate> delegate = std::make_shared<PortDelegate>();
+  std::shared_ptr<URLSession> session;
+  std::shared_ptr<URLSessionDataTask> task;
+
+  DelegateRun() = default;
+  explicit DelegateRun(std::function<void(PortDelegate&)> setUp) { setUp(*delegate); }
+  DelegateRun& run(const URLRequest& request, TimeInterval timeout = 8) {
+    session = makeSession(delegate, timeout);
+    task = session->dataTask(request);
+    task->resume();
+    return *this;
+  }
+  DelegateRun& run(const URL& url, TimeInterval timeout = 8) {
+    session = makeSession(delegate, timeout);
+    task = session->dataTask(url);
+    task->resume();
+    return *this;
+  }
+  bool wait(std::chrono::milliseconds limit = 10s) { return delegate->waitForCompletion(1, limit); }
+};
+
+inline URLRequest requestWith(const std::string& url, const std::string& method) {
+  URLRequest request{URL(url)};
+  request.httpMethod = method;
+  return request;
+}
+
+inline HandlerResult runHandlerTask(const std::shared_ptr<URLSession>& session, const URLRequest& request) {
+  HandlerResults results;
+  session->dataTask(request, results.handler())->resume();
+  REQUIRE(results.wait());
+  return results.get();
+}
+
+
+// test_httpRedirectionWithCode305_308's body, for one status.
+inline void checkMethodKeepingRedirect(SwiftServer& server, int statusCode) {
+  for (const auto& method : kHTTPMethods) {
+    CAPTURE(statusCode);
+    CAPTURE(method);
+    DelegateRun d;
+    d.run(requestWith(server.url("/" + std::to_string(statusCode) + "?location=jsonBody"), method));
+    REQUIRE(d.wait());
+    CHECK_FALSE(d.delegate->error());
+    CHECK(statusOf(d.delegate->response()) == 200);
+    REQUIRE(d.delegate->redirectionResponse());
+    CHECK(d.delegate->redirectionResponse()->statusCode() == statusCode);
+    if (method == "HEAD") {
+      CHECK(joined(d.delegate->callbacks()) == joined({"willPerformHTTPRedirection", "didReceiveResponse", "didCompleteWithError"}));
+      CHECK_FALSE(d.delegate->receivedData());
+    } else {
+      CHECK(joined(d.delegate->callbacks()) == joined({"willPerformHTTPRedirection", "didReceiveResponse",
+                                                                "didReceiveData", "didCompleteWithError"}));
+      auto fields = parseFields(d.delegate->receivedData().value_or(""));
+      CHECK(field(fields, "uri") == method + " /jsonBody HTTP/1.1");
+    }
+  }
+}
 
 }  // namespace fnport

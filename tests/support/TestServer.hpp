@@ -151,7 +151,8 @@ public:
     // Adds a route matched on the exact path, or on a prefix when `path` ends
     // with '*'; test routes take precedence over the built-in ones. The handler
     // runs on the connection's thread: it should wait only with sleepFor(), or
-    // the server's destructor waits for it. A handler that writes nothing gets 500.
+    // the server's destructor waits for it. A handler that neither writes nor
+    // calls close() gets a 500.
     void route(std::string path, Handler handler);
 
     // The request log, oldest first, recorded as each request starts being

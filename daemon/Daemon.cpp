@@ -1,0 +1,655 @@
+#include "daemon/Daemon.hpp"
+
+#include <algorithm>
+#include <filesystem>
+
+#include <fmt/format.h>
+
+#include <foundation_net/OperationQueue.hpp>
+#include <foundation_net/URLSessionTask.hpp>
+
+#include "daemon/Transfers.hpp"
+#include "platform/File.hpp"
+#include "platform/Process.hpp"
+
+namespace foundation::daemon {
+
+using background::Connection;
+using wire::EventKind;
+using wire::Message;
+namespace tag = wire::tag;
+using SystemClock = std::chrono::system_clock;
+
+namespace {
+
+Millis nowMillis() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(SystemClock::now().time_since_epoch()).count();
+}
+
+std::int64_t environmentNumber(const char* name, std::int64_t fallback) {
+  auto value = platform::environment(name);
+  if (!value || value->empty()) return fallback;
+  try {
+    return std::stoll(*value);
+  } catch (const std::exception&) {
+    return fallback;
+  }
+}
+
+// Failures worth another attempt later: the network, not the request, was the problem.
+bool isTransient(const Error& error) {
+  switch (error.code) {
+    case URLError::timedOut:
+    case URLError::cannotFindHost:
+    case URLError::cannotConnectToHost:
+    case URLError::networkConnectionLost:
+    case URLError::dnsLookupFailed:
+    case URLError::notConnectedToInternet:
+    case URLError::resourceUnavailable:
+      return true;
+    default:
+      return false;
+  }
+}
+
+std::string encoded(const Message& message) { return message.encode(); }
+
+}  // namespace
+
+Options Options::fromEnvironment(std::string stateDirectory) {
+  Options options;
+  options.stateDirectory = std::move(stateDirectory);
+  options.maxConcurrentTransfers =
+      static_cast<int>(std::max<std::int64_t>(1, environmentNumber("FOUNDATION_NET_MAX_TRANSFERS", 8)));
+  options.retryBase = std::chrono::milliseconds(environmentNumber("FOUNDATION_NET_RETRY_BASE_MS", 1000));
+  options.idleExit = std::chrono::seconds(environmentNumber("FOUNDATION_NET_DAEMON_IDLE_EXIT", 30));
+  return options;
+}
+
+struct Daemon::Session {
+  SessionRecord record;
+  URLSessionConfiguration configuration = URLSessionConfiguration::defaultConfiguration();
+  std::weak_ptr<Connection> holder;  // the attached app, if any
+  std::shared_ptr<TransferDelegate> delegate;
+  std::shared_ptr<URLSession> transfers;  // created on first use
+};
+
+struct Daemon::Task {
+  TaskRecord record;
+  std::shared_ptr<URLSessionTask> transfer;  // the attempt running now
+  std::uint64_t attempt = 0;
+  bool delayedAnswered = false;              // willBeginDelayedRequest was answered (or not needed)
+  bool awaitingDelayedAnswer = false;
+};
+
+Daemon::Daemon(Options options, std::function<void()> exitWhenIdle)
+    : options_(std::move(options)), exitWhenIdle_(std::move(exitWhenIdle)) {}
+
+Daemon::~Daemon() = default;
+
+void Daemon::start() {
+  store_ = std::make_unique<Store>(options_.stateDirectory);
+  std::filesystem::create_directories(options_.stateDirectory + "/staging");
+  for (auto& record : store_->sessions()) {
+    auto session = std::make_unique<Session>();
+    if (auto message = Message::decode(record.configuration))
+      if (auto configuration = wire::decodeConfiguration(*message)) session->configuration = *configuration;
+    session->record = std::move(record);
+    SessionKey key{session->record.appId, session->record.sessionId};
+    sessions_.emplace(key, std::move(session));
+  }
+  for (auto& record : store_->allTasks()) {
+    auto task = std::make_unique<Task>();
+    // An attempt that was running when the daemon stopped continues from its partial file.
+    if (record.state == TaskState::running) record.state = TaskState::waiting;
+    if (record.kind == TaskKind::download && !record.partialFile.empty()) {
+      auto size = platform::fileSize(record.partialFile);
+      record.bytesReceived = size > 0 ? size : 0;
+    }
+    task->record = std::move(record);
+    TaskKey key{task->record.appId, task->record.sessionId, task->record.taskId};
+    tasks_.emplace(key, std::move(task));
+  }
+  scheduleTimer_ = std::make_unique<engine::Timer>(engine::Loop::shared());
+  idleTimer_ = std::make_unique<engine::Timer>(engine::Loop::shared());
+  conditions_ = std::make_unique<ConditionsMonitor>(engine::Loop::shared(), [this](const DeviceConditions& now) {
+    current_ = now;
+    schedule();
+  });
+  current_ = conditions_->current();
+  schedule();
+  checkIdle();
+}
+
+// ---- Clients ------------------------------------------------------------------------------
+
+void Daemon::clientConnected(std::shared_ptr<Connection> connection) {
+  clients_.insert(std::move(connection));
+  checkIdle();
+}
+
+void Daemon::clientClosed(Connection& connection) {
+  for (auto it = clients_.begin(); it != clients_.end(); ++it) {
+    if (it->get() != &connection) continue;
+    clients_.erase(it);
+    break;
+  }
+  for (auto& [key, session] : sessions_) {
+    if (session->holder.lock().get() != &connection && !session->holder.expired()) continue;
+    if (!session->holder.expired()) continue;
+    // The app went away: its data tasks cannot go on (Apple: -997); everything else does.
+    for (auto& [taskKey, task] : tasks_) {
+      if (std::get<0>(taskKey) != key.first || std::get<1>(taskKey) != key.second) continue;
+      if (task->record.kind == TaskKind::data && task->record.state != TaskState::completed)
+        complete(*task, Error::url(URLError::backgroundSessionWasDisconnected, std::nullopt,
+                                   "the app went away during a background data task"),
+                 std::nullopt, std::nullopt);
+    }
+  }
+  checkIdle();
+}
+
+void Daemon::handle(Connection& connection, Message message) {
+  if (message.type() == wire::Type::attach) return attach(connection, message);
+  Session* session = sessionOf(connection);
+  if (!session) return connection.close();  // every other message needs an attached session
+  switch (message.type()) {
+    case wire::Type::createTask: return createTask(*session, message);
+    case wire::Type::acknowledge: return acknowledge(message.integer(tag::sequence).value_or(0));
+    default: break;
+  }
+  Task* task = taskOf(*session, message);
+  if (!task) return;  // a task that finished meanwhile
+  switch (message.type()) {
+    case wire::Type::resumeTask: return resumeTask(*task, message);
+    case wire::Type::suspendTask: return suspendTask(*task);
+    case wire::Type::cancelTask: return cancelTask(*task);
+    case wire::Type::setTaskDescription:
+      applyProperties(*task, message);
+      return save(*task);
+    case wire::Type::delayedRequestAnswer: return answerDelayedRequest(*task, message);
+    default: return connection.close();  // not a message a client sends
+  }
+}
+
+Daemon::Session* Daemon::sessionOf(const Connection& connection) {
+  for (auto& [key, session] : sessions_)
+    if (session->holder.lock().get() == &connection) return session.get();
+  return nullptr;
+}
+
+Daemon::Task* Daemon::taskOf(Session& session, const Message& message) {
+  auto id = message.integer(tag::taskId);
+  if (!id) return nullptr;
+  auto it = tasks_.find(TaskKey{session.record.appId, session.record.sessionId, static_cast<std::uint64_t>(*id)});
+  return it == tasks_.end() ? nullptr : it->second.get();
+}
+
+Daemon::Session& Daemon::sessionFor(const Task& task) {
+  return *sessions_.at(SessionKey{task.record.appId, task.record.sessionId});
+}
+
+void Daemon::reply(Connection& connection, std::optional<Error> error) {
+  Message answer(wire::Type::reply);
+  answer.add(tag::ok, static_cast<std::int64_t>(error ? 0 : 1));
+  if (error) answer.add(tag::error, wire::encodeError(*error));
+  connection.send(answer);
+}
+
+void Daemon::attach(Connection& connection, const Message& message) {
+  auto appId = message.bytes(tag::appId);
+  auto sessionId = message.bytes(tag::sessionId);
+  auto encodedConfiguration = message.nested(tag::configuration);
+  auto configuration = encodedConfiguration ? wire::decodeConfiguration(*encodedConfiguration) : std::nullopt;
+  if (!appId || !sessionId || sessionId->empty() || !configuration || sessionOf(connection)) {
+    return connection.close();
+  }
+  SessionKey key{*appId, *sessionId};
+  auto& slot = sessions_[key];
+  if (!slot) {
+    slot = std::make_unique<Session>();
+    slot->record.appId = *appId;
+    slot->record.sessionId = *sessionId;
+  }
+  Session& session = *slot;
+  if (auto holder = session.holder.lock(); holder && holder->isOpen()) {
+    return reply(connection, Error::url(URLError::backgroundSessionInUseByAnotherProcess, std::nullopt,
+        fmt::format("the background session \"{}\" is attached to another process", *sessionId)));
+  }
+  session.configuration = *configuration;
+  session.record.configuration = encoded(*encodedConfiguration);
+  session.record.invalidated = false;
+  store_->putSession(session.record);
+  for (auto& client : clients_)
+    if (client.get() == &connection) session.holder = client;
+
+  Message attached(wire::Type::attached);
+  std::uint64_t next = session.record.nextTaskId;
+  for (auto& [taskKey, task] : tasks_) {
+    if (std::get<0>(taskKey) != *appId || std::get<1>(taskKey) != *sessionId) continue;
+    next = std::max(next, task->record.taskId + 1);
+    attached.add(tag::task, background::encodeTaskSummary(summaryOf(*task)));
+  }
+  attached.add(tag::nextTaskId, static_cast<std::int64_t>(next));
+  connection.send(attached);
+
+  // What happened while no process was attached, in order; then the end-of-replay marker.
+  auto pending = store_->pendingEvents(*appId, *sessionId);
+  for (const auto& event : pending) deliver(session, event);
+  if (!pending.empty()) {
+    connection.send(Message(wire::Type::event).add(tag::eventKind, static_cast<std::int64_t>(EventKind::finishedEvents)));
+  }
+  schedule();  // delayed requests can now ask the app
+}
+
+// ---- Task commands -------------------------------------------------------------------------
+
+void Daemon::applyProperties(Task& task, const Message& message) {
+  auto& r = task.record;
+  if (auto v = message.bytes(tag::description)) r.description = *v;
+  if (auto v = message.real(tag::priority)) r.priority = std::clamp(*v, 0.0, 1.0);
+  if (auto v = message.integer(tag::expectsToSend)) r.expectsToSend = *v;
+  if (auto v = message.integer(tag::expectsToReceive)) r.expectsToReceive = *v;
+  r.earliestBegin = message.integer(tag::earliestBegin);
+}
+
+void Daemon::createTask(Session& session, const Message& message) {
+  auto id = message.integer(tag::taskId);
+  auto kind = message.integer(tag::taskKind);
+  auto encodedRequest = message.nested(tag::request);
+  auto request = encodedRequest ? wire::decodeRequest(*encodedRequest) : std::nullopt;
+  if (!id || *id <= 0 || !kind || *kind < 0 || *kind > 2 || !request) return;
+  TaskKey key{session.record.appId, session.record.sessionId, static_cast<std::uint64_t>(*id)};
+  if (tasks_.count(key)) return;  // already known (a repeated message)
+
+  auto task = std::make_unique<Task>();
+  auto& r = task->record;
+  r.appId = session.record.appId;
+  r.sessionId = session.record.sessionId;
+  r.taskId = static_cast<std::uint64_t>(*id);
+  r.kind = static_cast<TaskKind>(*kind);
+  r.state = TaskState::suspended;  // tasks are created suspended
+  r.request = r.originalRequest = encoded(*encodedRequest);
+  r.createdAt = nowMillis();
+  r.resourceDeadline = r.createdAt + static_cast<Millis>(session.configuration.timeoutIntervalForResource * 1000);
+  r.discretionary = session.configuration.isDiscretionary;
+  applyProperties(*task, message);
+
+  std::optional<Error> refusal;
+  auto scheme = request->url ? request->url->scheme() : std::string();
+  if (scheme != "http" && scheme != "https") {
+    refusal = Error::url(URLError::unsupportedURL, request->url, "background sessions load http and https only");
+  } else if (r.kind == TaskKind::upload) {
+    // Snapshot the body now: the app may change or delete its file afterwards.
+    auto source = message.bytes(tag::uploadFile).value_or("");
+    r.uploadFile = stagingPath(*task, "upload");
+    int rc = platform::copyFile(source, r.uploadFile);
+    if (rc < 0) {
+      r.uploadFile.clear();
+      refusal = Error::url(rc == UV_ENOENT ? URLError::fileDoesNotExist : URLError::noPermissionsToReadFile,
+                           request->url, fmt::format("{}: {}", source, platform::errorName(rc)));
+    } else {
+      r.bytesExpectedToSend = platform::fileSize(r.uploadFile);
+    }
+  } else if (r.kind == TaskKind::download) {
+    r.partialFile = stagingPath(*task, "partial");
+  }
+  session.record.nextTaskId = std::max(session.record.nextTaskId, r.taskId + 1);
+  Task& created = *task;
+  tasks_.emplace(key, std::move(task));
+  store_->transaction([&] {
+    store_->putSession(session.record);
+    save(created);
+  });
+  if (refusal) complete(created, refusal, std::nullopt, std::nullopt);
+}
+
+void Daemon::resumeTask(Task& task, const Message& message) {
+  if (task.record.state == TaskState::completed) return;
+  applyProperties(task, message);
+  if (task.record.state == TaskState::suspended) task.record.state = TaskState::waiting;
+  save(task);
+  schedule();
+}
+
+void Daemon::suspendTask(Task& task) {
+  if (task.record.state == TaskState::completed) return;
+  stopTransfer(task);  // the partial file stays: resuming continues from it
+  task.record.state = TaskState::suspended;
+  save(task);
+  schedule();
+}
+
+void Daemon::cancelTask(Task& task) {
+  if (task.record.state == TaskState::completed) return;
+  stopTransfer(task);
+  complete(task, Error::url(URLError::cancelled, std::nullopt), std::nullopt, std::nullopt);
+  schedule();
+}
+
+void Daemon::answerDelayedRequest(Task& task, const Message& message) {
+  if (!task.awaitingDelayedAnswer) return;
+  task.awaitingDelayedAnswer = false;
+  task.delayedAnswered = true;
+  switch (static_cast<URLSession::DelayedRequestDisposition>(message.integer(tag::disposition).value_or(0))) {
+    case URLSession::DelayedRequestDisposition::cancel:
+      return complete(task, Error::url(URLError::cancelled, std::nullopt), std::nullopt, std::nullopt);
+    case URLSession::DelayedRequestDisposition::useNewRequest:
+      if (auto encodedRequest = message.nested(tag::request); encodedRequest && wire::decodeRequest(*encodedRequest))
+        task.record.request = encoded(*encodedRequest);
+      break;
+    case URLSession::DelayedRequestDisposition::continueLoading:
+      break;
+  }
+  save(task);
+  schedule();
+}
+
+void Daemon::acknowledge(std::int64_t sequence) {
+  // The app's delegate has seen the task's last messages: the task and its files go.
+  std::optional<TaskKey> finished;
+  for (const auto& [key, task] : tasks_) {
+    (void)task;
+    finished = key;
+    break;
+  }
+  finished.reset();
+  std::vector<EventRecord> all = store_->allPendingEvents();
+  auto it = std::find_if(all.begin(), all.end(), [&](const EventRecord& e) { return e.sequence == sequence; });
+  if (it == all.end()) return;
+  TaskKey key{it->appId, it->sessionId, it->taskId};
+  store_->transaction([&] {
+    store_->acknowledge(sequence);
+    store_->removeTask(it->appId, it->sessionId, it->taskId);
+  });
+  if (auto t = tasks_.find(key); t != tasks_.end()) {
+    auto& r = t->second->record;
+    for (const auto* path : {&r.partialFile, &r.uploadFile}) if (!path->empty()) platform::removeFile(*path);
+    platform::removeFile(stagingPath(*t->second, "download"));
+    tasks_.erase(t);
+  }
+  checkIdle();
+}
+
+// ---- Scheduling ----------------------------------------------------------------------------
+
+bool Daemon::mayStart(const Task& task, Millis now, Millis& wakeAt) const {
+  const auto& r = task.record;
+  if (r.state != TaskState::waiting || task.transfer || task.awaitingDelayedAnswer) return false;
+  if (r.nextAttemptAt > now) {
+    wakeAt = std::min(wakeAt, r.nextAttemptAt);
+    return false;
+  }
+  if (r.earliestBegin && *r.earliestBegin > now) {
+    wakeAt = std::min(wakeAt, *r.earliestBegin);
+    return false;
+  }
+  // Background sessions always wait for connectivity; discretionary work waits for good conditions.
+  if (!current_.networkAvailable()) return false;
+  if (r.discretionary && !current_.goodForDiscretionary()) return false;
+  return true;
+}
+
+void Daemon::schedule() {
+  if (!store_) return;
+  const Millis now = nowMillis();
+  Millis wakeAt = std::numeric_limits<Millis>::max();
+  std::vector<Task*> ready;
+  for (auto& [key, task] : tasks_) {
+    if (task->record.state == TaskState::completed) continue;
+    if (task->record.state != TaskState::suspended && now >= task->record.resourceDeadline && !task->transfer) {
+      auto error = task->record.lastError.empty() ? std::nullopt : [&]() -> std::optional<Error> {
+        auto m = Message::decode(task->record.lastError);
+        return m ? wire::decodeError(*m) : std::nullopt;
+      }();
+      complete(*task, error ? error : Error::url(URLError::timedOut, std::nullopt, "timeoutIntervalForResource"),
+               std::nullopt, std::nullopt);
+      continue;
+    }
+    if (mayStart(*task, now, wakeAt)) ready.push_back(task.get());
+    if (task->record.state != TaskState::suspended && task->record.state != TaskState::completed)
+      wakeAt = std::min(wakeAt, task->record.resourceDeadline);
+  }
+  // Higher priority first, then the hints (smaller transfers first), then age.
+  std::stable_sort(ready.begin(), ready.end(), [](const Task* a, const Task* b) {
+    if (a->record.priority != b->record.priority) return a->record.priority > b->record.priority;
+    auto size = [](const Task* t) {
+      auto hint = std::max(t->record.expectsToSend, std::int64_t{0}) + std::max(t->record.expectsToReceive, std::int64_t{0});
+      return hint > 0 ? hint : std::numeric_limits<std::int64_t>::max();
+    };
+    if (size(a) != size(b)) return size(a) < size(b);
+    return a->record.createdAt < b->record.createdAt;
+  });
+  for (Task* task : ready) {
+    if (running_ >= options_.maxConcurrentTransfers) break;
+    // Due with an earliestBeginDate: an attached app may change or cancel the request first.
+    if (task->record.earliestBegin && !task->delayedAnswered) {
+      auto holder = sessionFor(*task).holder.lock();
+      if (holder && holder->isOpen()) {
+        auto request = Message::decode(task->record.request);
+        task->awaitingDelayedAnswer = true;
+        holder->send(Message(wire::Type::event)
+                         .add(tag::eventKind, static_cast<std::int64_t>(EventKind::delayedRequest))
+                         .add(tag::taskId, static_cast<std::int64_t>(task->record.taskId))
+                         .add(tag::request, request ? *request : Message()));
+        continue;
+      }
+    }
+    startTransfer(*task);
+  }
+  if (wakeAt != std::numeric_limits<Millis>::max())
+    scheduleAt(SystemClock::time_point(std::chrono::milliseconds(wakeAt)));
+  checkIdle();
+}
+
+void Daemon::scheduleAt(SystemClock::time_point when) {
+  auto delay = std::chrono::duration_cast<std::chrono::milliseconds>(when - SystemClock::now()).count();
+  scheduleTimer_->start(static_cast<std::uint64_t>(std::max<std::int64_t>(delay, 0) + 1), [this] { schedule(); });
+}
+
+void Daemon::startTransfer(Task& task) {
+  Session& session = sessionFor(task);
+  auto message = Message::decode(task.record.request);
+  auto request = message ? wire::decodeRequest(*message) : std::nullopt;
+  if (!request) return complete(task, Error::url(URLError::badURL, std::nullopt, "unreadable request"), std::nullopt, std::nullopt);
+  if (!session.transfers) {
+    // The app's settings, less what a daemon must decide itself.
+    auto configuration = URLSessionConfiguration::defaultConfiguration();
+    configuration.timeoutIntervalForRequest = session.configuration.timeoutIntervalForRequest;
+    configuration.httpMaximumConnectionsPerHost = session.configuration.httpMaximumConnectionsPerHost;
+    configuration.httpAdditionalHeaders = session.configuration.httpAdditionalHeaders;
+    configuration.connectionProxyDictionary = session.configuration.connectionProxyDictionary;
+    session.delegate = std::make_shared<TransferDelegate>(*this);
+    session.transfers = URLSession::make(configuration, session.delegate);
+  }
+  TransferDelegate::Attempt attempt;
+  attempt.id = nextAttempt_++;
+  attempt.kind = task.record.kind;
+  attempt.partialFile = task.record.partialFile;
+  attempt.offset = task.record.kind == TaskKind::download ? std::max<std::int64_t>(0, platform::fileSize(task.record.partialFile)) : 0;
+  attempt.validator = task.record.validator;
+  attempt.progressInterval = options_.progressInterval;
+  task.attempt = attempt.id;
+  attempts_[attempt.id] = TaskKey{task.record.appId, task.record.sessionId, task.record.taskId};
+  task.record.state = TaskState::running;
+  ++task.record.attempts;
+  save(task);
+  ++running_;
+  std::optional<std::string> upload;
+  if (task.record.kind == TaskKind::upload) upload = task.record.uploadFile;
+  task.transfer = session.delegate->begin(*session.transfers, *request, std::move(attempt), upload);
+}
+
+void Daemon::stopTransfer(Task& task) {
+  if (!task.transfer) return;
+  attempts_.erase(task.attempt);
+  task.transfer->cancel();
+  task.transfer.reset();
+  task.attempt = 0;
+  --running_;
+}
+
+void Daemon::transferProgress(std::uint64_t attempt, std::int64_t bytes, std::int64_t total, std::int64_t expected,
+                              bool upload) {
+  auto it = attempts_.find(attempt);
+  if (it == attempts_.end()) return;
+  Task& task = *tasks_.at(it->second);
+  if (upload) {
+    task.record.bytesSent = total;
+    task.record.bytesExpectedToSend = expected;
+  } else {
+    task.record.bytesReceived = total;
+    task.record.bytesExpected = expected;
+  }
+  store_->updateProgress(task.record.appId, task.record.sessionId, task.record.taskId, task.record.bytesReceived,
+                         task.record.bytesSent);
+  if (auto holder = sessionFor(task).holder.lock()) {
+    holder->send(Message(wire::Type::event)
+                     .add(tag::eventKind, static_cast<std::int64_t>(upload ? EventKind::sendProgress : EventKind::writeProgress))
+                     .add(tag::taskId, static_cast<std::int64_t>(task.record.taskId))
+                     .add(tag::bytes, bytes)
+                     .add(tag::totalBytes, total)
+                     .add(tag::expectedBytes, expected));
+  }
+}
+
+void Daemon::transferEvent(std::uint64_t attempt, Message event) {
+  auto it = attempts_.find(attempt);
+  if (it == attempts_.end()) return;
+  Task& task = *tasks_.at(it->second);
+  auto holder = sessionFor(task).holder.lock();
+  if (!holder) return;
+  // Re-encode with the task id: events are built by the transfer, which knows only its attempt.
+  Message routed(wire::Type::event);
+  routed.add(tag::taskId, static_cast<std::int64_t>(task.record.taskId));
+  for (const auto& field : event.fields()) {
+    std::visit([&](const auto& value) { routed.add(field.tag, value); }, field.value);
+  }
+  holder->send(routed);
+}
+
+void Daemon::transferFinished(std::uint64_t attempt, TransferOutcome outcome) {
+  auto it = attempts_.find(attempt);
+  if (it == attempts_.end()) return;  // stopped on purpose (suspend, cancel)
+  Task& task = *tasks_.at(it->second);
+  attempts_.erase(it);
+  task.transfer.reset();
+  task.attempt = 0;
+  --running_;
+  auto& r = task.record;
+  if (auto http = std::dynamic_pointer_cast<const HTTPURLResponse>(outcome.response))
+    r.response = encoded(wire::encodeResponse(*http));
+  if (r.kind == TaskKind::download) {
+    r.bytesReceived = outcome.bytes;
+    if (!outcome.validator.empty()) r.validator = outcome.validator;
+  }
+  if (outcome.error && isTransient(*outcome.error) && nowMillis() < r.resourceDeadline) {
+    // Try again later, continuing the partial file where the server allows it.
+    r.lastError = encoded(wire::encodeError(*outcome.error));
+    auto delay = std::min(options_.retryMaximum.count(), options_.retryBase.count() << std::min(r.attempts - 1, 20));
+    r.nextAttemptAt = nowMillis() + delay;
+    r.state = TaskState::waiting;
+    save(task);
+    return schedule();
+  }
+  std::optional<std::string> location;
+  if (!outcome.error && r.kind == TaskKind::download) {
+    location = stagingPath(task, "download");
+    if (int rc = platform::renameFile(r.partialFile, *location); rc < 0) {
+      outcome.error = Error::url(URLError::cannotMoveFile, std::nullopt, platform::errorName(rc));
+      location.reset();
+    }
+  }
+  complete(task, outcome.error, location, outcome.body);
+  schedule();
+}
+
+// ---- Completion and delivery ------------------------------------------------------------------
+
+void Daemon::complete(Task& task, std::optional<Error> error, const std::optional<std::string>& location,
+                      const std::optional<std::string>& body) {
+  if (task.record.state == TaskState::completed) return;
+  stopTransfer(task);
+  auto& r = task.record;
+  if (error && !error->failingURL) {
+    if (auto m = Message::decode(r.request))
+      if (auto request = wire::decodeRequest(*m)) error->failingURL = request->url;
+  }
+  if (error && r.kind == TaskKind::download) platform::removeFile(r.partialFile);
+  r.state = TaskState::completed;
+  Message payload(wire::Type::event);
+  payload.add(tag::eventKind, static_cast<std::int64_t>(EventKind::completed))
+      .add(tag::taskId, static_cast<std::int64_t>(r.taskId));
+  if (error) payload.add(tag::error, wire::encodeError(*error));
+  if (!r.response.empty())
+    if (auto response = Message::decode(r.response)) payload.add(tag::response, *response);
+  if (location) payload.add(tag::location, *location);
+  if (body) payload.add(tag::data, *body);
+  EventRecord event;
+  store_->transaction([&] {
+    save(task);
+    event.sequence = store_->appendEvent(r.appId, r.sessionId, r.taskId, static_cast<int>(EventKind::completed),
+                                         payload.encode());
+  });
+  event.appId = r.appId;
+  event.sessionId = r.sessionId;
+  event.taskId = r.taskId;
+  event.payload = payload.encode();
+  deliver(sessionFor(task), event);
+}
+
+void Daemon::deliver(Session& session, const EventRecord& event) {
+  auto holder = session.holder.lock();
+  if (!holder) return;  // replayed on the next attach
+  auto payload = Message::decode(event.payload);
+  if (!payload) return;
+  Message message(wire::Type::event);
+  for (const auto& field : payload->fields()) {
+    std::visit([&](const auto& value) { message.add(field.tag, value); }, field.value);
+  }
+  message.add(tag::sequence, event.sequence);
+  holder->send(message);
+}
+
+void Daemon::save(const Task& task) { store_->putTask(task.record); }
+
+std::string Daemon::stagingPath(const Task& task, const char* suffix) const {
+  // Names from the ids alone: app ids and session ids may hold any character.
+  std::hash<std::string> hash;
+  return fmt::format("{}/staging/{:016x}-{:016x}-{}.{}", options_.stateDirectory, hash(task.record.appId),
+                     hash(task.record.sessionId), task.record.taskId, suffix);
+}
+
+background::TaskSummary Daemon::summaryOf(const Task& task) const {
+  const auto& r = task.record;
+  background::TaskSummary s;
+  s.taskId = r.taskId;
+  s.kind = static_cast<int>(r.kind);
+  s.state = r.state == TaskState::suspended ? 1 : r.state == TaskState::completed ? 3 : 0;
+  if (auto m = Message::decode(r.originalRequest)) s.originalRequest = wire::decodeRequest(*m);
+  if (auto m = Message::decode(r.request)) s.currentRequest = wire::decodeRequest(*m);
+  if (auto m = Message::decode(r.response)) s.response = wire::decodeResponse(*m);
+  s.description = r.description;
+  s.bytesReceived = r.bytesReceived;
+  s.bytesExpected = r.bytesExpected;
+  s.bytesSent = r.bytesSent;
+  s.bytesExpectedToSend = r.bytesExpectedToSend;
+  s.priority = r.priority;
+  s.earliestBegin = r.earliestBegin;
+  s.expectsToSend = r.expectsToSend;
+  s.expectsToReceive = r.expectsToReceive;
+  return s;
+}
+
+void Daemon::checkIdle() {
+  if (!idleTimer_ || options_.idleExit.count() == 0) return;
+  bool busy = !clients_.empty() || std::any_of(tasks_.begin(), tasks_.end(), [](const auto& entry) {
+    auto state = entry.second->record.state;
+    return state == TaskState::waiting || state == TaskState::running;
+  });
+  if (busy) return idleTimer_->stop();
+  if (idleTimer_->isActive()) return;
+  idleTimer_->start(static_cast<std::uint64_t>(options_.idleExit.count()) * 1000, [this] { exitWhenIdle_(); });
+}
+
+}  // namespace foundation::daemon

@@ -1,0 +1,116 @@
+// urlsessiond's core: the background sessions of every app of this user, their tasks, the
+// scheduler that decides when a task may use the network, and the transfers themselves —
+// run by an in-process URLSession per background session, the same engine apps use.
+// Everything here runs on the loop thread; delegate callbacks of the transfers post to it.
+#pragma once
+#include <chrono>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <set>
+#include <string>
+#include <tuple>
+
+#include <foundation_net/URLSession.hpp>
+
+#include "background/Connection.hpp"
+#include "background/Protocol.hpp"
+#include "daemon/Conditions.hpp"
+#include "daemon/Store.hpp"
+#include "engine/Loop.hpp"
+
+namespace foundation::daemon {
+
+struct Options {
+  std::string stateDirectory;
+  int maxConcurrentTransfers = 8;                      // daemon-wide
+  std::chrono::milliseconds retryBase{1000};           // first retry delay; doubles per attempt
+  std::chrono::milliseconds retryMaximum{60000};
+  std::chrono::milliseconds progressInterval{100};     // progress events and saved byte counts
+  std::chrono::seconds idleExit{30};                   // 0: never exit when idle
+  // Reads FOUNDATION_NET_MAX_TRANSFERS, FOUNDATION_NET_RETRY_BASE_MS,
+  // FOUNDATION_NET_DAEMON_IDLE_EXIT (seconds) over the defaults.
+  static Options fromEnvironment(std::string stateDirectory);
+};
+
+class TransferDelegate;
+
+class Daemon {
+ public:
+  Daemon(Options options, std::function<void()> exitWhenIdle);
+  ~Daemon();
+  Daemon(const Daemon&) = delete;
+  Daemon& operator=(const Daemon&) = delete;
+
+  // Loads the saved state and starts what may run. Throws when the store cannot be opened.
+  void start();
+  void clientConnected(std::shared_ptr<background::Connection> connection);
+  void handle(background::Connection& connection, wire::Message message);
+  void clientClosed(background::Connection& connection);
+
+  // From the transfers (loop thread).
+  struct TransferOutcome;
+  void transferProgress(std::uint64_t attempt, std::int64_t bytes, std::int64_t total, std::int64_t expected,
+                        bool upload);
+  void transferEvent(std::uint64_t attempt, wire::Message event);
+  void transferFinished(std::uint64_t attempt, TransferOutcome outcome);
+
+ private:
+  using SessionKey = std::pair<std::string, std::string>;             // app id, session id
+  using TaskKey = std::tuple<std::string, std::string, std::uint64_t>;  // + task id
+  struct Session;
+  struct Task;
+
+  void attach(background::Connection& connection, const wire::Message& message);
+  void createTask(Session& session, const wire::Message& message);
+  void resumeTask(Task& task, const wire::Message& message);
+  void suspendTask(Task& task);
+  void cancelTask(Task& task);
+  void acknowledge(std::int64_t sequence);
+  void answerDelayedRequest(Task& task, const wire::Message& message);
+  void applyProperties(Task& task, const wire::Message& message);
+
+  Session* sessionOf(const background::Connection& connection);
+  Task* taskOf(Session& session, const wire::Message& message);
+  Session& sessionFor(const Task& task);
+  void reply(background::Connection& connection, std::optional<Error> error);
+
+  // Scheduling.
+  void schedule();
+  void scheduleAt(std::chrono::system_clock::time_point when);
+  bool mayStart(const Task& task, Millis now, Millis& wakeAt) const;
+  void startTransfer(Task& task);
+  void stopTransfer(Task& task);
+  // Ends a task: saves it completed with a durable event, and delivers the event if attached.
+  void complete(Task& task, std::optional<Error> error, const std::optional<std::string>& location,
+                const std::optional<std::string>& body);
+  void deliver(Session& session, const EventRecord& event);
+  void save(const Task& task);
+  std::string stagingPath(const Task& task, const char* suffix) const;
+  background::TaskSummary summaryOf(const Task& task) const;
+  void checkIdle();
+
+  Options options_;
+  std::function<void()> exitWhenIdle_;
+  std::unique_ptr<Store> store_;
+  std::unique_ptr<ConditionsMonitor> conditions_;
+  DeviceConditions current_;
+  std::map<SessionKey, std::unique_ptr<Session>> sessions_;
+  std::map<TaskKey, std::unique_ptr<Task>> tasks_;
+  std::map<std::uint64_t, TaskKey> attempts_;  // running transfer → task
+  std::uint64_t nextAttempt_ = 1;
+  std::set<std::shared_ptr<background::Connection>> clients_;
+  int running_ = 0;
+  std::unique_ptr<engine::Timer> scheduleTimer_, idleTimer_;
+};
+
+struct Daemon::TransferOutcome {
+  std::optional<Error> error;
+  std::shared_ptr<const URLResponse> response;
+  std::string validator;
+  std::int64_t bytes = 0;              // the download's file size, or bytes sent
+  std::optional<std::string> body;     // upload and data responses
+};
+
+}  // namespace foundation::daemon

@@ -1,0 +1,178 @@
+#include "daemon/Transfers.hpp"
+
+#include <charconv>
+
+#include <fmt/format.h>
+
+#include <foundation_net/HTTPURLResponse.hpp>
+#include <foundation_net/URLSessionUploadTask.hpp>
+
+#include "background/Protocol.hpp"
+
+namespace foundation::daemon {
+namespace {
+
+constexpr std::size_t maximumResponseBody = 1 << 20;  // upload responses travel in one event
+
+// "bytes 100-199/1000" → (100, 1000); the total is -1 when it is "*".
+std::optional<std::pair<std::int64_t, std::int64_t>> parseContentRange(const std::string& value) {
+  if (value.rfind("bytes ", 0) != 0) return std::nullopt;
+  std::int64_t first = 0, total = -1;
+  auto dash = value.find('-');
+  auto slash = value.find('/');
+  if (dash == std::string::npos || slash == std::string::npos) return std::nullopt;
+  if (std::from_chars(value.data() + 6, value.data() + dash, first).ec != std::errc()) return std::nullopt;
+  if (value.compare(slash + 1, std::string::npos, "*") != 0)
+    std::from_chars(value.data() + slash + 1, value.data() + value.size(), total);
+  return std::make_pair(first, total);
+}
+
+// A validator that identifies the exact bytes: a strong ETag, else Last-Modified.
+std::string validatorOf(const HTTPURLResponse& response) {
+  if (auto etag = response.value("ETag"); etag && etag->rfind("W/", 0) != 0) return *etag;
+  return response.value("Last-Modified").value_or("");
+}
+
+}  // namespace
+
+std::shared_ptr<URLSessionTask> TransferDelegate::begin(URLSession& session, URLRequest request, Attempt attempt,
+                                                        const std::optional<std::string>& uploadFile) {
+  if (attempt.kind == TaskKind::download && attempt.offset > 0 && !attempt.validator.empty()) {
+    request.setValue(fmt::format("bytes={}-", attempt.offset), "Range");
+    request.setValue(attempt.validator, "If-Range");
+  } else {
+    attempt.offset = 0;
+  }
+  std::shared_ptr<URLSessionTask> task;
+  if (attempt.kind == TaskKind::upload && uploadFile) {
+    task = session.uploadTask(request, URL::fileURLWithPath(*uploadFile));
+  } else {
+    task = session.dataTask(request);
+  }
+  {
+    std::lock_guard lock(mutex_);
+    running_[task->taskIdentifier()].attempt = std::move(attempt);
+  }
+  task->resume();
+  return task;
+}
+
+TransferDelegate::Running* TransferDelegate::running(const URLSessionTask& task) {
+  std::lock_guard lock(mutex_);
+  auto it = running_.find(task.taskIdentifier());
+  return it == running_.end() ? nullptr : &it->second;
+}
+
+void TransferDelegate::didReceiveResponse(URLSession&, URLSessionDataTask& task, const URLResponse& response,
+                                          std::function<void(URLSession::ResponseDisposition)> completionHandler) {
+  Running* r = running(task);
+  auto* http = dynamic_cast<const HTTPURLResponse*>(&response);
+  if (!r || !http) return completionHandler(URLSession::ResponseDisposition::allow);
+  const auto id = r->attempt.id;
+  if (r->attempt.kind == TaskKind::download) {
+    const std::int64_t earlier = r->attempt.offset;
+    auto range = http->statusCode() == 206 ? parseContentRange(http->value("Content-Range").value_or(""))
+                                           : std::nullopt;
+    const bool continues = earlier > 0 && range && range->first == earlier;
+    const std::int64_t rangeTotal = range ? range->second : -1;
+    if (!continues) r->attempt.offset = 0;  // a full body: the resource changed or ranges are not served
+    int rc = platform::File::openForWriting(r->attempt.partialFile, continues, r->file);
+    if (rc < 0) {
+      r->failure = Error::url(URLError::cannotCreateFile, response.url(), platform::errorName(rc));
+      return completionHandler(URLSession::ResponseDisposition::cancel);
+    }
+    r->validator = validatorOf(*http);
+    auto length = response.expectedContentLength();
+    r->expected = continues && rangeTotal >= 0 ? rangeTotal : length >= 0 ? r->attempt.offset + length : -1;
+    r->reported = r->attempt.offset;
+    if (earlier > 0) {
+      wire::Message resumed(wire::Type::event);
+      resumed.add(wire::tag::eventKind, static_cast<std::int64_t>(wire::EventKind::resumed))
+          .add(wire::tag::bytes, r->attempt.offset)
+          .add(wire::tag::expectedBytes, r->expected);
+      engine::Loop::shared().post([this, id, resumed] { daemon_.transferEvent(id, resumed); });
+    }
+  } else if (r->attempt.kind == TaskKind::data) {
+    wire::Message event(wire::Type::event);
+    event.add(wire::tag::eventKind, static_cast<std::int64_t>(wire::EventKind::response))
+        .add(wire::tag::response, wire::encodeResponse(*http));
+    engine::Loop::shared().post([this, id, event] { daemon_.transferEvent(id, event); });
+  }
+  completionHandler(URLSession::ResponseDisposition::allow);
+}
+
+void TransferDelegate::didReceiveData(URLSession&, URLSessionDataTask& task, const Data& data) {
+  Running* r = running(task);
+  if (!r) return;
+  switch (r->attempt.kind) {
+    case TaskKind::download: {
+      if (r->failure) return;
+      if (int rc = r->file.write(reinterpret_cast<const char*>(data.bytes()), data.size()); rc < 0) {
+        r->failure = Error::url(URLError::cannotWriteToFile, task.currentRequest()->url,
+                                fmt::format("{}: {}", r->attempt.partialFile, platform::errorName(rc)));
+        task.cancel();
+        return;
+      }
+      r->written += static_cast<std::int64_t>(data.size());
+      reportProgress(*r, false, false, r->attempt.offset + r->written, r->expected);
+      return;
+    }
+    case TaskKind::upload:
+      if (!r->body) r->body.emplace();
+      if (r->body->size() + data.size() <= maximumResponseBody) r->body->append(data.view());
+      return;
+    case TaskKind::data: {
+      wire::Message event(wire::Type::event);
+      event.add(wire::tag::eventKind, static_cast<std::int64_t>(wire::EventKind::data)).add(wire::tag::data, data.view());
+      const auto id = r->attempt.id;
+      engine::Loop::shared().post([this, id, event] { daemon_.transferEvent(id, event); });
+      return;
+    }
+  }
+}
+
+void TransferDelegate::didSendBodyData(URLSession&, URLSessionTask& task, std::int64_t, std::int64_t totalBytesSent,
+                                       std::int64_t totalBytesExpectedToSend) {
+  if (Running* r = running(task)) reportProgress(*r, false, true, totalBytesSent, totalBytesExpectedToSend);
+}
+
+void TransferDelegate::reportProgress(Running& r, bool force, bool upload, std::int64_t total, std::int64_t expected) {
+  auto now = std::chrono::steady_clock::now();
+  if (total == r.reported || (!force && now - r.lastReport < r.attempt.progressInterval)) return;
+  const auto increment = total - r.reported;
+  r.reported = total;
+  r.lastReport = now;
+  const auto id = r.attempt.id;
+  engine::Loop::shared().post([this, id, increment, total, expected, upload] {
+    daemon_.transferProgress(id, increment, total, expected, upload);
+  });
+}
+
+void TransferDelegate::didCompleteWithError(URLSession&, URLSessionTask& task, const std::optional<Error>& error) {
+  Running finished;
+  {
+    std::lock_guard lock(mutex_);
+    auto it = running_.find(task.taskIdentifier());
+    if (it == running_.end()) return;
+    finished = std::move(it->second);
+    running_.erase(it);
+  }
+  if (finished.attempt.kind == TaskKind::download)
+    reportProgress(finished, true, false, finished.attempt.offset + finished.written, finished.expected);
+  int closed = finished.file.close();
+  Daemon::TransferOutcome outcome;
+  outcome.error = finished.failure ? finished.failure : error;
+  if (!outcome.error && closed < 0)
+    outcome.error = Error::url(URLError::cannotCloseFile, task.currentRequest()->url, platform::errorName(closed));
+  outcome.response = task.response();
+  outcome.validator = finished.validator;
+  outcome.bytes = finished.attempt.kind == TaskKind::upload ? task.countOfBytesSent()
+                                                            : finished.attempt.offset + finished.written;
+  outcome.body = std::move(finished.body);
+  const auto id = finished.attempt.id;
+  engine::Loop::shared().post([this, id, outcome = std::move(outcome)]() mutable {
+    daemon_.transferFinished(id, std::move(outcome));
+  });
+}
+
+}  // namespace foundation::daemon

@@ -1,0 +1,64 @@
+// Runs the daemon's transfer attempts through an in-process URLSession (one per background
+// session), writing downloads into the staging folder so that a later attempt can continue
+// with Range + If-Range. Delegate callbacks run on the session's delegate queue and report
+// to the Daemon on the loop thread.
+#pragma once
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <mutex>
+#include <optional>
+#include <string>
+
+#include <foundation_net/URLSessionDataDelegate.hpp>
+
+#include "daemon/Daemon.hpp"
+#include "platform/File.hpp"
+
+namespace foundation::daemon {
+
+class TransferDelegate : public URLSessionDataDelegate {
+ public:
+  struct Attempt {
+    std::uint64_t id = 0;
+    TaskKind kind = TaskKind::download;
+    std::string partialFile;     // downloads: where the bytes go
+    std::int64_t offset = 0;     // downloads: bytes already there from earlier attempts
+    std::string validator;       // downloads: ETag / Last-Modified those bytes came with
+    std::chrono::milliseconds progressInterval{100};
+  };
+
+  explicit TransferDelegate(Daemon& daemon) : daemon_(daemon) {}
+
+  // Starts an attempt; the request gets Range/If-Range when earlier bytes can be continued.
+  std::shared_ptr<URLSessionTask> begin(URLSession& session, URLRequest request, Attempt attempt,
+                                        const std::optional<std::string>& uploadFile);
+
+  void didReceiveResponse(URLSession&, URLSessionDataTask& task, const URLResponse& response,
+                          std::function<void(URLSession::ResponseDisposition)> completionHandler) override;
+  void didReceiveData(URLSession&, URLSessionDataTask& task, const Data& data) override;
+  void didSendBodyData(URLSession&, URLSessionTask& task, std::int64_t bytesSent, std::int64_t totalBytesSent,
+                       std::int64_t totalBytesExpectedToSend) override;
+  void didCompleteWithError(URLSession&, URLSessionTask& task, const std::optional<Error>& error) override;
+
+ private:
+  struct Running {
+    Attempt attempt;
+    platform::File file;
+    std::int64_t written = 0;          // this attempt's bytes
+    std::int64_t expected = -1;        // total size, when known
+    std::int64_t reported = 0;         // total already reported as progress
+    std::string validator;
+    std::optional<std::string> body;   // upload / data task responses
+    std::optional<Error> failure;      // a local failure (disk full) that cancelled the task
+    std::chrono::steady_clock::time_point lastReport{};
+  };
+  Running* running(const URLSessionTask& task);
+  void reportProgress(Running& r, bool force, bool upload, std::int64_t total, std::int64_t expected);
+
+  Daemon& daemon_;
+  std::mutex mutex_;
+  std::map<std::uint64_t, Running> running_;  // by in-process task identifier
+};
+
+}  // namespace foundation::daemon

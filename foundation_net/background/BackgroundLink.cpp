@@ -1,0 +1,156 @@
+#include "background/BackgroundLink.hpp"
+
+#include <chrono>
+#include <future>
+
+#include <foundation_net/URLSession.hpp>
+
+#include "background/Protocol.hpp"
+#include "engine/Loop.hpp"
+#include "platform/Process.hpp"
+#include "session/SessionImpl.hpp"
+
+namespace foundation::background {
+
+using Clock = std::chrono::steady_clock;
+namespace {
+constexpr auto attachTimeout = std::chrono::seconds(10);
+}  // namespace
+
+// One attempt to reach and attach the daemon, retried until its deadline (loop thread).
+struct Attempt : std::enable_shared_from_this<Attempt> {
+  std::shared_ptr<BackgroundLink> link;
+  Clock::time_point deadline;
+  bool spawned = false;
+  std::unique_ptr<engine::Timer> retry;
+  std::function<void(std::shared_ptr<Connection>, std::optional<Error>)> done;
+
+  void run();
+  void connected(uv_pipe_t* pipe);
+  void finish(std::shared_ptr<Connection> connection, std::optional<Error> error) {
+    auto self = shared_from_this();
+    if (auto callback = std::move(done)) callback(std::move(connection), std::move(error));
+    retry.reset();
+  }
+};
+
+namespace {
+}  // namespace
+
+void Attempt::run() {
+    connectPipe(socketPath(), [self = shared_from_this()](uv_pipe_t* pipe, int status) {
+      if (pipe) return self->connected(pipe);
+      if (!self->spawned) {
+        self->spawned = true;
+        // Nobody serves the socket: start the daemon (it exits at once if another one wins).
+        platform::spawnDetached(daemonExecutable(), {"--foreground"});
+      }
+      if (Clock::now() >= self->deadline) {
+        return self->finish(nullptr, Error::url(URLError::backgroundSessionWasDisconnected, std::nullopt,
+            "urlsessiond is not running and could not be started (" + std::string(uv_strerror(status)) + ")"));
+      }
+      if (!self->retry) self->retry = std::make_unique<engine::Timer>(engine::Loop::shared());
+      self->retry->start(50, [self] { self->run(); });
+    });
+}
+
+std::shared_ptr<BackgroundLink> BackgroundLink::attach(const std::shared_ptr<URLSession>& session,
+                                                       const URLSessionConfiguration& configuration,
+                                                       std::optional<Error>& failure) {
+  std::shared_ptr<BackgroundLink> link(new BackgroundLink());
+  link->session_ = session;
+  wire::Message& request = link->attachRequest_;
+  request = wire::Message(wire::Type::attach);
+  request.add(wire::tag::appId, appIdentifier())
+      .add(wire::tag::sessionId, configuration.identifier().value_or(""))
+      .add(wire::tag::configuration, wire::encodeConfiguration(configuration))
+      .add(wire::tag::pid, static_cast<std::int64_t>(platform::processIdentifier()));
+
+  auto outcome = std::make_shared<std::promise<std::optional<Error>>>();
+  auto result = outcome->get_future();
+  engine::Loop::shared().post([link, outcome] {
+    auto attempt = std::make_shared<Attempt>();
+    attempt->link = link;
+    attempt->deadline = Clock::now() + attachTimeout;
+    attempt->done = [link, outcome](std::shared_ptr<Connection> connection, std::optional<Error> error) {
+      link->connection_ = std::move(connection);
+      outcome->set_value(std::move(error));
+    };
+    attempt->run();
+  });
+  if (result.wait_for(attachTimeout + std::chrono::seconds(5)) != std::future_status::ready) {
+    failure = Error::url(URLError::backgroundSessionWasDisconnected, std::nullopt, "urlsessiond did not answer");
+    return nullptr;
+  }
+  failure = result.get();
+  return failure ? nullptr : link;
+}
+
+void Attempt::connected(uv_pipe_t* pipe) {
+  auto self = shared_from_this();
+  auto waiting = std::make_shared<bool>(true);
+  auto link = this->link;
+  auto connection = Connection::adopt(pipe,
+      [self, waiting, link](Connection& c, wire::Message message) {
+        if (!*waiting) return link->onMessage(std::move(message));
+        *waiting = false;
+        if (message.type() == wire::Type::attached) {
+          if (auto session = link->session_.lock()) session->impl().adoptBackgroundTasks(message);
+          self->finish(c.shared_from_this(), std::nullopt);
+          return;
+        }
+        auto error = message.nested(wire::tag::error);
+        auto decoded = error ? wire::decodeError(*error) : std::nullopt;
+        c.close();
+        self->finish(nullptr, decoded ? *decoded : Error::url(URLError::backgroundSessionWasDisconnected));
+      },
+      [self, waiting, link](Connection&) {
+        if (*waiting) {
+          *waiting = false;
+          self->finish(nullptr, Error::url(URLError::backgroundSessionWasDisconnected, std::nullopt,
+                                           "urlsessiond closed the connection"));
+          return;
+        }
+        link->connection_.reset();
+        if (!link->closed_) link->reconnect();
+      });
+  connection->send(link->attachRequest_);
+}
+
+void BackgroundLink::reconnect() {
+  auto attempt = std::make_shared<Attempt>();
+  attempt->link = shared_from_this();
+  attempt->deadline = Clock::now() + attachTimeout;
+  attempt->done = [link = shared_from_this()](std::shared_ptr<Connection> connection, std::optional<Error> error) {
+    link->connection_ = std::move(connection);
+    if (!error || link->closed_) return;
+    // Still unreachable: the tasks are safe in the daemon's store; keep trying.
+    if (!link->reconnectTimer_) link->reconnectTimer_ = std::make_unique<engine::Timer>(engine::Loop::shared());
+    link->reconnectTimer_->start(1000, [link] { link->reconnect(); });
+  };
+  attempt->run();
+}
+
+BackgroundLink::~BackgroundLink() {
+  if (connection_) engine::Loop::shared().post([connection = std::move(connection_)] { connection->close(); });
+}
+
+void BackgroundLink::send(wire::Message message) {
+  engine::Loop::shared().post([self = shared_from_this(), message = std::move(message)] {
+    if (self->connection_) self->connection_->send(message);
+  });
+}
+
+void BackgroundLink::close() {
+  engine::Loop::shared().post([self = shared_from_this()] {
+    self->closed_ = true;
+    self->reconnectTimer_.reset();
+    if (self->connection_) self->connection_->close();
+  });
+}
+
+void BackgroundLink::onMessage(wire::Message message) {
+  if (auto session = session_.lock()) session->impl().backgroundEvent(message);
+}
+
+}  // namespace foundation::background

@@ -1,0 +1,45 @@
+// A framed wire::Message connection over a libuv pipe (a Unix socket; a named pipe on
+// Windows), on the loop thread. Both the library's link to the daemon and the daemon's
+// clients use it. A malformed or oversized frame closes the connection and nothing else.
+#pragma once
+#include <functional>
+#include <memory>
+#include <string>
+
+#include <uv.h>
+
+#include "background/Wire.hpp"
+
+namespace foundation::background {
+
+class Connection : public std::enable_shared_from_this<Connection> {
+ public:
+  using MessageHandler = std::function<void(Connection&, wire::Message)>;
+  using CloseHandler = std::function<void(Connection&)>;
+
+  // Takes an accepted or connected pipe (allocated with new) and starts reading.
+  static std::shared_ptr<Connection> adopt(uv_pipe_t* pipe, MessageHandler onMessage, CloseHandler onClose);
+  ~Connection();
+
+  void send(const wire::Message& message);
+  // Closes the pipe; onClose runs once, later, on the loop thread.
+  void close();
+  bool isOpen() const { return pipe_ != nullptr; }
+  uv_pipe_t* pipe() const { return pipe_; }
+
+ private:
+  Connection() = default;
+  void onRead(ssize_t count, const uv_buf_t* buffer);
+
+  uv_pipe_t* pipe_ = nullptr;
+  wire::FrameReader reader_;
+  MessageHandler onMessage_;
+  CloseHandler onClose_;
+  std::shared_ptr<Connection> self_;  // alive while the pipe is open
+};
+
+// Connects to the socket at `path` on the loop thread; `done` gets the pipe (owned by the
+// caller, for Connection::adopt) or a libuv error.
+void connectPipe(const std::string& path, std::function<void(uv_pipe_t* pipe, int status)> done);
+
+}  // namespace foundation::background

@@ -1,0 +1,81 @@
+// URLSession::Impl's background side: adopting the daemon's tasks and routing its events.
+#include <foundation_net/URLSessionDataTask.hpp>
+#include <foundation_net/URLSessionDownloadTask.hpp>
+#include <foundation_net/URLSessionUploadTask.hpp>
+
+#include "background/BackgroundLink.hpp"
+#include "background/Protocol.hpp"
+#include "session/SessionImpl.hpp"
+#include "session/TaskImpl.hpp"
+
+namespace foundation {
+
+namespace tag = wire::tag;
+
+namespace {
+
+std::shared_ptr<URLSessionTask> makeMirror(URLSession& session, const background::TaskSummary& summary) {
+  using Kind = URLSessionTask::Impl::Kind;
+  URLSessionTask::Impl::Setup setup;
+  setup.session = session.shared_from_this();
+  setup.kind = static_cast<Kind>(summary.kind);
+  setup.request = summary.currentRequest.value_or(URLRequest(URL("about:blank")));
+  setup.remote = session.impl().link;
+  setup.identifier = summary.taskId;
+  auto impl = std::make_unique<URLSessionTask::Impl>(std::move(setup));
+  std::shared_ptr<URLSessionTask> task;
+  switch (summary.kind) {
+    case 0: task = std::make_shared<URLSessionDataTask>(std::move(impl)); break;
+    case 1: task = std::make_shared<URLSessionUploadTask>(std::move(impl)); break;
+    default: task = std::make_shared<URLSessionDownloadTask>(std::move(impl)); break;
+  }
+  task->impl().bind(task);
+  task->impl().applySummary(summary);
+  return task;
+}
+
+}  // namespace
+
+void URLSession::Impl::adoptBackgroundTasks(const wire::Message& attached) {
+  auto next = static_cast<std::uint64_t>(attached.integer(tag::nextTaskId).value_or(1));
+  for (auto current = nextTaskIdentifier_.load(); current < next && !nextTaskIdentifier_.compare_exchange_weak(current, next);) {
+  }
+  for (const auto& encoded : attached.allBytes(tag::task)) {
+    auto message = wire::Message::decode(encoded);
+    auto summary = message ? background::decodeTaskSummary(*message) : std::nullopt;
+    if (!summary) continue;
+    std::shared_ptr<URLSessionTask> existing;
+    {
+      std::lock_guard lock(mutex_);
+      if (auto it = tasks_.find(summary->taskId); it != tasks_.end()) existing = it->second;
+    }
+    if (existing) {
+      existing->impl().applySummary(*summary);
+    } else {
+      adoptTask(makeMirror(owner, *summary));
+    }
+  }
+}
+
+void URLSession::Impl::backgroundEvent(const wire::Message& event) {
+  if (event.type() != wire::Type::event) return;
+  auto kind = static_cast<wire::EventKind>(event.integer(tag::eventKind).value_or(0));
+  if (kind == wire::EventKind::finishedEvents) {
+    dispatcher->enqueue([session = owner.shared_from_this()] {
+      if (auto delegate = session->delegate()) {
+        detail::trace("urlSessionDidFinishEvents(forBackgroundURLSession:)");
+        delegate->didFinishEventsForBackgroundURLSession(*session);
+      }
+    });
+    return;
+  }
+  std::shared_ptr<URLSessionTask> task;
+  {
+    std::lock_guard lock(mutex_);
+    auto it = tasks_.find(static_cast<std::uint64_t>(event.integer(tag::taskId).value_or(0)));
+    if (it != tasks_.end()) task = it->second;
+  }
+  if (task) task->impl().remoteEvent(event);
+}
+
+}  // namespace foundation

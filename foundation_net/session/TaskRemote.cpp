@@ -1,0 +1,190 @@
+// The part of the task state machine that mirrors a task run by urlsessiond: commands go to
+// the daemon, the daemon's events become delegate calls, and a completion is acknowledged
+// only after its last delegate method returned (at-least-once delivery).
+#include <foundation_net/URLSessionDataDelegate.hpp>
+#include <foundation_net/URLSessionDownloadDelegate.hpp>
+
+#include "background/BackgroundLink.hpp"
+#include "background/Protocol.hpp"
+#include "session/SessionImpl.hpp"
+#include "session/TaskImpl.hpp"
+
+namespace foundation {
+
+using wire::EventKind;
+using wire::Message;
+namespace tag = wire::tag;
+
+void URLSessionTask::Impl::sendToDaemon(int type) {
+  remote_->send(Message(static_cast<wire::Type>(type)).add(tag::taskId, static_cast<std::int64_t>(identifier_)));
+}
+
+Message URLSessionTask::Impl::propertiesMessage(wire::Type type) const {
+  std::lock_guard lock(mutex_);
+  Message m(type);
+  m.add(tag::taskId, static_cast<std::int64_t>(identifier_))
+      .add(tag::description, description_)
+      .add(tag::priority, static_cast<double>(priority_))
+      .add(tag::expectsToSend, clientExpectsToSend_.load())
+      .add(tag::expectsToReceive, clientExpectsToReceive_.load());
+  if (earliestBeginDate_)
+    m.add(tag::earliestBegin, static_cast<std::int64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                  earliestBeginDate_->time_since_epoch()).count()));
+  return m;
+}
+
+Message URLSessionTask::Impl::creationMessage() const {
+  Message m = propertiesMessage(wire::Type::createTask);
+  m.add(tag::taskKind, static_cast<std::int64_t>(kind_)).add(tag::request, wire::encodeRequest(request()));
+  if (body_.filePath) m.add(tag::uploadFile, *body_.filePath);
+  return m;
+}
+
+void URLSessionTask::Impl::applySummary(const background::TaskSummary& s) {
+  std::lock_guard lock(mutex_);
+  if (s.originalRequest) originalRequest_ = *s.originalRequest;
+  if (s.currentRequest) currentRequest_ = *s.currentRequest;
+  if (s.response) response_ = std::make_shared<HTTPURLResponse>(*s.response);
+  description_ = s.description;
+  priority_ = static_cast<float>(s.priority);
+  if (s.earliestBegin) earliestBeginDate_ = Date(std::chrono::milliseconds(*s.earliestBegin));
+  clientExpectsToSend_ = s.expectsToSend;
+  clientExpectsToReceive_ = s.expectsToReceive;
+  bytesReceived_ = s.bytesReceived;
+  bytesExpectedToReceive_ = s.bytesExpected;
+  bytesSent_ = s.bytesSent;
+  bytesExpectedToSend_ = s.bytesExpectedToSend;
+  // A completed task still has its completion to deliver: it stays "running" until then.
+  auto state = static_cast<State>(s.state);
+  if (state_ == State::canceling) return;
+  state_ = state == State::completed ? State::running : state;
+  suspendCount_ = state == State::suspended ? 1 : 0;
+}
+
+void URLSessionTask::Impl::remoteEvent(const Message& event) {
+  const auto kind = static_cast<EventKind>(event.integer(tag::eventKind).value_or(0));
+  const auto bytes = event.integer(tag::bytes).value_or(0);
+  const auto total = event.integer(tag::totalBytes).value_or(0);
+  const auto expected = event.integer(tag::expectedBytes).value_or(-1);
+  switch (kind) {
+    case EventKind::response: {
+      auto encoded = event.nested(tag::response);
+      auto response = encoded ? wire::decodeResponse(*encoded) : std::nullopt;
+      if (!response) return;
+      auto shared = std::make_shared<HTTPURLResponse>(*response);
+      {
+        std::lock_guard lock(mutex_);
+        response_ = shared;
+      }
+      bytesExpectedToReceive_ = shared->expectedContentLength();
+      auto link = remote_;
+      auto id = identifier_;
+      enqueue([shared, link, id](URLSession& session, URLSessionTask& task) {
+        auto d = task.impl().delegateAs<URLSessionDataDelegate>();
+        if (!d) return;
+        detail::trace("urlSession(_:dataTask:didReceive:completionHandler:)", id);
+        d->didReceiveResponse(session, static_cast<URLSessionDataTask&>(task), *shared,
+                              [link, id](URLSession::ResponseDisposition disposition) {
+                                if (disposition == URLSession::ResponseDisposition::cancel)
+                                  link->send(Message(wire::Type::cancelTask).add(tag::taskId, static_cast<std::int64_t>(id)));
+                              });
+      });
+      return;
+    }
+    case EventKind::data: {
+      Data chunk(event.bytes(tag::data).value_or(""));
+      bytesReceived_ += static_cast<std::int64_t>(chunk.size());
+      enqueue([chunk](URLSession& session, URLSessionTask& task) {
+        if (auto d = task.impl().delegateAs<URLSessionDataDelegate>()) {
+          detail::trace("urlSession(_:dataTask:didReceive:)", task.taskIdentifier());
+          d->didReceiveData(session, static_cast<URLSessionDataTask&>(task), chunk);
+        }
+      });
+      return;
+    }
+    case EventKind::writeProgress:
+      bytesReceived_ = total;
+      bytesExpectedToReceive_ = expected;
+      enqueue([bytes, total, expected](URLSession& session, URLSessionTask& task) {
+        if (auto d = task.impl().delegateAs<URLSessionDownloadDelegate>()) {
+          detail::trace("urlSession(_:downloadTask:didWriteData:totalBytesWritten:totalBytesExpectedToWrite:)",
+                        task.taskIdentifier());
+          d->didWriteData(session, static_cast<URLSessionDownloadTask&>(task), bytes, total, expected);
+        }
+      });
+      return;
+    case EventKind::sendProgress:
+      bytesSent_ = total;
+      enqueue([bytes, total, expected](URLSession& session, URLSessionTask& task) {
+        if (auto d = task.impl().delegateAs<URLSessionTaskDelegate>()) {
+          detail::trace("urlSession(_:task:didSendBodyData:totalBytesSent:totalBytesExpectedToSend:)", task.taskIdentifier());
+          d->didSendBodyData(session, task, bytes, total, expected);
+        }
+      });
+      return;
+    case EventKind::resumed:
+      enqueue([bytes, expected](URLSession& session, URLSessionTask& task) {
+        if (auto d = task.impl().delegateAs<URLSessionDownloadDelegate>()) {
+          detail::trace("urlSession(_:downloadTask:didResumeAtOffset:expectedTotalBytes:)", task.taskIdentifier());
+          d->didResumeAtOffset(session, static_cast<URLSessionDownloadTask&>(task), bytes, expected);
+        }
+      });
+      return;
+    case EventKind::delayedRequest: {
+      auto encoded = event.nested(tag::request);
+      auto request = encoded ? wire::decodeRequest(*encoded) : std::nullopt;
+      if (!request) return;
+      auto link = remote_;
+      auto id = identifier_;
+      enqueue([request = *request, link, id](URLSession& session, URLSessionTask& task) {
+        auto answer = [link, id](URLSession::DelayedRequestDisposition disposition, std::optional<URLRequest> next) {
+          Message m(wire::Type::delayedRequestAnswer);
+          m.add(tag::taskId, static_cast<std::int64_t>(id)).add(tag::disposition, static_cast<std::int64_t>(disposition));
+          if (next) m.add(tag::request, wire::encodeRequest(*next));
+          link->send(std::move(m));
+        };
+        detail::trace("urlSession(_:task:willBeginDelayedRequest:completionHandler:)", id);
+        if (auto d = task.impl().delegateAs<URLSessionTaskDelegate>()) {
+          d->willBeginDelayedRequest(session, task, request, answer);
+        } else {
+          answer(URLSession::DelayedRequestDisposition::continueLoading, std::nullopt);
+        }
+      });
+      return;
+    }
+    case EventKind::completed: {
+      const auto sequence = event.integer(tag::sequence).value_or(0);
+      auto link = remote_;
+      auto acknowledge = [link, sequence] {
+        link->send(Message(wire::Type::acknowledge).add(tag::sequence, sequence));
+      };
+      if (phase_ == Phase::done) {
+        // Delivered before the daemon restarted without our acknowledgement: acknowledge again.
+        if (sequence <= lastCompletionSequence_) acknowledge();
+        return;
+      }
+      phase_ = Phase::done;
+      lastCompletionSequence_ = sequence;
+      std::optional<Error> error;
+      if (auto e = event.nested(tag::error)) error = wire::decodeError(*e);
+      if (auto r = event.nested(tag::response)) {
+        if (auto response = wire::decodeResponse(*r)) {
+          std::lock_guard lock(mutex_);
+          response_ = std::make_shared<HTTPURLResponse>(*response);
+        }
+      }
+      {
+        std::lock_guard lock(mutex_);
+        error_ = error;
+      }
+      std::optional<Data> body;
+      if (auto data = event.bytes(tag::data)) body = Data(*data);
+      deliverCompletion(std::move(error), event.bytes(tag::location), std::move(body), acknowledge);
+      return;
+    }
+    case EventKind::finishedEvents:
+      return;  // session-level, routed by the session
+  }
+}
+
+}  // namespace foundation

@@ -1,0 +1,68 @@
+// Writes the seed corpus of fuzz_wire: a few valid frame streams, each file being the split
+// selector byte fuzz_wire expects first, then the frames. Usage: make_corpus DIRECTORY
+#include <fstream>
+#include <iostream>
+#include <string>
+
+#include "background/Wire.hpp"
+
+using namespace foundation;
+using namespace foundation::wire;
+
+namespace {
+
+void write(const std::string& directory, const std::string& name, char split, const std::string& stream) {
+  std::ofstream out(directory + "/" + name, std::ios::binary);
+  out.put(split);
+  out << stream;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc != 2) {
+    std::cerr << "usage: make_corpus DIRECTORY\n";
+    return 2;
+  }
+  const std::string directory = argv[1];
+
+  URLRequest request(URL("https://example.com/upload?x=1"), URLRequest::CachePolicy::reloadIgnoringLocalCacheData, 30);
+  request.httpMethod = "POST";
+  request.httpBody = Data("hello");
+  request.mainDocumentURL = URL("https://example.com/");
+  request.setValue("text/plain", "Content-Type");
+  request.setValue("a", "X-Trace");
+
+  auto configuration = URLSessionConfiguration::background("com.example.app.bg");
+  configuration.httpAdditionalHeaders = {{"User-Agent", "seed/1"}};
+  configuration.connectionProxyDictionary = {{"HTTPEnable", "1"}, {"HTTPProxy", "proxy"}};
+
+  Error error = Error::url(URLError::cancelled, URL("https://example.com/file"));
+  error.resumeData = Data("resume");
+  error.backgroundTaskCancelledReason = URLError::backgroundUpdatesDisabled;
+
+  const HTTPURLResponse response(URL("https://example.com/file"), 200, "HTTP/1.1",
+                                 {{"Content-Type", "text/html; charset=utf-8"}, {"Content-Length", "5"}});
+
+  Message attach(Type::attach);
+  attach.add(1, std::string_view("app")).add(2, std::string_view("com.example.app.bg"));
+  attach.add(3, encodeConfiguration(configuration));
+
+  Message createTask(Type::createTask);
+  createTask.add(1, std::int64_t{1}).add(2, std::int64_t{0}).add(3, encodeRequest(request)).add(4, 0.5);
+
+  Message event(Type::event);
+  event.add(1, std::int64_t{7}).add(2, std::int64_t{1}).add(3, std::int64_t{2});
+  event.add(4, encodeResponse(response)).add(5, encodeError(error));
+
+  Message reply(Type::reply);
+  reply.add(1, encodeError(Error::url(URLError::timedOut)));
+
+  write(directory, "attach", 5, frame(attach));
+  write(directory, "create-task", 40, frame(createTask));
+  write(directory, "event", 0, frame(event));
+  write(directory, "reply", 100, frame(reply));
+  write(directory, "two-frames", 17, frame(Message(Type::status)) + frame(reply));
+  write(directory, "empty-message", 3, frame(Message(Type::listTasks)));
+  return 0;
+}
