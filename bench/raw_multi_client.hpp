@@ -8,7 +8,8 @@
 //     which would add up to 1 ms of idle time per new transfer; the library uses 0 too);
 //   - `inFlight` transfers are kept running: each completion starts the next request, on the
 //     same multi handle, so idle connections are reused (keep-alive);
-//   - the write callback only counts the bytes.
+//   - the write callback only counts the bytes;
+//   - a poll error is handed to curl as CURL_CSELECT_ERR (the example ignores the status).
 // One easy handle per request, created with curl_easy_init and freed on completion, as the
 // example and foundation_net both do.
 //

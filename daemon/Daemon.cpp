@@ -135,8 +135,8 @@ void Daemon::clientClosed(Connection& connection) {
     break;
   }
   for (auto& [key, session] : sessions_) {
-    if (session->holder.lock().get() != &connection && !session->holder.expired()) continue;
-    if (!session->holder.expired()) continue;
+    if (session->holder.lock().get() != &connection) continue;
+    session->holder.reset();
     // The app went away: its data tasks cannot go on (Apple: -997); everything else does.
     for (auto& [taskKey, task] : tasks_) {
       if (std::get<0>(taskKey) != key.first || std::get<1>(taskKey) != key.second) continue;
@@ -511,6 +511,19 @@ void Daemon::transferProgress(std::uint64_t attempt, std::int64_t bytes, std::in
                      .add(tag::totalBytes, total)
                      .add(tag::expectedBytes, expected));
   }
+}
+
+void Daemon::transferResponse(std::uint64_t attempt, std::string validator, std::int64_t expected,
+                              std::string response) {
+  auto it = attempts_.find(attempt);
+  if (it == attempts_.end()) return;
+  // Saved now, not at the end: a daemon killed mid-transfer must still be able to continue
+  // the partial file with If-Range.
+  auto& r = tasks_.at(it->second)->record;
+  r.validator = std::move(validator);
+  r.bytesExpected = expected;
+  r.response = std::move(response);
+  save(*tasks_.at(it->second));
 }
 
 void Daemon::transferEvent(std::uint64_t attempt, Message event) {

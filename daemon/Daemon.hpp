@@ -54,6 +54,8 @@ class Daemon {
   void transferProgress(std::uint64_t attempt, std::int64_t bytes, std::int64_t total, std::int64_t expected,
                         bool upload);
   void transferEvent(std::uint64_t attempt, wire::Message event);
+  // A download's response arrived: what later attempts need to continue its partial file.
+  void transferResponse(std::uint64_t attempt, std::string validator, std::int64_t expected, std::string response);
   void transferFinished(std::uint64_t attempt, TransferOutcome outcome);
 
  private:

@@ -85,6 +85,10 @@ void TransferDelegate::didReceiveResponse(URLSession&, URLSessionDataTask& task,
     auto length = response.expectedContentLength();
     r->expected = continues && rangeTotal >= 0 ? rangeTotal : length >= 0 ? r->attempt.offset + length : -1;
     r->reported = r->attempt.offset;
+    engine::Loop::shared().post([this, id, validator = r->validator, expected = r->expected,
+                                 response = wire::encodeResponse(*http).encode()] {
+      daemon_.transferResponse(id, validator, expected, response);
+    });
     if (earlier > 0) {
       wire::Message resumed(wire::Type::event);
       resumed.add(wire::tag::eventKind, static_cast<std::int64_t>(wire::EventKind::resumed))
@@ -93,6 +97,10 @@ void TransferDelegate::didReceiveResponse(URLSession&, URLSessionDataTask& task,
       engine::Loop::shared().post([this, id, resumed] { daemon_.transferEvent(id, resumed); });
     }
   } else if (r->attempt.kind == TaskKind::data) {
+    engine::Loop::shared().post([this, id, expected = response.expectedContentLength(),
+                                 encoded = wire::encodeResponse(*http).encode()] {
+      daemon_.transferResponse(id, std::string(), expected, encoded);
+    });
     wire::Message event(wire::Type::event);
     event.add(wire::tag::eventKind, static_cast<std::int64_t>(wire::EventKind::response))
         .add(wire::tag::response, wire::encodeResponse(*http));

@@ -95,7 +95,7 @@ void Attempt::connected(uv_pipe_t* pipe) {
         if (!*waiting) return link->onMessage(std::move(message));
         *waiting = false;
         if (message.type() == wire::Type::attached) {
-          if (auto session = link->session_.lock()) session->impl().adoptBackgroundTasks(message);
+          if (auto session = link->session_.lock()) session->impl().adoptBackgroundTasks(message, link);
           self->finish(c.shared_from_this(), std::nullopt);
           return;
         }

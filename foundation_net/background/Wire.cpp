@@ -69,6 +69,7 @@ enum ErrorTag : std::uint16_t {
   errorFailingURL = 4,                   // bytes, absent when nullopt
   errorResumeData = 5,                   // bytes, absent when nullopt
   errorCancelledReason = 6,              // integer (an int): backgroundTaskCancelledReason
+  errorFailureReason = 7,                // bytes, absent when nullopt: localizedFailureReason
 };
 
 // HTTPURLResponse. All required except headers.
@@ -632,6 +633,7 @@ Message encodeError(const Error& error) {
   message.add(errorDescription, error.localizedDescription);
   if (error.failingURL) message.add(errorFailingURL, error.failingURL->absoluteString());
   if (error.resumeData) message.add(errorResumeData, error.resumeData->view());
+  if (error.localizedFailureReason) message.add(errorFailureReason, *error.localizedFailureReason);
   if (error.backgroundTaskCancelledReason) {
     message.add(errorCancelledReason, static_cast<std::int64_t>(*error.backgroundTaskCancelledReason));
   }
@@ -649,6 +651,7 @@ std::optional<Error> decodeError(const Message& message) {
   }
   error.domain = std::move(*domain);
   error.localizedDescription = std::move(*description);
+  error.localizedFailureReason = message.bytes(errorFailureReason);
   if (std::any_of(message.fields().begin(), message.fields().end(),
                   [](const Field& field) { return field.tag == errorCancelledReason; })) {
     error.backgroundTaskCancelledReason = asInt(message.integer(errorCancelledReason));

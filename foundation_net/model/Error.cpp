@@ -9,7 +9,7 @@ Error Error::url(int code, std::optional<URL> failingURL, std::string detail) {
   error.domain = NSURLErrorDomain;
   error.code = code;
   error.localizedDescription = descriptionForCode(code);
-  if (!detail.empty()) error.localizedDescription += fmt::format(" ({})", detail);
+  if (!detail.empty()) error.localizedFailureReason = std::move(detail);
   error.failingURL = std::move(failingURL);
   return error;
 }

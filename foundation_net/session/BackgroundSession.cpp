@@ -14,13 +14,14 @@ namespace tag = wire::tag;
 
 namespace {
 
-std::shared_ptr<URLSessionTask> makeMirror(URLSession& session, const background::TaskSummary& summary) {
+std::shared_ptr<URLSessionTask> makeMirror(URLSession& session, const background::TaskSummary& summary,
+                                           const std::shared_ptr<background::BackgroundLink>& link) {
   using Kind = URLSessionTask::Impl::Kind;
   URLSessionTask::Impl::Setup setup;
   setup.session = session.shared_from_this();
   setup.kind = static_cast<Kind>(summary.kind);
   setup.request = summary.currentRequest.value_or(URLRequest(URL("about:blank")));
-  setup.remote = session.impl().link;
+  setup.remote = link;
   setup.identifier = summary.taskId;
   auto impl = std::make_unique<URLSessionTask::Impl>(std::move(setup));
   std::shared_ptr<URLSessionTask> task;
@@ -36,7 +37,8 @@ std::shared_ptr<URLSessionTask> makeMirror(URLSession& session, const background
 
 }  // namespace
 
-void URLSession::Impl::adoptBackgroundTasks(const wire::Message& attached) {
+void URLSession::Impl::adoptBackgroundTasks(const wire::Message& attached,
+                                            const std::shared_ptr<background::BackgroundLink>& link) {
   auto next = static_cast<std::uint64_t>(attached.integer(tag::nextTaskId).value_or(1));
   for (auto current = nextTaskIdentifier_.load(); current < next && !nextTaskIdentifier_.compare_exchange_weak(current, next);) {
   }
@@ -52,7 +54,7 @@ void URLSession::Impl::adoptBackgroundTasks(const wire::Message& attached) {
     if (existing) {
       existing->impl().applySummary(*summary);
     } else {
-      adoptTask(makeMirror(owner, *summary));
+      adoptTask(makeMirror(owner, *summary, link));
     }
   }
 }

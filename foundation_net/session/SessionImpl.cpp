@@ -58,7 +58,8 @@ std::vector<std::shared_ptr<URLSessionTask>> URLSession::Impl::liveTasks() const
   std::lock_guard lock(mutex_);
   std::vector<std::shared_ptr<URLSessionTask>> live;
   for (const auto& [id, task] : tasks_)
-    if (task->state() != URLSessionTask::State::completed) live.push_back(task);
+    if (auto state = task->state(); state == URLSessionTask::State::running || state == URLSessionTask::State::suspended)
+      live.push_back(task);
   return live;
 }
 

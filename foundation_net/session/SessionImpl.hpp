@@ -54,7 +54,7 @@ class URLSession::Impl {
   std::optional<Error> backgroundFailure;
   bool isBackground() const { return configuration.identifier().has_value(); }
   // Loop thread: the daemon's list of tasks in flight, on attach and re-attach.
-  void adoptBackgroundTasks(const wire::Message& attached);
+  void adoptBackgroundTasks(const wire::Message& attached, const std::shared_ptr<background::BackgroundLink>& link);
   // Loop thread: an event from the daemon.
   void backgroundEvent(const wire::Message& event);
 

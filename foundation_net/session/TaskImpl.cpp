@@ -216,7 +216,7 @@ void URLSessionTask::Impl::start() {
   }
   if (startFailure_) return finish(std::exchange(startFailure_, std::nullopt));
   const URLRequest request = this->request();
-  if (!request.url) return finish(Error::url(URLError::badURL, std::nullopt, "the request has no URL"));
+  if (!request.url) return finish(Error::url(URLError::unsupportedURL, std::nullopt, "the request has no URL"));
   if (!protocolClass_) protocolClass_ = detail::protocolClassFor(request, session_->impl().configuration.protocolClasses);
   if (!protocolClass_) return finish(Error::url(URLError::unsupportedURL, request.url));
   if (detail::runsOnLoopThread(*protocolClass_)) {

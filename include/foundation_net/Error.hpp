@@ -66,12 +66,14 @@ struct URLError {
 struct Error {  // NSError
   std::string domain;  // NSURLErrorDomain for URL loading errors
   int code = 0;
-  std::string localizedDescription;
+  std::string localizedDescription;  // Apple's text for the code
   std::optional<URL> failingURL;                     // NSURLErrorFailingURLErrorKey
   std::optional<Data> resumeData;                    // NSURLSessionDownloadTaskResumeData (and upload)
   std::optional<int> backgroundTaskCancelledReason;  // NSURLErrorBackgroundTaskCancelledReasonKey
+  std::optional<std::string> localizedFailureReason;  // NSLocalizedFailureReasonErrorKey: what went wrong here
 
-  // An NSURLErrorDomain error with Apple's description for the code.
+  // An NSURLErrorDomain error with Apple's description for the code; `detail` (libcurl's
+  // message, a file name) becomes the failure reason.
   static Error url(int code, std::optional<URL> failingURL = std::nullopt,
                    std::string detail = {});
   // Apple's localized description for an NSURLErrorDomain code ("The request timed out.").

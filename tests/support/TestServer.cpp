@@ -751,6 +751,20 @@ void routeBytes(Exchange& x) {
         return;
     }
     headers.emplace_back("Content-Length", std::to_string(length));
+    if (const std::uint64_t pace = x.number("pace_ms", 0); pace > 0) {
+        // A slow, resumable body: `chunk` bytes every pace_ms, for interruption tests.
+        const std::uint64_t chunk = std::max<std::uint64_t>(1, x.number("chunk", 65536));
+        if (!x.out.sendHead(status, headers) || x.isHead()) return;
+        for (std::uint64_t sent = 0; sent < length; sent += chunk) {
+            const std::uint64_t n = std::min(chunk, length - sent);
+            if (!x.out.writeRaw(patternSlice(first + sent, n)) ||
+                (sent + n < length && !x.out.sleepFor(std::chrono::milliseconds(pace)))) {
+                x.out.close();
+                return;
+            }
+        }
+        return;
+    }
     if (length <= kResponseChunkSize) {  // one write() for small bodies
         x.out.send(status, headers, patternSlice(first, length));
         return;

@@ -10,7 +10,8 @@
 //   /bytes?n=N                  N pattern bytes from offset 0, application/octet-stream
 //                               [chunked=1: 64 KiB chunks; nolength=1: no length, then close;
 //                                etag=X: ETag "X"; lastmod=1: fixed Last-Modified;
-//                                ranges=1: Accept-Ranges, Range bytes=A-B|A-|-S -> 206/416, If-Range]
+//                                ranges=1: Accept-Ranges, Range bytes=A-B|A-|-S -> 206/416, If-Range;
+//                                pace_ms=P[&chunk=C]: C bytes (default 64 KiB) every P ms]
 //   /echo                       200; body = request head as received + request body;
 //                               X-Echo-Method, X-Echo-Body-Length (see parseEcho)
 //   /status/CODE                that status, body "status CODE" (none for 204/304/HEAD)

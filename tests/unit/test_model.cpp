@@ -403,7 +403,8 @@ TEST_CASE("Error: URL errors carry Apple's descriptions") {
   CHECK_FALSE(timeout.backgroundTaskCancelledReason.has_value());
 
   const Error detailed = Error::url(URLError::cannotConnectToHost, std::nullopt, "Connection refused");
-  CHECK(detailed.localizedDescription == "Could not connect to the server. (Connection refused)");
+  CHECK(detailed.localizedDescription == "Could not connect to the server.");
+  CHECK(detailed.localizedFailureReason == "Connection refused");
   CHECK_FALSE(detailed.failingURL.has_value());
 
   CHECK(Error::descriptionForCode(URLError::cancelled) == "cancelled");

@@ -199,6 +199,7 @@ void checkSameError(const Error& a, const Error& b) {
   CHECK(a.domain == b.domain);
   CHECK(a.code == b.code);
   CHECK(a.localizedDescription == b.localizedDescription);
+  CHECK(a.localizedFailureReason == b.localizedFailureReason);
   CHECK(a.failingURL == b.failingURL);
   CHECK(a.resumeData == b.resumeData);
   CHECK(a.backgroundTaskCancelledReason == b.backgroundTaskCancelledReason);
@@ -717,7 +718,7 @@ TEST_CASE("wire: errors round-trip") {
     CHECK_FALSE(back.backgroundTaskCancelledReason.has_value());
   }
   SUBCASE("extreme codes and a zero reason") {
-    Error error{"CustomDomain", std::numeric_limits<int>::min(), "", std::nullopt, Data(), 0};
+    Error error{"CustomDomain", std::numeric_limits<int>::min(), "", std::nullopt, Data(), 0, std::nullopt};
     checkSameError(error, roundTrip(error));
     error.code = std::numeric_limits<int>::max();
     checkSameError(error, roundTrip(error));

@@ -1,0 +1,161 @@
+// Helpers for the background-session tests: a private daemon folder per test, the app
+// process (bg_app) with its output read line by line, and the daemon's pid for killing it.
+#pragma once
+#include <fcntl.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <filesystem>
+#include <fstream>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "TestServer.hpp"
+
+extern char** environ;
+
+namespace fntest {
+
+namespace fs = std::filesystem;
+using namespace std::chrono_literals;
+
+// A daemon of the test's own: its folders, its conditions file; killed at the end.
+struct BackgroundEnvironment {
+  fs::path root;
+  TestServer server;
+
+  explicit BackgroundEnvironment(const std::string& appId = "bgtest") {
+    static std::atomic<int> counter{0};
+    root = fs::temp_directory_path() / ("fnbg-" + std::to_string(::getpid()) + "-" + std::to_string(counter++));
+    fs::remove_all(root);
+    fs::create_directories(root);
+    ::setenv("FOUNDATION_NET_RUNTIME_DIR", (root / "run").c_str(), 1);
+    ::setenv("FOUNDATION_NET_STATE_DIR", (root / "state").c_str(), 1);
+    ::setenv("FOUNDATION_NET_DAEMON", URLSESSIOND_PATH, 1);
+    ::setenv("FOUNDATION_NET_APP_ID", appId.c_str(), 1);
+    ::setenv("FOUNDATION_NET_CONDITIONS_FILE", (root / "conditions").c_str(), 1);
+    ::setenv("FOUNDATION_NET_RETRY_BASE_MS", "100", 1);
+    ::setenv("FOUNDATION_NET_DAEMON_IDLE_EXIT", "0", 1);
+    setConditions("power=ac\nnetwork=unmetered\n");
+  }
+  ~BackgroundEnvironment() {
+    killDaemon();
+    std::error_code ignored;
+    fs::remove_all(root, ignored);
+  }
+  void setConditions(const std::string& text) {
+    auto temporary = root / "conditions.new";
+    std::ofstream(temporary) << text;
+    fs::rename(temporary, root / "conditions");  // atomic: the daemon never reads half a file
+  }
+  pid_t daemonPid() const {
+    std::ifstream in(root / "run" / "urlsessiond.pid");
+    pid_t pid = 0;
+    in >> pid;
+    return pid;
+  }
+  void killDaemon() {
+    if (pid_t pid = daemonPid(); pid > 0) {
+      ::kill(pid, SIGKILL);
+      for (int i = 0; i < 100 && ::kill(pid, 0) == 0; ++i) std::this_thread::sleep_for(10ms);
+    }
+    std::error_code ignored;
+    fs::remove(root / "run" / "urlsessiond.pid", ignored);
+  }
+};
+
+// bg_app running as a child process; its stdout lines are collected as they come.
+class App {
+ public:
+  explicit App(std::vector<std::string> arguments) {
+    int fds[2];
+    // Close-on-exec: the daemon that bg_app starts must not inherit the write end and keep it open.
+    if (::pipe2(fds, O_CLOEXEC) != 0) throw std::runtime_error("pipe");
+    posix_spawn_file_actions_t actions;
+    posix_spawn_file_actions_init(&actions);
+    posix_spawn_file_actions_adddup2(&actions, fds[1], STDOUT_FILENO);
+    posix_spawn_file_actions_addclose(&actions, fds[0]);
+    arguments.insert(arguments.begin(), BG_APP_PATH);
+    std::vector<char*> argv;
+    for (auto& a : arguments) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    if (posix_spawn(&pid_, BG_APP_PATH, &actions, nullptr, argv.data(), environ) != 0)
+      throw std::runtime_error("cannot start bg_app");
+    posix_spawn_file_actions_destroy(&actions);
+    ::close(fds[1]);
+    reader_ = std::thread([this, fd = fds[0]] {
+      std::string pending;
+      char buffer[4096];
+      for (ssize_t n; (n = ::read(fd, buffer, sizeof buffer)) > 0;) {
+        pending.append(buffer, static_cast<std::size_t>(n));
+        for (std::size_t end; (end = pending.find('\n')) != std::string::npos; pending.erase(0, end + 1)) {
+          std::lock_guard lock(mutex_);
+          lines_.push_back(pending.substr(0, end));
+          changed_.notify_all();
+        }
+      }
+      ::close(fd);
+      std::lock_guard lock(mutex_);
+      closed_ = true;
+      changed_.notify_all();
+    });
+  }
+  ~App() {
+    if (!reaped_) {
+      ::kill(pid_, SIGKILL);
+      wait();
+    }
+    reader_.join();
+  }
+  // Waits for a line that starts with `prefix`; returns it, or "" on time-out or exit.
+  std::string waitFor(const std::string& prefix, std::chrono::milliseconds limit = 20s) {
+    std::unique_lock lock(mutex_);
+    std::string found;
+    changed_.wait_for(lock, limit, [&] {
+      for (const auto& line : lines_)
+        if (line.rfind(prefix, 0) == 0) {
+          found = line;
+          return true;
+        }
+      return closed_;
+    });
+    return found;
+  }
+  std::vector<std::string> lines() {
+    std::lock_guard lock(mutex_);
+    return lines_;
+  }
+  int count(const std::string& prefix) {
+    int n = 0;
+    for (const auto& line : lines()) n += line.rfind(prefix, 0) == 0;
+    return n;
+  }
+  void kill9() {
+    ::kill(pid_, SIGKILL);
+    wait();
+  }
+  int wait() {
+    int status = 0;
+    ::waitpid(pid_, &status, 0);
+    reaped_ = true;
+    return status;
+  }
+
+ private:
+  pid_t pid_ = 0;
+  bool reaped_ = false;
+  std::thread reader_;
+  std::mutex mutex_;
+  std::condition_variable changed_;
+  std::vector<std::string> lines_;
+  bool closed_ = false;
+};
+
+}  // namespace fntest

@@ -1,0 +1,134 @@
+// A background-session app for the multi-process tests: it attaches a background session,
+// optionally starts one task, and prints every delegate call as one line on stdout, so the
+// test driving it (and killing it) can follow what happened.
+//
+//   bg_app SESSION download URL [--earliest-ms N]   start a download, print events until it completes
+//   bg_app SESSION upload URL FILE                  start an upload from FILE
+//   bg_app SESSION data URL                         start a data task
+//   bg_app SESSION attach                           print what is delivered (replayed events)
+// Options: --exit-in-finish (exit inside didFinishDownloadingTo, before it returns),
+//          --stay (do not exit after the task completes), --wait-ms N (how long to wait, default 20 s)
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <future>
+#include <sstream>
+#include <string>
+#include <thread>
+
+#include <foundation_net/foundation_net.hpp>
+
+#include "TestServer.hpp"
+
+using namespace foundation;
+
+namespace {
+
+void say(const std::string& line) {
+  std::printf("%s\n", line.c_str());
+  std::fflush(stdout);
+}
+
+class Delegate : public URLSessionDataDelegate, public URLSessionDownloadDelegate {
+ public:
+  bool exitInFinish = false;
+  std::promise<void> done;
+  std::atomic<bool> signalled{false};
+  std::atomic<int> progress{0};
+
+  void finish() {
+    if (!signalled.exchange(true)) done.set_value();
+  }
+  void didWriteData(URLSession&, URLSessionDownloadTask& task, std::int64_t, std::int64_t total, std::int64_t expected) override {
+    if (progress++ % 10 == 0) say("progress " + std::to_string(task.taskIdentifier()) + " " + std::to_string(total) + " " + std::to_string(expected));
+  }
+  void didResumeAtOffset(URLSession&, URLSessionDownloadTask& task, std::int64_t offset, std::int64_t expected) override {
+    say("resumed " + std::to_string(task.taskIdentifier()) + " " + std::to_string(offset) + " " + std::to_string(expected));
+  }
+  void didFinishDownloadingTo(URLSession&, URLSessionDownloadTask& task, const URL& location) override {
+    std::ifstream in(location.path(), std::ios::binary);
+    std::ostringstream contents;
+    contents << in.rdbuf();
+    auto body = contents.str();
+    bool exact = body == fntest::pattern(0, body.size());
+    say("downloaded " + std::to_string(task.taskIdentifier()) + " " + std::to_string(body.size()) + " " +
+        (exact ? "exact" : "corrupt") + " " + task.taskDescription());
+    if (exitInFinish) _exit(3);  // dies before the method returns: the event must come again
+  }
+  void didReceiveResponse(URLSession&, URLSessionDataTask& task, const URLResponse&,
+                          std::function<void(URLSession::ResponseDisposition)> answer) override {
+    say("response " + std::to_string(task.taskIdentifier()));
+    answer(URLSession::ResponseDisposition::allow);
+  }
+  void didReceiveData(URLSession&, URLSessionDataTask& task, const Data& data) override {
+    say("data " + std::to_string(task.taskIdentifier()) + " " + std::to_string(data.size()));
+  }
+  void willPerformHTTPRedirection(URLSession&, URLSessionTask& task, const HTTPURLResponse&, const URLRequest& next,
+                                  std::function<void(std::optional<URLRequest>)> answer) override {
+    say("redirect " + std::to_string(task.taskIdentifier()));  // never in background sessions
+    answer(next);
+  }
+  void didCompleteWithError(URLSession&, URLSessionTask& task, const std::optional<Error>& error) override {
+    auto http = std::dynamic_pointer_cast<const HTTPURLResponse>(task.response());
+    say("complete " + std::to_string(task.taskIdentifier()) + " " + std::to_string(error ? error->code : 0) + " " +
+        std::to_string(http ? http->statusCode() : 0));
+    finish();
+  }
+  void didFinishEventsForBackgroundURLSession(URLSession&) override {
+    say("finished-events");
+    finish();
+  }
+};
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc < 3) {
+    std::fputs("usage: bg_app SESSION download|upload|data|attach [...]\n", stderr);
+    return 2;
+  }
+  std::string sessionId = argv[1], command = argv[2];
+  std::vector<std::string> positional;
+  bool stay = false;
+  int waitMs = 20000;
+  std::optional<long> earliestMs;
+  auto delegate = std::make_shared<Delegate>();
+  for (int i = 3; i < argc; ++i) {
+    std::string a = argv[i];
+    if (a == "--exit-in-finish") delegate->exitInFinish = true;
+    else if (a == "--stay") stay = true;
+    else if (a == "--wait-ms" && i + 1 < argc) waitMs = std::stoi(argv[++i]);
+    else if (a == "--earliest-ms" && i + 1 < argc) earliestMs = std::stol(argv[++i]);
+    else positional.push_back(a);
+  }
+  auto session = URLSession::make(URLSessionConfiguration::background(sessionId), delegate);
+  std::promise<std::size_t> listed;
+  session->getAllTasks([&](std::vector<std::shared_ptr<URLSessionTask>> tasks) { listed.set_value(tasks.size()); });
+  say("attached tasks=" + std::to_string(listed.get_future().get()));
+
+  std::shared_ptr<URLSessionTask> task;
+  if (command == "download" && !positional.empty()) {
+    task = session->downloadTask(URL(positional[0]));
+  } else if (command == "upload" && positional.size() >= 2) {
+    URLRequest request{URL(positional[0])};
+    request.httpMethod = "POST";
+    task = session->uploadTask(request, URL::fileURLWithPath(positional[1]));
+  } else if (command == "data" && !positional.empty()) {
+    task = session->dataTask(URL(positional[0]));
+  }
+  if (task) {
+    task->setTaskDescription("bg-app-" + command);
+    if (earliestMs) task->setEarliestBeginDate(std::chrono::system_clock::now() + std::chrono::milliseconds(*earliestMs));
+    task->resume();
+    say("started " + std::to_string(task->taskIdentifier()));
+  }
+  auto finished = delegate->done.get_future();
+  if (finished.wait_for(std::chrono::milliseconds(waitMs)) != std::future_status::ready) say("timeout");
+  while (stay) std::this_thread::sleep_for(std::chrono::seconds(1));
+  // Let the acknowledgement of the last event reach the daemon before leaving.
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  return 0;
+}

@@ -1,0 +1,255 @@
+// Background sessions end to end: a real urlsessiond, app processes started and killed, the
+// daemon killed and restarted, and Apple's background rules.
+#include <doctest/doctest.h>
+
+#include "../integration/Recorder.hpp"
+#include "BackgroundFixture.hpp"
+
+using namespace fntest;
+
+namespace {
+
+std::string slowBody(BackgroundEnvironment& env, std::size_t size, int paceMs = 40, std::size_t chunk = 32768) {
+  return env.server.url("/bytes?n=" + std::to_string(size) + "&ranges=1&etag=v1&pace_ms=" + std::to_string(paceMs) +
+                        "&chunk=" + std::to_string(chunk));
+}
+
+int rangeRequests(BackgroundEnvironment& env) {
+  int n = 0;
+  for (const auto& r : env.server.requests()) n += r.header("Range").has_value();
+  return n;
+}
+
+}  // namespace
+
+TEST_CASE("a download survives its app being killed and is delivered once to the relaunched app") {
+  BackgroundEnvironment env;
+  {
+    App app({"s1", "download", slowBody(env, 600000)});
+    REQUIRE_FALSE(app.waitFor("progress").empty());
+    app.kill9();
+  }
+  // The daemon goes on alone; the relaunched app gets the file, the completion, then the end of replay.
+  std::this_thread::sleep_for(1500ms);
+  App relaunched({"s1", "attach"});
+  auto downloaded = relaunched.waitFor("downloaded");
+  CHECK(downloaded == "downloaded 1 600000 exact bg-app-download");
+  CHECK(relaunched.waitFor("complete") == "complete 1 0 200");
+  CHECK_FALSE(relaunched.waitFor("finished-events").empty());
+  relaunched.wait();
+  // Acknowledged: nothing is delivered a second time.
+  App again({"s1", "attach", "--wait-ms", "1000"});
+  CHECK_FALSE(again.waitFor("attached").empty());
+  again.wait();
+  CHECK(again.count("downloaded") == 0);
+  CHECK(again.count("complete") == 0);
+}
+
+TEST_CASE("a download survives the daemon being killed and continues where it stopped") {
+  BackgroundEnvironment env;
+  App app({"s2", "download", slowBody(env, 1200000)});
+  REQUIRE_FALSE(app.waitFor("progress").empty());
+  std::this_thread::sleep_for(400ms);
+  env.killDaemon();  // the app's link starts a new daemon, which reloads the task
+  CHECK(app.waitFor("downloaded", 30s) == "downloaded 1 1200000 exact bg-app-download");
+  // Continued with Range + If-Range, not from zero: the last response is the 206.
+  CHECK(app.waitFor("complete") == "complete 1 0 206");
+  CHECK(rangeRequests(env) >= 1);
+}
+
+TEST_CASE("an event is delivered again when the app dies inside the delegate method") {
+  BackgroundEnvironment env;
+  {
+    App crashing({"s3", "download", env.server.url("/bytes?n=50000"), "--exit-in-finish"});
+    CHECK_FALSE(crashing.waitFor("downloaded").empty());
+    crashing.wait();
+    CHECK(crashing.count("complete") == 0);
+  }
+  App relaunched({"s3", "attach"});
+  CHECK(relaunched.waitFor("downloaded") == "downloaded 1 50000 exact bg-app-download");
+  CHECK(relaunched.waitFor("complete") == "complete 1 0 200");
+}
+
+TEST_CASE("a second process attaching the same session gets backgroundSessionInUseByAnotherProcess") {
+  BackgroundEnvironment env;
+  App holder({"s4", "attach", "--stay"});
+  REQUIRE_FALSE(holder.waitFor("attached").empty());
+  App intruder({"s4", "download", env.server.url("/hello")});
+  CHECK(intruder.waitFor("complete") == "complete 1 -996 0");
+}
+
+TEST_CASE("a background data task fails with -997 when its app goes away") {
+  BackgroundEnvironment env;
+  {
+    App app({"s5", "data", slowBody(env, 2000000, 50)});
+    REQUIRE_FALSE(app.waitFor("data").empty());
+    app.kill9();
+  }
+  std::this_thread::sleep_for(300ms);
+  App relaunched({"s5", "attach"});
+  CHECK(relaunched.waitFor("complete") == "complete 1 -997 200");
+}
+
+TEST_CASE("an upload from a file survives its app; the daemon keeps its own copy of the file") {
+  BackgroundEnvironment env;
+  auto file = env.root / "upload.bin";
+  std::ofstream(file, std::ios::binary) << pattern(0, 300000);
+  {
+    App app({"s6", "upload", env.server.url("/echo"), file.string(), "--wait-ms", "300"});
+    REQUIRE_FALSE(app.waitFor("started").empty());
+    app.kill9();
+  }
+  fs::remove(file);  // the daemon snapshotted it at creation
+  App relaunched({"s6", "attach"});
+  CHECK(relaunched.waitFor("complete") == "complete 1 0 200");
+  bool sawBody = false;
+  for (const auto& r : env.server.requests()) sawBody |= r.path == "/echo" && r.bodySize == 300000;
+  CHECK(sawBody);
+}
+
+namespace {
+
+// In-process background session with a recording delegate.
+struct InProcess {
+  std::shared_ptr<Recorder> recorder = std::make_shared<Recorder>();
+  std::shared_ptr<URLSession> session;
+  explicit InProcess(const std::string& id) { session = URLSession::make(URLSessionConfiguration::background(id), recorder); }
+};
+
+}  // namespace
+
+TEST_CASE("background sessions refuse what Apple refuses") {
+  BackgroundEnvironment env;
+  InProcess app("rules");
+  URLRequest post(URL(env.server.url("/echo")));
+  post.httpMethod = "POST";
+  CHECK_THROWS_AS(app.session->uploadTask(post, Data("body")), std::logic_error);
+  CHECK_THROWS_AS(app.session->dataTask(URL(env.server.url("/hello")), [](auto, auto, auto) {}), std::logic_error);
+  CHECK_THROWS_AS(app.session->downloadTask(URL(env.server.url("/hello")), [](auto, auto, auto) {}), std::logic_error);
+  CHECK_THROWS_AS(URLSessionConfiguration::background(""), std::invalid_argument);
+
+  auto ftp = app.session->downloadTask(URL("ftp://127.0.0.1/file"));
+  ftp->resume();
+  auto file = app.session->downloadTask(URL("file:///etc/hostname"));
+  file->resume();
+  REQUIRE(app.recorder->waitForCompletions(2));
+  CHECK(app.recorder->completion(ftp->taskIdentifier()).error->code == URLError::unsupportedURL);
+  CHECK(app.recorder->completion(file->taskIdentifier()).error->code == URLError::unsupportedURL);
+}
+
+TEST_CASE("redirects are always followed in background sessions, without asking the delegate") {
+  BackgroundEnvironment env;
+  InProcess app("redirects");
+  app.recorder->redirect = [](const HTTPURLResponse&, const URLRequest&) { return std::optional<URLRequest>(); };
+  auto task = app.session->downloadTask(URL(env.server.url("/redirect/3")));
+  task->resume();
+  REQUIRE(app.recorder->waitForCompletions(1));
+  CHECK_FALSE(app.recorder->completion(task->taskIdentifier()).error);
+  auto events = app.recorder->events(task->taskIdentifier());
+  CHECK(std::count(events.begin(), events.end(), "willPerformHTTPRedirection") == 0);
+  CHECK(statusOf(task->response()) == 200);
+}
+
+namespace {
+
+struct DelayedRecorder : Recorder {
+  URLSession::DelayedRequestDisposition answer = URLSession::DelayedRequestDisposition::continueLoading;
+  std::optional<URLRequest> replacement;
+  std::atomic<int> asked{0};
+  void willBeginDelayedRequest(URLSession&, URLSessionTask&, const URLRequest&,
+      std::function<void(URLSession::DelayedRequestDisposition, std::optional<URLRequest>)> handler) override {
+    ++asked;
+    handler(answer, replacement);
+  }
+};
+
+}  // namespace
+
+TEST_CASE("earliestBeginDate: nothing goes on the wire before it, then the app decides") {
+  BackgroundEnvironment env;
+  auto recorder = std::make_shared<DelayedRecorder>();
+  auto session = URLSession::make(URLSessionConfiguration::background("delayed"), recorder);
+  auto begin = std::chrono::system_clock::now() + 800ms;
+  auto start = [&](const std::string& path) {
+    auto task = session->downloadTask(URL(env.server.url(path)));
+    task->setEarliestBeginDate(begin);
+    task->resume();
+    return task;
+  };
+
+  SUBCASE("continue") {
+    auto task = start("/bytes?n=1000&which=continue");
+    std::this_thread::sleep_for(500ms);
+    CHECK(env.server.requests().empty());
+    REQUIRE(recorder->waitForCompletions(1));
+    CHECK(std::chrono::system_clock::now() >= begin);
+    CHECK(recorder->asked == 1);
+    CHECK_FALSE(recorder->completion(task->taskIdentifier()).error);
+    CHECK(env.server.requests().at(0).query.at("which") == "continue");
+  }
+  SUBCASE("a new request") {
+    recorder->answer = URLSession::DelayedRequestDisposition::useNewRequest;
+    recorder->replacement = URLRequest(URL(env.server.url("/bytes?n=7&which=replaced")));
+    auto task = start("/bytes?n=1000&which=original");
+    REQUIRE(recorder->waitForCompletions(1));
+    CHECK_FALSE(recorder->completion(task->taskIdentifier()).error);
+    CHECK(env.server.requests().at(0).query.at("which") == "replaced");
+  }
+  SUBCASE("cancel") {
+    recorder->answer = URLSession::DelayedRequestDisposition::cancel;
+    auto task = start("/bytes?n=1000");
+    REQUIRE(recorder->waitForCompletions(1));
+    CHECK(recorder->completion(task->taskIdentifier()).error->code == URLError::cancelled);
+    CHECK(env.server.requests().empty());
+  }
+}
+
+TEST_CASE("discretionary tasks wait for AC power and an unmetered network; no network means waiting") {
+  BackgroundEnvironment env;
+  auto configuration = URLSessionConfiguration::background("discretionary");
+  configuration.isDiscretionary = true;
+  auto recorder = std::make_shared<Recorder>();
+  env.setConditions("power=battery\nnetwork=unmetered\n");
+  auto session = URLSession::make(configuration, recorder);
+  auto task = session->downloadTask(URL(env.server.url("/bytes?n=1000")));
+  task->resume();
+  std::this_thread::sleep_for(1500ms);
+  CHECK(env.server.requests().empty());
+  env.setConditions("power=ac\nnetwork=metered\n");
+  std::this_thread::sleep_for(1500ms);
+  CHECK(env.server.requests().empty());
+  env.setConditions("power=ac\nnetwork=none\n");
+  std::this_thread::sleep_for(1500ms);
+  CHECK(env.server.requests().empty());
+  CHECK(recorder->completionCount() == 0);  // waiting, not failing
+  env.setConditions("power=ac\nnetwork=unmetered\n");
+  REQUIRE(recorder->waitForCompletions(1));
+  CHECK_FALSE(recorder->completion(task->taskIdentifier()).error);
+}
+
+TEST_CASE("200 queued background downloads all complete") {
+  BackgroundEnvironment env;
+  InProcess app("many");
+  std::vector<std::shared_ptr<URLSessionDownloadTask>> tasks;
+  for (int i = 0; i < 200; ++i) tasks.push_back(app.session->downloadTask(URL(env.server.url("/bytes?n=2000"))));
+  for (auto& task : tasks) task->resume();
+  REQUIRE(app.recorder->waitForCompletions(200, 60s));
+  int failures = 0;
+  for (auto& task : tasks) failures += app.recorder->completion(task->taskIdentifier()).error ? 1 : 0;
+  CHECK(failures == 0);
+}
+
+TEST_CASE("a scheduled task survives a daemon restart and starts at its time") {
+  BackgroundEnvironment env;
+  InProcess app("scheduled");
+  auto begin = std::chrono::system_clock::now() + 1500ms;
+  auto task = app.session->downloadTask(URL(env.server.url("/bytes?n=5000")));
+  task->setEarliestBeginDate(begin);
+  task->resume();
+  std::this_thread::sleep_for(300ms);
+  env.killDaemon();  // the link brings up a new daemon, which reloads the schedule
+  REQUIRE(app.recorder->waitForCompletions(1, 20s));
+  CHECK_FALSE(app.recorder->completion(task->taskIdentifier()).error);
+  CHECK(std::chrono::system_clock::now() >= begin);
+  REQUIRE(env.server.requests().size() == 1);
+}
