@@ -12,18 +12,6 @@ using namespace fntest;
 
 namespace {
 
-// A loopback port with nothing listening on it.
-int closedPort() {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in address{};
-  address.sin_family = AF_INET;
-  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ::bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof address);
-  socklen_t length = sizeof address;
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length);
-  ::close(fd);
-  return ntohs(address.sin_port);
-}
 
 int errorCode(const std::shared_ptr<URLSession>& session, const std::string& url) {
   auto result = load(session, URLRequest(URL(url)));

@@ -93,6 +93,9 @@ struct EchoedRequest {
 
 EchoedRequest parseEcho(std::string_view responseBody);
 
+// A loopback port with nothing listening on it (for connection-refused tests).
+int closedPort();
+
 namespace detail {
 class Connection;
 }

@@ -1,6 +1,8 @@
 // Unit tests of the daemon's device conditions: the conditions file, the monitor, probing.
 #include <doctest/doctest.h>
 
+#include "TempFolder.hpp"
+
 #include <stdlib.h>
 #include <sys/stat.h>
 
@@ -31,23 +33,8 @@ namespace {
 using Power = DeviceConditions::Power;
 using Network = DeviceConditions::Network;
 
-class TempFolder {
- public:
-  TempFolder() {
-    std::string pattern = (std::filesystem::temp_directory_path() / "test_conditions.XXXXXX").string();
-    if (!::mkdtemp(pattern.data())) throw std::runtime_error("mkdtemp failed");
-    path_ = pattern;
-  }
-  ~TempFolder() {
-    std::error_code ignored;
-    std::filesystem::remove_all(path_, ignored);
-  }
-  TempFolder(const TempFolder&) = delete;
-  TempFolder& operator=(const TempFolder&) = delete;
-  const std::filesystem::path& path() const { return path_; }
-
- private:
-  std::filesystem::path path_;
+struct TempFolder : fntest::TempFolder {
+  TempFolder() : fntest::TempFolder("test_conditions") {}
 };
 
 // Sets an environment variable for the scope of a test, restoring the old value after.

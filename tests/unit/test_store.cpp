@@ -1,6 +1,8 @@
 // Unit tests of the daemon's durable store (SQLite).
 #include <doctest/doctest.h>
 
+#include "TempFolder.hpp"
+
 #include <stdlib.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -23,27 +25,10 @@ using namespace std::string_literals;
 
 namespace {
 
-// A fresh folder under the system's temp folder, removed with everything in it at the end.
-class TempFolder {
- public:
-  TempFolder() {
-    std::string pattern = (std::filesystem::temp_directory_path() / "test_store.XXXXXX").string();
-    if (!::mkdtemp(pattern.data())) throw std::runtime_error("mkdtemp failed");
-    path_ = pattern;
-  }
-  ~TempFolder() {
-    std::error_code ignored;
-    std::filesystem::remove_all(path_, ignored);
-  }
-  TempFolder(const TempFolder&) = delete;
-  TempFolder& operator=(const TempFolder&) = delete;
-
-  const std::filesystem::path& path() const { return path_; }
-  // The state folder inside, which the Store creates.
-  std::string state() const { return (path_ / "state").string(); }
-
- private:
-  std::filesystem::path path_;
+// A temp folder whose state() subfolder the Store creates.
+struct TempFolder : fntest::TempFolder {
+  TempFolder() : fntest::TempFolder("test_store") {}
+  std::string state() const { return (path() / "state").string(); }
 };
 
 SessionRecord makeSession(const std::string& appId, const std::string& sessionId) {
