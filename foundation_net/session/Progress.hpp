@@ -3,23 +3,36 @@
 // didReceiveData calls not yet delivered.
 #pragma once
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <mutex>
 
 namespace foundation::detail {
 
-// Progress reports that merge while one is waiting on the delegate queue, so a slow delegate
-// gets fewer, larger reports rather than an unbounded queue. The increments always add up to
-// the totals reported.
+// Progress reports that merge while one is waiting on the delegate queue, and that are sent at
+// most every 256 KiB or 50 ms: a fast transfer does not wake the delegate queue for each of
+// curl's 16 KiB chunks, and a slow delegate gets fewer, larger reports rather than an unbounded
+// queue. The increments always add up to the totals reported.
 class CoalescedProgress {
  public:
   struct Report { std::int64_t increment, total; };
-  // Adds bytes; true when the caller should enqueue a report (none is waiting).
+  // Adds bytes; true when the caller should enqueue a report now.
   bool add(std::int64_t bytes) {
     std::lock_guard lock(mutex_);
     pending_ += bytes;
     total_ += bytes;
     if (queued_) return false;
+    auto now = std::chrono::steady_clock::now();
+    if (pending_ < minimumBytes && now - lastQueued_ < minimumInterval) return false;
+    queued_ = true;
+    lastQueued_ = now;
+    return true;
+  }
+  // True when bytes wait to be reported and no report is queued: the caller enqueues one
+  // before a message that must come after all progress (a response, the completion).
+  bool flush() {
+    std::lock_guard lock(mutex_);
+    if (queued_ || pending_ == 0) return false;
     queued_ = true;
     return true;
   }
@@ -34,8 +47,11 @@ class CoalescedProgress {
 
  private:
   std::mutex mutex_;
+  static constexpr std::int64_t minimumBytes = 256 << 10;
+  static constexpr auto minimumInterval = std::chrono::milliseconds(50);
   std::int64_t pending_ = 0, total_ = 0;
   bool queued_ = false;
+  std::chrono::steady_clock::time_point lastQueued_{};
 };
 
 // Bytes handed to the delegate queue but not yet delivered. Above `high` the task holds the

@@ -440,6 +440,7 @@ void URLSessionTask::Impl::onChallengeDecision(URLSession::AuthChallengeDisposit
 void URLSessionTask::Impl::protocolDidReceiveResponse(std::shared_ptr<const URLResponse> response) {
   if (phase_ != Phase::loading) return;
   noteActivity();
+  if (uploadProgress_->flush()) reportUploadProgress();  // every didSendBodyData before the response
   {
     std::lock_guard lock(mutex_);
     response_ = std::move(response);
@@ -687,6 +688,9 @@ void URLSessionTask::Impl::finish(std::optional<Error> error) {
   if (phase_ == Phase::done) return;
   phase_ = Phase::done;
   stopProtocol();
+  // The progress not yet reported comes before the last messages.
+  if (downloadProgress_->flush()) reportDownloadProgress();
+  if (uploadProgress_->flush()) reportUploadProgress();
   idleTimer_.reset();
   resourceTimer_.reset();
   heldChunks_.clear();
