@@ -42,7 +42,7 @@ struct BackgroundEnvironment {
     ::setenv("FOUNDATION_NET_APP_ID", appId.c_str(), 1);
     ::setenv("FOUNDATION_NET_CONDITIONS_FILE", (root / "conditions").c_str(), 1);
     ::setenv("FOUNDATION_NET_RETRY_BASE_MS", "100", 1);
-    ::setenv("FOUNDATION_NET_DAEMON_IDLE_EXIT", "0", 1);
+    ::setenv("FOUNDATION_NET_DAEMON_IDLE_EXIT", "60", 1);  // a test that dies leaves no daemon behind for long
     setConditions("power=ac\nnetwork=unmetered\n");
   }
   ~BackgroundEnvironment() {
