@@ -75,15 +75,31 @@ std::optional<std::string> curlPart(const std::string& text, CURLUPart part) {
   return handle ? curlPart(handle.get(), part) : std::nullopt;
 }
 
+// An absolute URL's normalised text, with the host and port read off the same parse (they are
+// asked for on every request, and a parse costs more than the request's own bookkeeping).
+struct Normalised {
+  std::string text;
+  std::string host;  // without IPv6 brackets; empty without an authority
+  std::optional<int> port;
+};
+
 // The normalised form of an absolute URL, or nullopt when the text is not one.
-std::optional<std::string> normalised(std::string_view text) {
+std::optional<Normalised> normalised(std::string_view text) {
   const std::size_t length = schemeLength(text);
   if (length == 0 || containsSpaceOrControl(text)) return std::nullopt;
   const std::string_view rest = text.substr(length + 1);
   if (rest.empty()) return std::nullopt;
-  if (rest.substr(0, 2) != "//") return text::lowercased(text.substr(0, length)) + ":" + std::string(rest);
+  if (rest.substr(0, 2) != "//") return Normalised{text::lowercased(text.substr(0, length)) + ":" + std::string(rest), {}, {}};
   const CurlUrl handle = parseWithCurl(std::string(text));
-  return handle ? curlPart(handle.get(), CURLUPART_URL) : std::nullopt;
+  if (!handle) return std::nullopt;
+  auto form = curlPart(handle.get(), CURLUPART_URL);
+  if (!form) return std::nullopt;
+  Normalised result{std::move(*form), curlPart(handle.get(), CURLUPART_HOST).value_or(""), std::nullopt};
+  // An IPv6 literal is reported without its brackets, as Foundation does.
+  if (result.host.size() >= 2 && result.host.front() == '[' && result.host.back() == ']')
+    result.host = result.host.substr(1, result.host.size() - 2);
+  if (auto port = curlPart(handle.get(), CURLUPART_PORT)) result.port = std::stoi(*port);
+  return result;
 }
 
 // The path, query and fragment of a URL without an authority, still percent-encoded.
@@ -133,14 +149,18 @@ std::string percentEncodedPath(std::string_view path) {
 URL::URL(std::string_view text) {
   auto form = normalised(text);
   if (!form) throw std::invalid_argument(fmt::format("not an absolute URL: \"{}\"", text));
-  text_ = std::move(*form);
+  text_ = std::move(form->text);
+  host_ = std::move(form->host);
+  port_ = form->port;
 }
 
 std::optional<URL> URL::fromString(std::string_view text) {
   auto form = normalised(text);
   if (!form) return std::nullopt;
   URL url;
-  url.text_ = std::move(*form);
+  url.text_ = std::move(form->text);
+  url.host_ = std::move(form->host);
+  url.port_ = form->port;
   return url;
 }
 
@@ -170,19 +190,9 @@ std::string URL::absoluteString() const { return text_; }
 
 std::string URL::scheme() const { return text_.substr(0, schemeLength(text_)); }
 
-std::string URL::host() const {
-  if (lacksAuthority(text_)) return {};
-  std::string host = curlPart(text_, CURLUPART_HOST).value_or("");
-  // An IPv6 literal is reported without its brackets, as Foundation does.
-  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
-  return host;
-}
+std::string URL::host() const { return host_; }
 
-std::optional<int> URL::port() const {
-  if (lacksAuthority(text_)) return std::nullopt;
-  const auto port = curlPart(text_, CURLUPART_PORT);
-  return port ? std::optional<int>(std::stoi(*port)) : std::nullopt;
-}
+std::optional<int> URL::port() const { return port_; }
 
 std::string URL::path() const {
   if (lacksAuthority(text_)) return text::percentDecoded(splitAuthorityless(text_).path);

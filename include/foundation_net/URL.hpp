@@ -33,6 +33,8 @@ class URL {
  private:
   URL() = default;
   std::string text_;  // the normalised absolute form
+  std::string host_;  // parsed once, with text_
+  std::optional<int> port_;
 };
 
 bool operator==(const URL&, const URL&);
