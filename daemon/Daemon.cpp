@@ -347,13 +347,6 @@ void Daemon::answerDelayedRequest(Task& task, const Message& message) {
 
 void Daemon::acknowledge(std::int64_t sequence) {
   // The app's delegate has seen the task's last messages: the task and its files go.
-  std::optional<TaskKey> finished;
-  for (const auto& [key, task] : tasks_) {
-    (void)task;
-    finished = key;
-    break;
-  }
-  finished.reset();
   std::vector<EventRecord> all = store_->allPendingEvents();
   auto it = std::find_if(all.begin(), all.end(), [&](const EventRecord& e) { return e.sequence == sequence; });
   if (it == all.end()) return;

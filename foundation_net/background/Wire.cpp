@@ -284,32 +284,24 @@ Message& Message::add(std::uint16_t tag, double value) {
 
 Message& Message::add(std::uint16_t tag, const Message& nested) { return add(tag, nested.encode()); }
 
-std::optional<std::int64_t> Message::integer(std::uint16_t tag) const {
-  for (const auto& field : fields_) {
+namespace {
+
+// The first field with `tag`, if it holds a T.
+template <class T>
+std::optional<T> firstField(const std::vector<Field>& fields, std::uint16_t tag) {
+  for (const auto& field : fields) {
     if (field.tag != tag) continue;
-    if (const auto* value = std::get_if<std::int64_t>(&field.value)) return *value;
+    if (const auto* value = std::get_if<T>(&field.value)) return *value;
     return std::nullopt;
   }
   return std::nullopt;
 }
 
-std::optional<std::string> Message::bytes(std::uint16_t tag) const {
-  for (const auto& field : fields_) {
-    if (field.tag != tag) continue;
-    if (const auto* value = std::get_if<std::string>(&field.value)) return *value;
-    return std::nullopt;
-  }
-  return std::nullopt;
-}
+}  // namespace
 
-std::optional<double> Message::real(std::uint16_t tag) const {
-  for (const auto& field : fields_) {
-    if (field.tag != tag) continue;
-    if (const auto* value = std::get_if<double>(&field.value)) return *value;
-    return std::nullopt;
-  }
-  return std::nullopt;
-}
+std::optional<std::int64_t> Message::integer(std::uint16_t tag) const { return firstField<std::int64_t>(fields_, tag); }
+std::optional<std::string> Message::bytes(std::uint16_t tag) const { return firstField<std::string>(fields_, tag); }
+std::optional<double> Message::real(std::uint16_t tag) const { return firstField<double>(fields_, tag); }
 
 std::optional<Message> Message::nested(std::uint16_t tag) const {
   for (const auto& field : fields_) {
