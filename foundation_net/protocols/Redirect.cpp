@@ -4,8 +4,8 @@ namespace foundation::detail {
 
 std::optional<URLRequest> redirectRequest(const URLRequest& current, const HTTPURLResponse& response) {
   const int status = response.statusCode();
-  if (status != 301 && status != 302 && status != 303 && status != 305 && status != 307 && status != 308)
-    return std::nullopt;
+  // 301–308 except 304; 306 (unused since RFC 7231) is followed like 307.
+  if (status < 301 || status > 308 || status == 304) return std::nullopt;
   auto location = response.value("Location");
   if (!location || location->empty() || !current.url) return std::nullopt;
   auto target = current.url->resolving(*location);

@@ -408,6 +408,69 @@ TEST_CASE("test_repeatedRequestsStress") {
 
 // ---- redirects ---------------------------------------------------------------------------------
 
+// TestURLSession.test_requestWithNonEmptyBody (disabled in Swift: "started failing for no readily
+// available reason"). GET is refused with dataLengthExceedsMaximum before any traffic; HEAD gets
+// its response without sending the body (docs/semantics.md; Swift expects it sent); the others
+// echo it, and only POST gets a default Content-Type.
+TEST_CASE("test_requestWithNonEmptyBody") {
+  SwiftServer server;
+  const std::string bodyData = "This is a request body";
+  for (const auto& method : kHTTPMethods) {
+    for (std::optional<std::string> contentType :
+         {std::optional<std::string>("text/plain; charset=utf-8"), std::optional<std::string>()}) {
+      CAPTURE(method);
+      CAPTURE(contentType.value_or("nil"));
+      const std::string url = server.url("/" + toLower(method));
+      URLRequest request = requestWith(url, method);
+      request.httpBody = Data(bodyData);
+      if (contentType) request.setValue(*contentType, "Content-Type");
+      DelegateRun d;
+      d.run(request, 3);
+      REQUIRE(d.wait(4s));
+      auto http = d.delegate->httpResponse();
+      const std::optional<std::string> postedContentType =
+          contentType ? contentType
+                      : (method == "POST" ? std::optional<std::string>("application/x-www-form-urlencoded")
+                                          : std::nullopt);
+      if (method == "HEAD") {
+        CHECK_FALSE(d.delegate->error());
+        REQUIRE(http);
+        CHECK(http->statusCode() == 200);
+        CHECK_FALSE(d.delegate->receivedData());
+        CHECK(joined(d.delegate->callbacks()) == joined({"didReceiveResponse", "didCompleteWithError"}));
+      } else if (method == "GET") {
+        auto error = d.delegate->error();
+        REQUIRE(error);
+        CHECK(error->code == URLError::dataLengthExceedsMaximum);
+        CHECK(error->localizedDescription == "resource exceeds maximum size");
+        REQUIRE(error->failingURL);
+        CHECK(error->failingURL->absoluteString() == url);
+        CHECK_FALSE(http);
+        CHECK_FALSE(d.delegate->receivedData());
+        CHECK(joined(d.delegate->callbacks()) == joined({"didCompleteWithError"}));
+      } else {
+        CHECK_FALSE(d.delegate->error());
+        REQUIRE(http);
+        CHECK(http->statusCode() == 200);
+        REQUIRE(d.delegate->receivedData());
+        CHECK(http->value("Content-Length") == std::to_string(d.delegate->receivedData()->size()));
+        auto fields = parseFields(*d.delegate->receivedData());
+        CHECK(field(fields, "Content-Type") == postedContentType);
+        CHECK(field(fields, "uri") == method + " /" + toLower(method) + " HTTP/1.1");
+        CHECK(field(fields, "Content-Length") == std::to_string(bodyData.size()));
+        CHECK(field(fields, "x-body") == bodyData);
+        CHECK(joined(d.delegate->callbacks()) == joined({"didSendBodyData", "didReceiveResponse",
+                                                                  "didReceiveData", "didCompleteWithError"}));
+      }
+    }
+  }
+  // GET was refused before sending anything; HEAD went without its body.
+  for (const auto& request : server.server.requests()) {
+    CHECK(request.method != "GET");
+    if (request.method == "HEAD") CHECK(request.body.empty());
+  }
+}
+
 // TestURLSession.test_httpRedirectionWithCode300: 300 is not followed, for every method.
 TEST_CASE("test_httpRedirectionWithCode300") {
   SwiftServer server;
@@ -495,11 +558,65 @@ TEST_CASE("test_httpRedirectionWithCode304") {
 }
 
 
-// TestURLSession.test_httpRedirectionWithCode305_308, the 305, 307 and 308 part: followed, the
-// method kept. (306 is in test_port_failing.cpp: the library does not follow it.)
+// TestURLSession.test_httpRedirectionWithCode305_308: followed, the method kept (306 like 307).
 TEST_CASE("test_httpRedirectionWithCode305_308") {
   SwiftServer server;
-  for (int statusCode : {305, 307, 308}) checkMethodKeepingRedirect(server, statusCode);
+  for (int statusCode : {305, 306, 307, 308}) checkMethodKeepingRedirect(server, statusCode);
+}
+
+// TestURLSession.test_httpRedirectDontFollowIgnoringHandler: a delegate that never answers the
+// redirect question leaves the task waiting, with nothing but willPerformHTTPRedirection (the
+// five methods at once, each in its own session); cancelling then ends each task once. The
+// Swift test gives the request 1 s and expects no timeout within 2 s; here the idle timer keeps
+// running while the answer is pending (docs/semantics.md), so the waiting part uses 4 s and a
+// second round checks that a 1 s timeout does end an unanswered task with timedOut.
+TEST_CASE("test_httpRedirectDontFollowIgnoringHandler") {
+  SwiftServer server;
+  std::mutex mutex;
+  std::vector<PortDelegate::RedirectAnswer> neverCalled;  // kept alive, never called
+  auto start = [&](TimeInterval timeout) {
+    std::vector<std::unique_ptr<DelegateRun>> runs;
+    for (const auto& method : kHTTPMethods) {
+      auto d = std::make_unique<DelegateRun>([&](PortDelegate& delegate) {
+        delegate.redirectionHandler = [&](const HTTPURLResponse&, const URLRequest&, PortDelegate::RedirectAnswer answer) {
+          std::lock_guard lock(mutex);
+          neverCalled.push_back(std::move(answer));
+        };
+      });
+      d->run(requestWith(server.url("/302?location=jsonBody"), method), timeout);
+      runs.push_back(std::move(d));
+    }
+    return runs;
+  };
+
+  auto waiting = start(4);
+  auto timingOut = start(1);
+  std::this_thread::sleep_for(2s);
+  for (std::size_t i = 0; i < waiting.size(); ++i) {
+    auto& d = *waiting[i];
+    CAPTURE(kHTTPMethods[i]);
+    CHECK_FALSE(d.delegate->error());
+    CHECK_FALSE(d.delegate->receivedData());
+    CHECK_FALSE(d.delegate->response());
+    REQUIRE(d.delegate->redirectionResponse());
+    CHECK(d.delegate->redirectionResponse()->statusCode() == 302);
+    CHECK(joined(d.delegate->callbacks()) == joined({"willPerformHTTPRedirection"}));
+  }
+  for (auto& d : waiting) d->task->cancel();
+  for (std::size_t i = 0; i < waiting.size(); ++i) {
+    CAPTURE(kHTTPMethods[i]);
+    auto& d = *waiting[i];
+    REQUIRE(d.wait(5s));
+    CHECK(d.delegate->completionCount() == 1);
+    REQUIRE(d.delegate->error());
+    CHECK(d.delegate->error()->code == URLError::cancelled);
+    auto& t = *timingOut[i];
+    REQUIRE(t.wait(5s));
+    CHECK(t.delegate->completionCount() == 1);
+    REQUIRE(t.delegate->error());
+    CHECK(t.delegate->error()->code == URLError::timedOut);
+    CHECK(joined(t.delegate->callbacks()) == joined({"willPerformHTTPRedirection", "didCompleteWithError"}));
+  }
 }
 
 // TestURLSession.test_httpRedirectDontFollowUsingNil: answering nil delivers the 302 and its body.
