@@ -520,8 +520,10 @@ inline HandlerResult runHandlerTask(const std::shared_ptr<URLSession>& session, 
 }
 
 
-// test_httpRedirectionWithCode305_308's body, for one status.
-inline void checkMethodKeepingRedirect(SwiftServer& server, int statusCode) {
+// One followed redirect per method: willPerformHTTPRedirection with the 3xx, then the target's
+// answer; `methodAfter` names the method the target must see for each original method.
+inline void checkFollowedRedirect(SwiftServer& server, int statusCode,
+                                  const std::function<std::string(const std::string&)>& methodAfter) {
   for (const auto& method : kHTTPMethods) {
     CAPTURE(statusCode);
     CAPTURE(method);
@@ -532,14 +534,16 @@ inline void checkMethodKeepingRedirect(SwiftServer& server, int statusCode) {
     CHECK(statusOf(d.delegate->response()) == 200);
     REQUIRE(d.delegate->redirectionResponse());
     CHECK(d.delegate->redirectionResponse()->statusCode() == statusCode);
-    if (method == "HEAD") {
+    const std::string after = methodAfter(method);
+    if (after == "HEAD") {
       CHECK(joined(d.delegate->callbacks()) == joined({"willPerformHTTPRedirection", "didReceiveResponse", "didCompleteWithError"}));
       CHECK_FALSE(d.delegate->receivedData());
+      CHECK(server.server.requests().back().method == "HEAD");
     } else {
       CHECK(joined(d.delegate->callbacks()) == joined({"willPerformHTTPRedirection", "didReceiveResponse",
                                                                 "didReceiveData", "didCompleteWithError"}));
       auto fields = parseFields(d.delegate->receivedData().value_or(""));
-      CHECK(field(fields, "uri") == method + " /jsonBody HTTP/1.1");
+      CHECK(field(fields, "uri") == after + " /jsonBody HTTP/1.1");
     }
   }
 }

@@ -496,49 +496,14 @@ TEST_CASE("test_httpRedirectionWithCode300") {
 // TestURLSession.test_httpRedirectionWithCode301_302: followed; only POST becomes GET.
 TEST_CASE("test_httpRedirectionWithCode301_302") {
   SwiftServer server;
-  for (int statusCode : {301, 302}) {
-    for (const auto& method : kHTTPMethods) {
-      CAPTURE(statusCode);
-      CAPTURE(method);
-      DelegateRun d;
-      d.run(requestWith(server.url("/" + std::to_string(statusCode) + "?location=jsonBody"), method));
-      REQUIRE(d.wait());
-      CHECK_FALSE(d.delegate->error());
-      CHECK(statusOf(d.delegate->response()) == 200);
-      REQUIRE(d.delegate->redirectionResponse());
-      CHECK(d.delegate->redirectionResponse()->statusCode() == statusCode);
-      if (method == "HEAD") {
-        CHECK(joined(d.delegate->callbacks()) == joined({"willPerformHTTPRedirection", "didReceiveResponse",
-                                                                  "didCompleteWithError"}));
-        CHECK_FALSE(d.delegate->receivedData());
-        CHECK(server.server.requests().back().method == "HEAD");
-      } else {
-        CHECK(joined(d.delegate->callbacks()) == joined({"willPerformHTTPRedirection", "didReceiveResponse",
-                                                                  "didReceiveData", "didCompleteWithError"}));
-        auto fields = parseFields(d.delegate->receivedData().value_or(""));
-        CHECK(field(fields, "uri") == (method == "POST" ? "GET" : method) + " /jsonBody HTTP/1.1");
-      }
-    }
-  }
+  for (int statusCode : {301, 302})
+    checkFollowedRedirect(server, statusCode, [](const std::string& method) { return method == "POST" ? "GET" : method; });
 }
 
 // TestURLSession.test_httpRedirectionWithCode303: every method, HEAD included, becomes GET.
 TEST_CASE("test_httpRedirectionWithCode303") {
   SwiftServer server;
-  for (const auto& method : kHTTPMethods) {
-    CAPTURE(method);
-    DelegateRun d;
-    d.run(requestWith(server.url("/303?location=jsonBody"), method));
-    REQUIRE(d.wait());
-    CHECK_FALSE(d.delegate->error());
-    CHECK(statusOf(d.delegate->response()) == 200);
-    REQUIRE(d.delegate->redirectionResponse());
-    CHECK(d.delegate->redirectionResponse()->statusCode() == 303);
-    CHECK(joined(d.delegate->callbacks()) == joined({"willPerformHTTPRedirection", "didReceiveResponse",
-                                                              "didReceiveData", "didCompleteWithError"}));
-    auto fields = parseFields(d.delegate->receivedData().value_or(""));
-    CHECK(field(fields, "uri") == "GET /jsonBody HTTP/1.1");
-  }
+  checkFollowedRedirect(server, 303, [](const std::string&) { return std::string("GET"); });
 }
 
 // TestURLSession.test_httpRedirectionWithCode304: not a redirect; no body.
@@ -561,7 +526,8 @@ TEST_CASE("test_httpRedirectionWithCode304") {
 // TestURLSession.test_httpRedirectionWithCode305_308: followed, the method kept (306 like 307).
 TEST_CASE("test_httpRedirectionWithCode305_308") {
   SwiftServer server;
-  for (int statusCode : {305, 306, 307, 308}) checkMethodKeepingRedirect(server, statusCode);
+  for (int statusCode : {305, 306, 307, 308})
+    checkFollowedRedirect(server, statusCode, [](const std::string& method) { return method; });
 }
 
 // TestURLSession.test_httpRedirectDontFollowIgnoringHandler: a delegate that never answers the
