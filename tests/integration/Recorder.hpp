@@ -77,6 +77,18 @@ class Recorder : public URLSessionDataDelegate, public URLSessionDownloadDelegat
     auto it = written_.find(task);
     return it == written_.end() ? 0 : it->second;
   }
+  // didResumeAtOffset's (fileOffset, expectedTotalBytes), in order.
+  std::vector<std::pair<std::int64_t, std::int64_t>> resumes(std::uint64_t task) const {
+    std::lock_guard lock(mutex_);
+    auto it = resumes_.find(task);
+    return it == resumes_.end() ? std::vector<std::pair<std::int64_t, std::int64_t>>{} : it->second;
+  }
+  // The last didWriteData's totalBytesExpectedToWrite (0 before any).
+  std::int64_t expectedToWrite(std::uint64_t task) const {
+    std::lock_guard lock(mutex_);
+    auto it = expectedToWrite_.find(task);
+    return it == expectedToWrite_.end() ? 0 : it->second;
+  }
   std::shared_ptr<URLSessionDownloadTask> becameDownload() const {
     std::lock_guard lock(mutex_);
     return becameDownload_;
@@ -149,16 +161,21 @@ class Recorder : public URLSessionDataDelegate, public URLSessionDownloadDelegat
     if (onDownloaded) onDownloaded(task, location);
   }
   void didWriteData(URLSession&, URLSessionDownloadTask& task, std::int64_t written, std::int64_t total,
-                    std::int64_t) override {
+                    std::int64_t expected) override {
     Guard g(*this);
     recordOnce(task, "didWriteData");
     std::lock_guard lock(mutex_);
+    expectedToWrite_[task.taskIdentifier()] = expected;
     auto& sum = written_[task.taskIdentifier()];
     sum += written;
     if (sum != total) ++overlaps_;  // increments must add up to the totals
   }
-  void didResumeAtOffset(URLSession&, URLSessionDownloadTask& task, std::int64_t, std::int64_t) override {
+  void didResumeAtOffset(URLSession&, URLSessionDownloadTask& task, std::int64_t offset, std::int64_t expected) override {
+    Guard g(*this);
     record(task, "didResumeAtOffset");
+    std::lock_guard lock(mutex_);
+    resumes_[task.taskIdentifier()].emplace_back(offset, expected);
+    written_[task.taskIdentifier()] = offset;  // the totals that follow count the offset as written
   }
 
  private:
@@ -189,6 +206,8 @@ class Recorder : public URLSessionDataDelegate, public URLSessionDownloadDelegat
   std::map<std::uint64_t, Completion> completions_;
   std::map<std::uint64_t, URLSessionTaskMetrics> metrics_;
   std::map<std::uint64_t, std::int64_t> written_;
+  std::map<std::uint64_t, std::int64_t> expectedToWrite_;
+  std::map<std::uint64_t, std::vector<std::pair<std::int64_t, std::int64_t>>> resumes_;
   std::shared_ptr<URLSessionDownloadTask> becameDownload_;
   bool invalidated_ = false;
   std::atomic<bool> inCall_{false};
