@@ -28,6 +28,7 @@ enum Tag : std::uint16_t {
   tagBytesReceived = 7,     // integer, required, >= 0
   tagValidator = 8,         // bytes, required, non-empty
   tagExpectedLength = 9,    // integer
+  tagEnd = 0xFFFF,          // 4 bytes, required, last: CRC-32 of everything before this field
 };
 
 void put(std::string& out, std::uint64_t value, std::size_t byteCount) {
@@ -88,6 +89,10 @@ Data ResumeData::encode() const {
   putInteger(out, tagBytesReceived, bytesReceived);
   putBytes(out, tagValidator, validator);
   putInteger(out, tagExpectedLength, expectedLength);
+  const auto crc = checksum(out);
+  put(out, tagEnd, 2);
+  put(out, 4, 4);
+  put(out, crc, 4);
   return Data(out);
 }
 
@@ -95,7 +100,13 @@ std::optional<ResumeData> ResumeData::decode(const Data& data) {
   std::string_view in = data.view();
   if (in.size() < headerSize || in.size() > maximumSize || in.substr(0, 4) != magic) return std::nullopt;
   if (get(in.substr(4), 2) != majorVersion) return std::nullopt;  // another major version: not ours to read
-  in.remove_prefix(headerSize);
+  // The end field closes the record: anything cut short or altered fails its checksum.
+  constexpr std::size_t endSize = fieldHeaderSize + 4;
+  if (in.size() < headerSize + endSize) return std::nullopt;
+  const std::string_view end = in.substr(in.size() - endSize);
+  if (get(end, 2) != tagEnd || get(end.substr(2), 4) != 4 || get(end.substr(6), 4) != checksum(in.substr(0, in.size() - endSize)))
+    return std::nullopt;
+  in = in.substr(headerSize, in.size() - headerSize - endSize);
 
   ResumeData result;
   bool hasURL = false, hasFileName = false, hasBytes = false, hasValidator = false;
@@ -154,6 +165,15 @@ std::optional<ResumeData> ResumeData::decode(const Data& data) {
   if (!result.originalURL.empty() && !isHTTPURL(result.originalURL, parsed)) return std::nullopt;
   if (!isPartialFileName(result.folder, result.fileName)) return std::nullopt;
   return result;
+}
+
+std::uint32_t ResumeData::checksum(std::string_view bytes) {
+  std::uint32_t crc = 0xFFFFFFFFu;
+  for (unsigned char byte : bytes) {
+    crc ^= byte;
+    for (int bit = 0; bit < 8; ++bit) crc = (crc >> 1) ^ (0xEDB88320u & (0u - (crc & 1u)));
+  }
+  return ~crc;
 }
 
 URLRequest ResumeData::request() const {

@@ -1,10 +1,11 @@
 // Download resume data: what cancelByProducingResumeData and a transient failure hand the app,
 // and what downloadTaskWithResumeData reads back. docs/resume-data.md is the format's contract:
 //
-//   "FNRD"  u16 major  u16 minor  then fields until the end: u16 tag, u32 length, the value
+//   "FNRD"  u16 major  u16 minor  fields: u16 tag, u32 length, the value  …  end field
 //
-// Numbers are little-endian; integer values are 8-byte signed. Decoding rejects anything
-// truncated, oversized, of a newer major version or missing a required field, and skips
+// The last field (tag 0xFFFF) holds the CRC-32 of every byte before it. Numbers are
+// little-endian; integer values are 8-byte signed. Decoding rejects anything truncated,
+// corrupted, oversized, of another major version or missing a required field, and skips
 // fields it does not know, so data written by a newer minor version still reads.
 #pragma once
 #include <cstdint>
@@ -40,6 +41,8 @@ struct ResumeData {
   std::int64_t expectedLength = -1;  // the whole resource's length, -1 when unknown
 
   Data encode() const;
+  // CRC-32 (IEEE 802.3, as zlib computes it) of `bytes`: the end field's value.
+  static std::uint32_t checksum(std::string_view bytes);
   // nullopt for anything that is not resume data this library version can act on.
   static std::optional<ResumeData> decode(const Data& data);
 
