@@ -1,0 +1,164 @@
+// Resume data in background sessions, with a real urlsessiond: the daemon keeps the partial file
+// in its staging folder, the resume data names it, and the resumed task takes it over.
+#include <doctest/doctest.h>
+
+#include <fstream>
+#include <sstream>
+
+#include "../integration/Recorder.hpp"
+#include "BackgroundFixture.hpp"
+
+using namespace fntest;
+
+namespace {
+
+std::string readFile(const fs::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::ostringstream out;
+  out << in.rdbuf();
+  return out.str();
+}
+
+// A session (background, or not) whose delegate records everything and keeps each downloaded file's bytes.
+struct Client {
+  std::shared_ptr<Recorder> recorder = std::make_shared<Recorder>();
+  std::shared_ptr<URLSession> session;
+  std::mutex mutex;
+  std::map<std::uint64_t, std::string> contents;
+  explicit Client(const URLSessionConfiguration& configuration) {
+    recorder->onDownloaded = [this](URLSessionDownloadTask& task, const URL& location) {
+      std::lock_guard lock(mutex);
+      contents[task.taskIdentifier()] = readFile(location.path());
+    };
+    session = URLSession::make(configuration, recorder);
+  }
+  std::string content(std::uint64_t task) {
+    std::lock_guard lock(mutex);
+    return contents[task];
+  }
+  // Cancels `task` for resume data once the daemon reported `atLeast` bytes; the handler's answer.
+  std::optional<Data> cancelForResumeData(const std::shared_ptr<URLSessionDownloadTask>& task, std::int64_t atLeast) {
+    const auto completed = recorder->completionCount();
+    for (int i = 0; i < 4000 && recorder->bytesWritten(task->taskIdentifier()) < atLeast; ++i)
+      std::this_thread::sleep_for(5ms);
+    REQUIRE(recorder->bytesWritten(task->taskIdentifier()) >= atLeast);
+    Awaited<std::optional<Data>> produced;
+    task->cancelByProducingResumeData([&](std::optional<Data> data) { produced.set(std::move(data)); });
+    REQUIRE(produced.wait());
+    REQUIRE(recorder->waitForCompletions(completed + 1));
+    auto error = recorder->completion(task->taskIdentifier()).error;
+    REQUIRE(error);
+    CHECK(error->code == URLError::cancelled);
+    CHECK(error->resumeData == *produced.value);
+    return *produced.value;
+  }
+};
+
+std::vector<fs::path> resumableFiles(BackgroundEnvironment& env) {
+  std::vector<fs::path> found;
+  std::error_code ignored;
+  for (const auto& entry : fs::directory_iterator(env.root / "state" / "staging", ignored))
+    if (entry.path().extension() == ".resumable") found.push_back(entry.path());
+  return found;
+}
+
+std::string paced(BackgroundEnvironment& env, std::size_t size, const std::string& options) {
+  return env.server.url("/bytes?n=" + std::to_string(size) + "&pace_ms=20&chunk=16384&" + options);
+}
+
+}  // namespace
+
+TEST_CASE("background: cancelByProducingResumeData, then downloadTaskWithResumeData continues the daemon's file") {
+  BackgroundEnvironment env;
+  Client app(URLSessionConfiguration::background("resume"));
+  const std::size_t size = 500000;
+  auto first = app.session->downloadTask(URL(paced(env, size, "ranges=1&etag=v1")));
+  first->resume();
+  auto data = app.cancelForResumeData(first, 80000);
+  REQUIRE(data);
+  // The partial file waits in staging, under the name the resume data gives.
+  auto kept = resumableFiles(env);
+  REQUIRE(kept.size() == 1);
+  const auto offset = static_cast<std::int64_t>(fs::file_size(kept[0]));
+  CHECK(offset >= 80000);
+  CHECK(offset < static_cast<std::int64_t>(size));
+
+  env.server.clearRequests();
+  const auto completed = app.recorder->completionCount();
+  auto resumed = app.session->downloadTaskWithResumeData(*data);
+  resumed->resume();
+  REQUIRE(app.recorder->waitForCompletions(completed + 1, 30s));
+  const auto id = resumed->taskIdentifier();
+  CHECK_FALSE(app.recorder->completion(id).error);
+  CHECK(app.content(id) == pattern(0, size));
+  CHECK(statusOf(resumed->response()) == 206);
+  auto requests = env.server.requests();
+  REQUIRE_FALSE(requests.empty());
+  CHECK(requests.front().header("Range") == "bytes=" + std::to_string(offset) + "-");
+  CHECK(requests.front().header("If-Range") == "\"v1\"");
+  CHECK(app.recorder->resumes(id) == std::vector<std::pair<std::int64_t, std::int64_t>>{{offset, size}});
+  CHECK(app.recorder->bytesWritten(id) == static_cast<std::int64_t>(size));
+  CHECK(app.recorder->overlaps() == 0);
+  // Taken over by the new task, and gone with it.
+  CHECK(resumableFiles(env).empty());
+}
+
+TEST_CASE("background: no resume data without a validator; damaged or orphaned resume data fails cleanly") {
+  BackgroundEnvironment env;
+  Client app(URLSessionConfiguration::background("resume-refusals"));
+  auto plain = app.session->downloadTask(URL(paced(env, 400000, "ranges=1")));
+  plain->resume();
+  CHECK_FALSE(app.cancelForResumeData(plain, 20000));
+  CHECK(resumableFiles(env).empty());
+
+  auto garbage = app.session->downloadTaskWithResumeData(Data("garbage"));
+  garbage->resume();
+  REQUIRE(app.recorder->waitForCompletions(2));
+  CHECK(app.recorder->completion(garbage->taskIdentifier()).error->code == URLError::cannotDecodeRawData);
+
+  auto good = app.session->downloadTask(URL(paced(env, 400000, "ranges=1&etag=v2")));
+  good->resume();
+  auto data = app.cancelForResumeData(good, 20000);
+  REQUIRE(data);
+  for (const auto& file : resumableFiles(env)) fs::remove(file);
+  auto orphan = app.session->downloadTaskWithResumeData(*data);
+  orphan->resume();
+  REQUIRE(app.recorder->waitForCompletions(4));
+  CHECK(app.recorder->completion(orphan->taskIdentifier()).error->code == URLError::cannotOpenFile);
+}
+
+TEST_CASE("resume data moves between background and default sessions both ways") {
+  BackgroundEnvironment env;
+  Client background(URLSessionConfiguration::background("resume-across"));
+  Client local(URLSessionConfiguration::defaultConfiguration());
+  const std::size_t size = 400000;
+
+  // Produced by the daemon, continued in this process from the staging folder.
+  auto first = background.session->downloadTask(URL(paced(env, size, "ranges=1&etag=a")));
+  first->resume();
+  auto fromDaemon = background.cancelForResumeData(first, 40000);
+  REQUIRE(fromDaemon);
+  auto here = local.session->downloadTaskWithResumeData(*fromDaemon);
+  here->resume();
+  REQUIRE(local.recorder->waitForCompletions(1));
+  CHECK(local.content(here->taskIdentifier()) == pattern(0, size));
+  CHECK(local.recorder->resumes(here->taskIdentifier()).at(0).first > 0);
+  CHECK(resumableFiles(env).empty());
+
+  // Produced in this process, taken over by the daemon.
+  auto second = local.session->downloadTask(URL(paced(env, size, "ranges=1&etag=b")));
+  second->resume();
+  for (int i = 0; i < 4000 && local.recorder->bytesWritten(second->taskIdentifier()) < 40000; ++i)
+    std::this_thread::sleep_for(5ms);
+  Awaited<std::optional<Data>> produced;
+  second->cancelByProducingResumeData([&](std::optional<Data> d) { produced.set(std::move(d)); });
+  REQUIRE(produced.wait());
+  REQUIRE(*produced.value);
+  REQUIRE(local.recorder->waitForCompletions(2));
+  auto there = background.session->downloadTaskWithResumeData(**produced.value);
+  there->resume();
+  REQUIRE(background.recorder->waitForCompletions(2, 30s));
+  CHECK_FALSE(background.recorder->completion(there->taskIdentifier()).error);
+  CHECK(background.content(there->taskIdentifier()) == pattern(0, size));
+  CHECK(statusOf(there->response()) == 206);
+}
