@@ -75,6 +75,7 @@ Daemon::~Daemon() = default;
 void Daemon::start() {
   store_ = std::make_unique<Store>(options_.stateDirectory);
   std::filesystem::create_directories(options_.stateDirectory + "/staging");
+  removeAbandonedResumeFiles();
   for (auto& record : store_->sessions()) {
     auto session = std::make_unique<Session>();
     if (auto message = Message::decode(record.configuration))
@@ -313,6 +314,16 @@ void Daemon::cancelTask(Task& task, const Message& message) {
   if (message.integer(tag::produceResumeData).value_or(0) != 0) error.resumeData = produceResumeData(task);
   complete(task, std::move(error), std::nullopt, std::nullopt);
   schedule();
+}
+
+void Daemon::removeAbandonedResumeFiles() {
+  // Resume data an app never used: its file goes after a week, as temporary files do.
+  const auto limit = std::filesystem::file_time_type::clock::now() - std::chrono::hours(24 * 7);
+  std::error_code ignored;
+  for (const auto& entry : std::filesystem::directory_iterator(options_.stateDirectory + "/staging", ignored)) {
+    if (entry.path().extension() != detail::resumableSuffix) continue;
+    if (entry.last_write_time(ignored) < limit) std::filesystem::remove(entry.path(), ignored);
+  }
 }
 
 std::optional<Data> Daemon::produceResumeData(Task& task) {

@@ -72,6 +72,8 @@ class Daemon {
   // download can be continued, and its partial file stays in staging as "….resumable".
   void cancelTask(Task& task, const wire::Message& message);
   std::optional<Data> produceResumeData(Task& task);
+  // At start: removes .resumable files older than a week (resume data nobody came back for).
+  void removeAbandonedResumeFiles();
   // createTask from resume data: the partial file it names becomes the new task's.
   void takeOverPartialFile(Task& task, const wire::Message& message);
   void acknowledge(std::int64_t sequence);
