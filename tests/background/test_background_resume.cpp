@@ -2,9 +2,6 @@
 // in its staging folder, the resume data names it, and the resumed task takes it over.
 #include <doctest/doctest.h>
 
-#include <fstream>
-#include <sstream>
-
 #include "../integration/Recorder.hpp"
 #include "BackgroundFixture.hpp"
 
@@ -12,45 +9,20 @@ using namespace fntest;
 
 namespace {
 
-std::string readFile(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream out;
-  out << in.rdbuf();
-  return out.str();
-}
-
 // A session (background, or not) whose delegate records everything and keeps each downloaded file's bytes.
 struct Client {
   std::shared_ptr<Recorder> recorder = std::make_shared<Recorder>();
   std::shared_ptr<URLSession> session;
-  std::mutex mutex;
-  std::map<std::uint64_t, std::string> contents;
   explicit Client(const URLSessionConfiguration& configuration) {
-    recorder->onDownloaded = [this](URLSessionDownloadTask& task, const URL& location) {
-      std::lock_guard lock(mutex);
-      contents[task.taskIdentifier()] = readFile(location.path());
-    };
+    recorder->keepsDownloads = true;
     session = URLSession::make(configuration, recorder);
   }
-  std::string content(std::uint64_t task) {
-    std::lock_guard lock(mutex);
-    return contents[task];
-  }
-  // Cancels `task` for resume data once the daemon reported `atLeast` bytes; the handler's answer.
-  std::optional<Data> cancelForResumeData(const std::shared_ptr<URLSessionDownloadTask>& task, std::int64_t atLeast) {
-    const auto completed = recorder->completionCount();
-    for (int i = 0; i < 4000 && recorder->bytesWritten(task->taskIdentifier()) < atLeast; ++i)
-      std::this_thread::sleep_for(5ms);
-    REQUIRE(recorder->bytesWritten(task->taskIdentifier()) >= atLeast);
-    Awaited<std::optional<Data>> produced;
-    task->cancelByProducingResumeData([&](std::optional<Data> data) { produced.set(std::move(data)); });
-    REQUIRE(produced.wait());
-    REQUIRE(recorder->waitForCompletions(completed + 1));
-    auto error = recorder->completion(task->taskIdentifier()).error;
-    REQUIRE(error);
-    CHECK(error->code == URLError::cancelled);
-    CHECK(error->resumeData == *produced.value);
-    return *produced.value;
+  std::string content(std::uint64_t task) const { return recorder->downloaded(task); }
+  // Starts a download of `url` and cancels it for resume data after `atLeast` bytes.
+  std::optional<Data> cancelForResumeData(const std::string& url, std::int64_t atLeast) {
+    auto task = session->downloadTask(URL(url));
+    task->resume();
+    return fntest::cancelForResumeData(*recorder, *task, atLeast);
   }
 };
 
@@ -72,9 +44,7 @@ TEST_CASE("background: cancelByProducingResumeData, then downloadTaskWithResumeD
   BackgroundEnvironment env;
   Client app(URLSessionConfiguration::background("resume"));
   const std::size_t size = 500000;
-  auto first = app.session->downloadTask(URL(paced(env, size, "ranges=1&etag=v1")));
-  first->resume();
-  auto data = app.cancelForResumeData(first, 80000);
+  auto data = app.cancelForResumeData(paced(env, size, "ranges=1&etag=v1"), 80000);
   REQUIRE(data);
   // The partial file waits in staging, under the name the resume data gives.
   auto kept = resumableFiles(env);
@@ -106,9 +76,7 @@ TEST_CASE("background: cancelByProducingResumeData, then downloadTaskWithResumeD
 TEST_CASE("background: no resume data without a validator; damaged or orphaned resume data fails cleanly") {
   BackgroundEnvironment env;
   Client app(URLSessionConfiguration::background("resume-refusals"));
-  auto plain = app.session->downloadTask(URL(paced(env, 400000, "ranges=1")));
-  plain->resume();
-  CHECK_FALSE(app.cancelForResumeData(plain, 20000));
+  CHECK_FALSE(app.cancelForResumeData(paced(env, 400000, "ranges=1"), 20000));
   CHECK(resumableFiles(env).empty());
 
   auto garbage = app.session->downloadTaskWithResumeData(Data("garbage"));
@@ -116,9 +84,7 @@ TEST_CASE("background: no resume data without a validator; damaged or orphaned r
   REQUIRE(app.recorder->waitForCompletions(2));
   CHECK(app.recorder->completion(garbage->taskIdentifier()).error->code == URLError::cannotDecodeRawData);
 
-  auto good = app.session->downloadTask(URL(paced(env, 400000, "ranges=1&etag=v2")));
-  good->resume();
-  auto data = app.cancelForResumeData(good, 20000);
+  auto data = app.cancelForResumeData(paced(env, 400000, "ranges=1&etag=v2"), 20000);
   REQUIRE(data);
   for (const auto& file : resumableFiles(env)) fs::remove(file);
   auto orphan = app.session->downloadTaskWithResumeData(*data);
@@ -134,9 +100,7 @@ TEST_CASE("resume data moves between background and default sessions both ways")
   const std::size_t size = 400000;
 
   // Produced by the daemon, continued in this process from the staging folder.
-  auto first = background.session->downloadTask(URL(paced(env, size, "ranges=1&etag=a")));
-  first->resume();
-  auto fromDaemon = background.cancelForResumeData(first, 40000);
+  auto fromDaemon = background.cancelForResumeData(paced(env, size, "ranges=1&etag=a"), 40000);
   REQUIRE(fromDaemon);
   auto here = local.session->downloadTaskWithResumeData(*fromDaemon);
   here->resume();
@@ -146,16 +110,9 @@ TEST_CASE("resume data moves between background and default sessions both ways")
   CHECK(resumableFiles(env).empty());
 
   // Produced in this process, taken over by the daemon.
-  auto second = local.session->downloadTask(URL(paced(env, size, "ranges=1&etag=b")));
-  second->resume();
-  for (int i = 0; i < 4000 && local.recorder->bytesWritten(second->taskIdentifier()) < 40000; ++i)
-    std::this_thread::sleep_for(5ms);
-  Awaited<std::optional<Data>> produced;
-  second->cancelByProducingResumeData([&](std::optional<Data> d) { produced.set(std::move(d)); });
-  REQUIRE(produced.wait());
-  REQUIRE(*produced.value);
-  REQUIRE(local.recorder->waitForCompletions(2));
-  auto there = background.session->downloadTaskWithResumeData(**produced.value);
+  auto fromHere = local.cancelForResumeData(paced(env, size, "ranges=1&etag=b"), 40000);
+  REQUIRE(fromHere);
+  auto there = background.session->downloadTaskWithResumeData(*fromHere);
   there->resume();
   REQUIRE(background.recorder->waitForCompletions(2, 30s));
   CHECK_FALSE(background.recorder->completion(there->taskIdentifier()).error);

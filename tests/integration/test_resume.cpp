@@ -6,8 +6,6 @@
 
 #include <atomic>
 #include <filesystem>
-#include <fstream>
-#include <sstream>
 
 #include "Recorder.hpp"
 #include "TempFolder.hpp"
@@ -17,13 +15,6 @@ using namespace fntest;
 namespace fs = std::filesystem;
 
 namespace {
-
-std::string readFile(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream out;
-  out << in.rdbuf();
-  return out.str();
-}
 
 // Points TMPDIR (where downloads keep their partial files) at a folder of the test's own,
 // so that the test can see, and delete, the partial file.
@@ -51,47 +42,25 @@ struct Fixture {
   std::shared_ptr<Recorder> recorder = std::make_shared<Recorder>();
   std::shared_ptr<URLSession> session =
       URLSession::make(URLSessionConfiguration::defaultConfiguration(), recorder);
-  std::map<std::uint64_t, std::string> contents;  // the downloaded files, read in didFinishDownloadingTo
-  std::mutex mutex;
 
-  Fixture() {
-    recorder->onDownloaded = [this](URLSessionDownloadTask& task, const URL& location) {
-      std::lock_guard lock(mutex);
-      contents[task.taskIdentifier()] = readFile(location.path());
-    };
-  }
+  Fixture() { recorder->keepsDownloads = true; }
   ~Fixture() { session->invalidateAndCancel(); }
-  std::string content(std::uint64_t task) {
-    std::lock_guard lock(mutex);
-    return contents[task];
-  }
+  std::string content(std::uint64_t task) const { return recorder->downloaded(task); }
 
   // Starts a download and cancels it for resume data once `atLeast` bytes were written.
   std::optional<Data> cancelForResumeData(const URLRequest& request, std::int64_t atLeast,
                                           std::shared_ptr<URLSessionDownloadTask>* started = nullptr) {
-    const auto completed = recorder->completionCount();
     auto task = session->downloadTask(request);
     task->resume();
-    for (int i = 0; i < 2000 && recorder->bytesWritten(task->taskIdentifier()) < atLeast; ++i)
-      std::this_thread::sleep_for(5ms);
-    REQUIRE(recorder->bytesWritten(task->taskIdentifier()) >= atLeast);
-    Awaited<std::optional<Data>> produced;
-    task->cancelByProducingResumeData([&](std::optional<Data> data) { produced.set(std::move(data)); });
-    REQUIRE(produced.wait());
-    REQUIRE(recorder->waitForCompletions(completed + 1));
-    auto completion = recorder->completion(task->taskIdentifier());
-    REQUIRE(completion.error);
-    CHECK(completion.error->code == URLError::cancelled);
-    // The error of the cancelled task carries the same resume data (or none).
-    CHECK(completion.error->resumeData == *produced.value);
     if (started) *started = task;
-    return *produced.value;
+    return fntest::cancelForResumeData(*recorder, *task, atLeast);
   }
 
   std::shared_ptr<URLSessionDownloadTask> resumeWith(const Data& resumeData) {
+    const auto completed = recorder->completionCount();
     auto task = session->downloadTaskWithResumeData(resumeData);
     task->resume();
-    REQUIRE(recorder->waitForCompletions(recorder->completionCount() + 1));
+    REQUIRE(recorder->waitForCompletions(completed + 1));
     return task;
   }
 };
@@ -277,7 +246,7 @@ TEST_CASE("a transient failure carries resume data, and resuming from it complet
   auto resumed = f.session->downloadTaskWithResumeData(
       *error->resumeData, [&](std::optional<URL> location, std::shared_ptr<const URLResponse> r, std::optional<Error> e) {
         response = r;
-        result.set(e ? "error " + std::to_string(e->code) : location ? readFile(location->path()) : "no file");
+        result.set(e ? "error " + std::to_string(e->code) : location ? contentsOf(location->path()) : "no file");
       });
   resumed->resume();
   REQUIRE(result.wait());
