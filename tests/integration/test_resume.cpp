@@ -6,6 +6,7 @@
 
 #include <atomic>
 #include <filesystem>
+#include <fstream>
 
 #include "Recorder.hpp"
 #include "TempFolder.hpp"
@@ -303,4 +304,40 @@ TEST_CASE("resume data whose partial file was deleted fails cleanly with cannotO
   CHECK(error->code == URLError::cannotOpenFile);
   CHECK(error->failingURL.has_value());
   CHECK(f.server.requests().empty());  // nothing was asked for
+}
+
+TEST_CASE("a partial file that already holds everything gets a 416, and the task loads the whole resource") {
+  Fixture f;
+  const std::size_t size = 200000;
+  auto data = f.cancelForResumeData(URLRequest(URL(f.server.url(pacedBytes(size, "ranges=1&etag=v1")))), 20000);
+  REQUIRE(data);
+  auto files = f.downloads.files();
+  REQUIRE(files.size() == 1);
+  const auto have = fs::file_size(files[0]);
+  std::ofstream(files[0], std::ios::binary | std::ios::app) << pattern(have, size - have);
+  f.server.clearRequests();
+  auto task = f.resumeWith(*data);
+  CHECK_FALSE(f.recorder->completion(task->taskIdentifier()).error);
+  CHECK(f.content(task->taskIdentifier()) == pattern(0, size));
+  auto requests = f.server.requests();
+  REQUIRE(requests.size() == 2);
+  CHECK(requests[0].header("Range") == "bytes=" + std::to_string(size) + "-");
+  CHECK_FALSE(requests[1].header("Range"));
+  CHECK(f.recorder->resumes(task->taskIdentifier()) == std::vector<std::pair<std::int64_t, std::int64_t>>{{0, size}});
+}
+
+TEST_CASE("a partial file that changes after the task was made fails the task instead of corrupting it") {
+  Fixture f;
+  auto data = f.cancelForResumeData(URLRequest(URL(f.server.url(pacedBytes(200000, "ranges=1&etag=v1")))), 20000);
+  REQUIRE(data);
+  auto task = f.session->downloadTaskWithResumeData(*data);  // asks for the range after the file's bytes now
+  auto files = f.downloads.files();
+  REQUIRE(files.size() == 1);
+  std::ofstream(files[0], std::ios::binary | std::ios::app) << "more";
+  const auto completed = f.recorder->completionCount();
+  task->resume();
+  REQUIRE(f.recorder->waitForCompletions(completed + 1));
+  auto error = f.recorder->completion(task->taskIdentifier()).error;
+  REQUIRE(error);
+  CHECK(error->code == URLError::cannotOpenFile);
 }
