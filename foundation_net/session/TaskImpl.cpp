@@ -505,8 +505,9 @@ void URLSessionTask::Impl::acceptResponse() {
   bytesExpectedToReceive_ = response ? response->expectedContentLength() : URLSessionTransferSizeUnknown;
   if (kind_ == Kind::download) {
     if (resumeFrom_ && !downloadFile_.isOpen()) {
-      if (auto http = std::dynamic_pointer_cast<const HTTPURLResponse>(response); http && http->statusCode() == 416)
-        return restartWithoutRange();
+      // Asked once without the range: a server answering 416 to that too gets no second chance.
+      auto http = std::dynamic_pointer_cast<const HTTPURLResponse>(response);
+      if (http && http->statusCode() == 416 && request().value("Range")) return restartWithoutRange();
       if (auto failure = continueDownloadFile()) return finish(std::move(failure));
     }
     if (auto failure = openDownloadFile()) return finish(std::move(failure));
