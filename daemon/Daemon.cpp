@@ -624,6 +624,9 @@ void Daemon::complete(Task& task, std::optional<Error> error, const std::optiona
     if (auto m = Message::decode(r.request))
       if (auto request = wire::decodeRequest(*m)) error->failingURL = request->url;
   }
+  // Out of retries on a transient failure: the bytes so far go to the app as resume data.
+  if (error && r.kind == TaskKind::download && !error->resumeData && detail::isTransientFailure(error->code))
+    error->resumeData = produceResumeData(task);
   if (error && r.kind == TaskKind::download) platform::removeFile(r.partialFile);
   r.state = TaskState::completed;
   Message payload(wire::Type::event);

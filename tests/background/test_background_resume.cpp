@@ -119,3 +119,39 @@ TEST_CASE("resume data moves between background and default sessions both ways")
   CHECK(background.content(there->taskIdentifier()) == pattern(0, size));
   CHECK(statusOf(there->response()) == 206);
 }
+
+TEST_CASE("background: a download out of retries on a lost connection hands over resume data") {
+  BackgroundEnvironment env;
+  const std::size_t size = 300000;
+  std::atomic<bool> healthy{false};
+  // Until healthy, every response breaks off 40 KB into what it promised.
+  env.server.route("/flaky", [&](const RecordedRequest& r, Responder& out) {
+    const auto range = r.header("Range");
+    const std::size_t first = range ? std::stoul(range->substr(6)) : 0;
+    HeaderList headers{{"ETag", "\"f1\""}, {"Accept-Ranges", "bytes"}, {"Content-Length", std::to_string(size - first)}};
+    if (range) headers.emplace_back("Content-Range", "bytes " + std::to_string(first) + "-" + std::to_string(size - 1) + "/" + std::to_string(size));
+    if (!out.sendHead(range ? 206 : 200, headers)) return;
+    out.writeRaw(pattern(first, healthy ? size - first : std::min<std::size_t>(40000, size - first - 1)));
+    if (!healthy) out.close();
+  });
+  auto configuration = URLSessionConfiguration::background("resume-retries");
+  configuration.timeoutIntervalForResource = 1.5;
+  Client app(configuration);
+  auto task = app.session->downloadTask(URL(env.server.url("/flaky")));
+  task->resume();
+  REQUIRE(app.recorder->waitForCompletions(1, 30s));
+  auto error = app.recorder->completion(task->taskIdentifier()).error;
+  REQUIRE(error);
+  CHECK(error->code == URLError::networkConnectionLost);
+  REQUIRE(error->resumeData);
+  REQUIRE(resumableFiles(env).size() == 1);
+
+  healthy = true;
+  Client local(URLSessionConfiguration::defaultConfiguration());
+  auto resumed = local.session->downloadTaskWithResumeData(*error->resumeData);
+  resumed->resume();
+  REQUIRE(local.recorder->waitForCompletions(1));
+  CHECK_FALSE(local.recorder->completion(resumed->taskIdentifier()).error);
+  CHECK(local.content(resumed->taskIdentifier()) == pattern(0, size));
+  CHECK(local.recorder->resumes(resumed->taskIdentifier()).at(0).first >= 40000);
+}
