@@ -9,6 +9,7 @@
 #include <foundation_net/URLSessionTask.hpp>
 
 #include "daemon/Transfers.hpp"
+#include "model/ResumeData.hpp"
 #include "platform/File.hpp"
 #include "platform/Process.hpp"
 
@@ -33,22 +34,6 @@ std::int64_t environmentNumber(const char* name, std::int64_t fallback) {
     return std::stoll(*value);
   } catch (const std::exception&) {
     return fallback;
-  }
-}
-
-// Failures worth another attempt later: the network, not the request, was the problem.
-bool isTransient(const Error& error) {
-  switch (error.code) {
-    case URLError::timedOut:
-    case URLError::cannotFindHost:
-    case URLError::cannotConnectToHost:
-    case URLError::networkConnectionLost:
-    case URLError::dnsLookupFailed:
-    case URLError::notConnectedToInternet:
-    case URLError::resourceUnavailable:
-      return true;
-    default:
-      return false;
   }
 }
 
@@ -90,6 +75,7 @@ Daemon::~Daemon() = default;
 void Daemon::start() {
   store_ = std::make_unique<Store>(options_.stateDirectory);
   std::filesystem::create_directories(options_.stateDirectory + "/staging");
+  removeAbandonedResumeFiles();
   for (auto& record : store_->sessions()) {
     auto session = std::make_unique<Session>();
     if (auto message = Message::decode(record.configuration))
@@ -163,7 +149,7 @@ void Daemon::handle(Connection& connection, Message message) {
   switch (message.type()) {
     case wire::Type::resumeTask: return resumeTask(*task, message);
     case wire::Type::suspendTask: return suspendTask(*task);
-    case wire::Type::cancelTask: return cancelTask(*task);
+    case wire::Type::cancelTask: return cancelTask(*task, message);
     case wire::Type::setTaskDescription:
       applyProperties(*task, message);
       return save(*task);
@@ -293,6 +279,7 @@ void Daemon::createTask(Session& session, const Message& message) {
     }
   } else if (r.kind == TaskKind::download) {
     r.partialFile = stagingPath(*task, "partial");
+    takeOverPartialFile(*task, message);
   }
   session.record.nextTaskId = std::max(session.record.nextTaskId, r.taskId + 1);
   Task& created = *task;
@@ -320,11 +307,67 @@ void Daemon::suspendTask(Task& task) {
   schedule();
 }
 
-void Daemon::cancelTask(Task& task) {
+void Daemon::cancelTask(Task& task, const Message& message) {
   if (task.record.state == TaskState::completed) return;
   stopTransfer(task);
-  complete(task, Error::url(URLError::cancelled, std::nullopt), std::nullopt, std::nullopt);
+  auto error = Error::url(URLError::cancelled, std::nullopt);
+  if (message.integer(tag::produceResumeData).value_or(0) != 0) error.resumeData = produceResumeData(task);
+  complete(task, std::move(error), std::nullopt, std::nullopt);
   schedule();
+}
+
+void Daemon::removeAbandonedResumeFiles() {
+  // Resume data an app never used: its file goes after a week, as temporary files do.
+  const auto limit = std::filesystem::file_time_type::clock::now() - std::chrono::hours(24 * 7);
+  std::error_code ignored;
+  for (const auto& entry : std::filesystem::directory_iterator(options_.stateDirectory + "/staging", ignored)) {
+    if (entry.path().extension() != detail::resumableSuffix) continue;
+    if (entry.last_write_time(ignored) < limit) std::filesystem::remove(entry.path(), ignored);
+  }
+}
+
+std::optional<Data> Daemon::produceResumeData(Task& task) {
+  auto& r = task.record;
+  if (r.kind != TaskKind::download || r.partialFile.empty()) return std::nullopt;
+  auto decodedRequest = [](const std::string& encodedRequest) {
+    auto m = Message::decode(encodedRequest);
+    return m ? wire::decodeRequest(*m) : std::nullopt;
+  };
+  auto request = decodedRequest(r.request);
+  auto original = decodedRequest(r.originalRequest);
+  auto m = Message::decode(r.response);
+  auto response = m ? wire::decodeResponse(*m) : std::nullopt;
+  const std::int64_t size = platform::fileSize(r.partialFile);
+  if (!request || !response || size < 0) return std::nullopt;
+  const std::string resumable = stagingPath(task, "resumable");
+  auto data = detail::ResumeData::make(original.value_or(*request), *request, *response,
+                                       detail::ResumeData::Folder::staging,
+                                       resumable.substr(resumable.find_last_of('/') + 1), size);
+  // Renamed, so that acknowledging the completion (which removes the task's files) keeps it.
+  if (!data || platform::renameFile(r.partialFile, resumable) < 0) return std::nullopt;
+  return data->encode();
+}
+
+void Daemon::takeOverPartialFile(Task& task, const Message& message) {
+  auto source = message.bytes(tag::resumeFile);
+  auto validator = message.bytes(tag::resumeValidator);
+  if (!source || !validator || validator->empty()) return;
+  // Only a file the library named itself: resume data must not move an arbitrary file.
+  auto name = std::string_view(*source).substr(source->find_last_of('/') + 1);
+  if (!detail::isPartialFileName(detail::ResumeData::Folder::staging, name) &&
+      !detail::isPartialFileName(detail::ResumeData::Folder::temporary, name))
+    return;
+  auto& r = task.record;
+  // Across file systems (the app's temporary folder) a rename fails: copy, then remove.
+  if (platform::renameFile(*source, r.partialFile) < 0) {
+    if (platform::copyFile(*source, r.partialFile) < 0) {
+      platform::removeFile(r.partialFile);
+      return;
+    }
+    platform::removeFile(*source);
+  }
+  r.validator = *validator;
+  r.bytesReceived = std::max<std::int64_t>(0, platform::fileSize(r.partialFile));
 }
 
 void Daemon::answerDelayedRequest(Task& task, const Message& message) {
@@ -549,7 +592,7 @@ void Daemon::transferFinished(std::uint64_t attempt, TransferOutcome outcome) {
     r.bytesReceived = outcome.bytes;
     if (!outcome.validator.empty()) r.validator = outcome.validator;
   }
-  if (outcome.error && isTransient(*outcome.error) && nowMillis() < r.resourceDeadline) {
+  if (outcome.error && detail::isTransientFailure(outcome.error->code) && nowMillis() < r.resourceDeadline) {
     // Try again later, continuing the partial file where the server allows it.
     r.lastError = encoded(wire::encodeError(*outcome.error));
     auto delay = std::min(options_.retryMaximum.count(), options_.retryBase.count() << std::min(r.attempts - 1, 20));
@@ -581,6 +624,9 @@ void Daemon::complete(Task& task, std::optional<Error> error, const std::optiona
     if (auto m = Message::decode(r.request))
       if (auto request = wire::decodeRequest(*m)) error->failingURL = request->url;
   }
+  // Out of retries on a transient failure: the bytes so far go to the app as resume data.
+  if (error && r.kind == TaskKind::download && !error->resumeData && detail::isTransientFailure(error->code))
+    error->resumeData = produceResumeData(task);
   if (error && r.kind == TaskKind::download) platform::removeFile(r.partialFile);
   r.state = TaskState::completed;
   Message payload(wire::Type::event);

@@ -68,7 +68,14 @@ class Daemon {
   void createTask(Session& session, const wire::Message& message);
   void resumeTask(Task& task, const wire::Message& message);
   void suspendTask(Task& task);
-  void cancelTask(Task& task);
+  // Cancels; with produceResumeData, the completion's error carries resume data when the
+  // download can be continued, and its partial file stays in staging as "….resumable".
+  void cancelTask(Task& task, const wire::Message& message);
+  std::optional<Data> produceResumeData(Task& task);
+  // At start: removes .resumable files older than a week (resume data nobody came back for).
+  void removeAbandonedResumeFiles();
+  // createTask from resume data: the partial file it names becomes the new task's.
+  void takeOverPartialFile(Task& task, const wire::Message& message);
   void acknowledge(std::int64_t sequence);
   void answerDelayedRequest(Task& task, const wire::Message& message);
   void applyProperties(Task& task, const wire::Message& message);

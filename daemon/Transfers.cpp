@@ -1,37 +1,17 @@
 #include "daemon/Transfers.hpp"
 
-#include <charconv>
-
 #include <fmt/format.h>
 
 #include <foundation_net/HTTPURLResponse.hpp>
 #include <foundation_net/URLSessionUploadTask.hpp>
 
 #include "background/Protocol.hpp"
+#include "model/ResumeData.hpp"
 
 namespace foundation::daemon {
 namespace {
 
 constexpr std::size_t maximumResponseBody = 1 << 20;  // upload responses travel in one event
-
-// "bytes 100-199/1000" → (100, 1000); the total is -1 when it is "*".
-std::optional<std::pair<std::int64_t, std::int64_t>> parseContentRange(const std::string& value) {
-  if (value.rfind("bytes ", 0) != 0) return std::nullopt;
-  std::int64_t first = 0, total = -1;
-  auto dash = value.find('-');
-  auto slash = value.find('/');
-  if (dash == std::string::npos || slash == std::string::npos) return std::nullopt;
-  if (std::from_chars(value.data() + 6, value.data() + dash, first).ec != std::errc()) return std::nullopt;
-  if (value.compare(slash + 1, std::string::npos, "*") != 0)
-    std::from_chars(value.data() + slash + 1, value.data() + value.size(), total);
-  return std::make_pair(first, total);
-}
-
-// A validator that identifies the exact bytes: a strong ETag, else Last-Modified.
-std::string validatorOf(const HTTPURLResponse& response) {
-  if (auto etag = response.value("ETag"); etag && etag->rfind("W/", 0) != 0) return *etag;
-  return response.value("Last-Modified").value_or("");
-}
 
 }  // namespace
 
@@ -71,7 +51,7 @@ void TransferDelegate::didReceiveResponse(URLSession&, URLSessionDataTask& task,
   const auto id = r->attempt.id;
   if (r->attempt.kind == TaskKind::download) {
     const std::int64_t earlier = r->attempt.offset;
-    auto range = http->statusCode() == 206 ? parseContentRange(http->value("Content-Range").value_or(""))
+    auto range = http->statusCode() == 206 ? detail::parseContentRange(http->value("Content-Range").value_or(""))
                                            : std::nullopt;
     const bool continues = earlier > 0 && range && range->first == earlier;
     const std::int64_t rangeTotal = range ? range->second : -1;
@@ -81,7 +61,7 @@ void TransferDelegate::didReceiveResponse(URLSession&, URLSessionDataTask& task,
       r->failure = Error::url(URLError::cannotCreateFile, response.url(), platform::errorName(rc));
       return completionHandler(URLSession::ResponseDisposition::cancel);
     }
-    r->validator = validatorOf(*http);
+    r->validator = detail::strongValidator(*http);
     auto length = response.expectedContentLength();
     r->expected = continues && rangeTotal >= 0 ? rangeTotal : length >= 0 ? r->attempt.offset + length : -1;
     r->reported = r->attempt.offset;

@@ -1,10 +1,13 @@
-// Writes the seed corpus of fuzz_wire: a few valid frame streams, each file being the split
-// selector byte fuzz_wire expects first, then the frames. Usage: make_corpus DIRECTORY
+// Writes the seed corpora: fuzz_wire's (a few valid frame streams, each file being the split
+// selector byte fuzz_wire expects first, then the frames) and, when a second folder is given,
+// fuzz_resume_data's (resume data records behind the mode byte).
+// Usage: make_corpus WIRE_DIRECTORY [RESUME_DATA_DIRECTORY]
 #include <fstream>
 #include <iostream>
 #include <string>
 
 #include "background/Wire.hpp"
+#include "model/ResumeData.hpp"
 
 using namespace foundation;
 using namespace foundation::wire;
@@ -17,11 +20,35 @@ void write(const std::string& directory, const std::string& name, char split, co
   out << stream;
 }
 
+// Resume data seeds: each record as produced (mode 0), and without its 10-byte end field for
+// mode 1, where the fuzz target adds a correct one.
+void writeResumeData(const std::string& directory) {
+  detail::ResumeData full;
+  full.url = "https://example.com/files/big.bin?x=1";
+  full.originalURL = "https://example.com/redirect";
+  full.headers = {{"Accept", "*/*"}, {"Authorization", "Bearer token"}};
+  full.timeoutMilliseconds = 30000;
+  full.fileName = "CFNetworkDownload_Ab12Cd";
+  full.bytesReceived = 123456;
+  full.validator = "\"v1\"";
+  full.expectedLength = 1000000;
+  detail::ResumeData staging;
+  staging.url = "http://127.0.0.1:8080/bytes";
+  staging.folder = detail::ResumeData::Folder::staging;
+  staging.fileName = "00ff00ff00ff00ff-0123456789abcdef-7.resumable";
+  staging.validator = "Wed, 21 Oct 2015 07:28:00 GMT";
+  for (const auto& [name, record] : {std::pair{"full", full}, std::pair{"staging", staging}}) {
+    const std::string bytes(record.encode().view());
+    write(directory, std::string(name), 0, bytes);
+    write(directory, std::string(name) + "-open", 1, bytes.substr(0, bytes.size() - 10));
+  }
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
-  if (argc != 2) {
-    std::cerr << "usage: make_corpus DIRECTORY\n";
+  if (argc != 2 && argc != 3) {
+    std::cerr << "usage: make_corpus WIRE_DIRECTORY [RESUME_DATA_DIRECTORY]\n";
     return 2;
   }
   const std::string directory = argv[1];
@@ -64,5 +91,6 @@ int main(int argc, char** argv) {
   write(directory, "reply", 100, frame(reply));
   write(directory, "two-frames", 17, frame(Message(Type::status)) + frame(reply));
   write(directory, "empty-message", 3, frame(Message(Type::listTasks)));
+  if (argc == 3) writeResumeData(argv[2]);
   return 0;
 }

@@ -36,6 +36,11 @@ class CoalescedProgress {
     queued_ = true;
     return true;
   }
+  // A resumed download: the bytes already in its file count as written.
+  void startAt(std::int64_t total) {
+    std::lock_guard lock(mutex_);
+    total_ = total;
+  }
   // Takes what accumulated (increment 0: nothing to report).
   Report take() {
     std::lock_guard lock(mutex_);

@@ -9,6 +9,7 @@
 #include <foundation_net/URLSessionDownloadDelegate.hpp>
 
 #include "background/BackgroundLink.hpp"
+#include "background/Protocol.hpp"
 #include "engine/Loop.hpp"
 #include "protocols/Redirect.hpp"
 #include "session/SessionImpl.hpp"
@@ -58,6 +59,8 @@ URLSessionTask::Impl::Impl(Setup setup)
       body_(std::move(setup.body)),
       startFailure_(std::move(setup.startFailure)),
       remote_(std::move(setup.remote)),
+      resumeFrom_(std::move(setup.resumeFrom)),
+      resumePath_(std::move(setup.resumePath)),
       backlog_(std::make_shared<detail::Backlog>()),
       downloadProgress_(std::make_shared<detail::CoalescedProgress>()),
       uploadProgress_(std::make_shared<detail::CoalescedProgress>()) {
@@ -66,18 +69,44 @@ URLSessionTask::Impl::Impl(Setup setup)
     platform::File file;
     if (platform::File::openForReading(*body_.filePath, file) == 0) bytesExpectedToSend_ = file.size();
   }
+  if (resumeFrom_) {
+    originalRequest_ = resumeFrom_->originalRequest();
+    // The daemon asks for the range itself; here the request asks for the bytes after the
+    // partial file's, on condition that they still belong to the same version of the resource.
+    if (!remote_) {
+      currentRequest_.setValue(fmt::format("bytes={}-", resumeFrom_->bytesReceived), "Range");
+      currentRequest_.setValue(resumeFrom_->validator, "If-Range");
+    }
+  }
 }
 
 URLSessionTask::Impl::~Impl() = default;
 
 URLSessionTask::Impl::Setup URLSessionTask::Impl::Setup::fromResumeData(std::shared_ptr<URLSession> session,
                                                                         Kind kind, const Data& resumeData) {
-  // No resume data format is produced yet (cancelByProducingResumeData answers nullopt), so
-  // whatever arrives here is foreign or damaged: the task fails cleanly when resumed.
   Setup setup{std::move(session), kind, URLRequest(URL("about:blank")), {}, nullptr, nullptr, std::nullopt};
-  setup.request.url.reset();
-  setup.startFailure = Error::url(URLError::cannotDecodeRawData, std::nullopt,
-                                  resumeData.empty() ? "the resume data is empty" : "the resume data is not valid");
+  auto decoded = kind == Kind::download ? detail::ResumeData::decode(resumeData) : std::nullopt;
+  if (!decoded) {
+    // Foreign, damaged, or of a newer major version: the task fails cleanly when resumed.
+    setup.request.url.reset();
+    setup.startFailure = Error::url(URLError::cannotDecodeRawData, std::nullopt,
+                                    resumeData.empty() ? "the resume data is empty" : "the resume data is not valid");
+    return setup;
+  }
+  setup.request = decoded->request();
+  setup.resumePath = (decoded->folder == detail::ResumeData::Folder::staging
+                          ? background::stateDirectory() + "/staging"
+                          : platform::temporaryDirectory()) + "/" + decoded->fileName;
+  // Continue from what the file holds now, which is what the range must ask for.
+  const std::int64_t size = platform::fileSize(setup.resumePath);
+  if (size < 0) {
+    setup.startFailure = Error::url(URLError::cannotOpenFile, setup.request.url,
+                                    fmt::format("the partial file {}: {}", setup.resumePath,
+                                                platform::errorName(static_cast<int>(size))));
+    return setup;
+  }
+  decoded->bytesReceived = size;
+  setup.resumeFrom = std::move(decoded);
   return setup;
 }
 
@@ -124,8 +153,31 @@ void URLSessionTask::Impl::cancel() {
 }
 
 void URLSessionTask::Impl::cancelByProducingResumeData(std::function<void(std::optional<Data>)> handler) {
-  cancel();
-  if (handler) session_->impl().dispatcher->enqueue([handler = std::move(handler)] { handler(std::nullopt); });
+  if (!handler) handler = [](std::optional<Data>) {};  // the error still carries the resume data
+  {
+    std::lock_guard lock(mutex_);
+    auto s = state_.load();
+    if (s == State::canceling || s == State::completed) {
+      session_->impl().dispatcher->enqueue([handler = std::move(handler)] { handler(std::nullopt); });
+      return;
+    }
+    state_ = State::canceling;
+  }
+  loop().post([self = owner_.lock(), handler = std::move(handler)]() mutable {
+    auto& impl = self->impl();
+    if (impl.phase_ == Phase::done) {
+      // It ended on its own first: there is nothing left to resume.
+      return impl.enqueue([handler = std::move(handler)](URLSession&, URLSessionTask&) { handler(std::nullopt); });
+    }
+    impl.resumeDataHandler_ = std::move(handler);
+    if (impl.isRemote()) {
+      // The daemon answers with the completion, whose error carries the resume data.
+      return impl.remote_->send(wire::Message(wire::Type::cancelTask)
+                                    .add(wire::tag::taskId, static_cast<std::int64_t>(impl.identifier_))
+                                    .add(wire::tag::produceResumeData, std::int64_t{1}));
+    }
+    impl.finish(Error::url(URLError::cancelled, impl.currentURL()));
+  });
 }
 
 std::optional<URLRequest> URLSessionTask::Impl::originalRequest() const {
@@ -452,6 +504,12 @@ void URLSessionTask::Impl::acceptResponse() {
   auto response = this->response();
   bytesExpectedToReceive_ = response ? response->expectedContentLength() : URLSessionTransferSizeUnknown;
   if (kind_ == Kind::download) {
+    if (resumeFrom_ && !downloadFile_.isOpen()) {
+      // Asked once without the range: a server answering 416 to that too gets no second chance.
+      auto http = std::dynamic_pointer_cast<const HTTPURLResponse>(response);
+      if (http && http->statusCode() == 416 && request().value("Range")) return restartWithoutRange();
+      if (auto failure = continueDownloadFile()) return finish(std::move(failure));
+    }
     if (auto failure = openDownloadFile()) return finish(std::move(failure));
     return releaseBody();
   }
@@ -565,6 +623,71 @@ std::optional<Error> URLSessionTask::Impl::openDownloadFile() {
                                         downloadPath_);
   if (rc == 0) return std::nullopt;
   return Error::url(URLError::cannotCreateFile, currentURL(), platform::errorName(rc));
+}
+
+std::optional<Data> URLSessionTask::Impl::makeResumeData() {
+  if (kind_ != Kind::download || isRemote()) return std::nullopt;
+  if (!downloadFile_.isOpen()) {
+    // A resumed download that ended before its response: its partial file is as it was.
+    if (!resumeFrom_ || !downloadPath_.empty()) return std::nullopt;
+    keepPartialFile_ = true;
+    return resumeFrom_->encode();
+  }
+  auto http = std::dynamic_pointer_cast<const HTTPURLResponse>(response());
+  const std::int64_t size = downloadFile_.size();
+  if (!http || size < 0) return std::nullopt;
+  const auto folder = resumeFrom_ ? resumeFrom_->folder : detail::ResumeData::Folder::temporary;
+  auto name = downloadPath_.substr(downloadPath_.find_last_of('/') + 1);
+  auto data = detail::ResumeData::make(*originalRequest(), request(), *http, folder, std::move(name), size);
+  if (!data) return std::nullopt;
+  keepPartialFile_ = true;
+  return data->encode();
+}
+
+std::optional<Error> URLSessionTask::Impl::continueDownloadFile() {
+  auto http = std::dynamic_pointer_cast<const HTTPURLResponse>(response());
+  const std::int64_t offset = resumeFrom_->bytesReceived;
+  const bool partial = http && http->statusCode() == 206;
+  auto range = partial ? detail::parseContentRange(http->value("Content-Range").value_or("")) : std::nullopt;
+  if (partial && (!range || range->first != offset))
+    return Error::url(URLError::badServerResponse, currentURL(), "the server continued at another offset");
+  // A 206 appends to the bytes already there, which must still be those the range follows;
+  // anything else is the whole resource again (changed, or ranges not served): from zero.
+  if (partial && platform::fileSize(resumePath_) != offset)
+    return Error::url(URLError::cannotOpenFile, currentURL(), fmt::format("the partial file {} changed", resumePath_));
+  if (int rc = platform::File::openForWriting(resumePath_, partial, downloadFile_); rc < 0)
+    return Error::url(URLError::cannotOpenFile, currentURL(), fmt::format("{}: {}", resumePath_, platform::errorName(rc)));
+  downloadPath_ = resumePath_;
+  const std::int64_t start = partial ? offset : 0;
+  const std::int64_t length = http ? http->expectedContentLength() : URLSessionTransferSizeUnknown;
+  std::int64_t total = length < 0 ? URLSessionTransferSizeUnknown : start + length;
+  if (partial && range->second >= 0) total = range->second;
+  bytesExpectedToReceive_ = total;
+  downloadProgress_->startAt(start);
+  reportResumed(start, total);
+  return std::nullopt;
+}
+
+void URLSessionTask::Impl::restartWithoutRange() {
+  auto next = request();
+  next.setValue(std::nullopt, "Range");
+  next.setValue(std::nullopt, "If-Range");
+  restart(std::move(next));
+}
+
+void URLSessionTask::Impl::reportResumed(std::int64_t offset, std::int64_t expectedTotal) {
+  enqueue([offset, expectedTotal](URLSession& session, URLSessionTask& task) {
+    if (auto d = task.impl().delegateAs<URLSessionDownloadDelegate>()) {
+      detail::trace("urlSession(_:downloadTask:didResumeAtOffset:expectedTotalBytes:)", task.taskIdentifier());
+      d->didResumeAtOffset(session, static_cast<URLSessionDownloadTask&>(task), offset, expectedTotal);
+    }
+  });
+}
+
+void URLSessionTask::Impl::answerResumeDataHandler(const std::optional<Error>& error) {
+  if (!resumeDataHandler_) return;
+  enqueue([handler = std::exchange(resumeDataHandler_, nullptr),
+           data = error ? error->resumeData : std::nullopt](URLSession&, URLSessionTask&) { handler(data); });
 }
 
 void URLSessionTask::Impl::reportDownloadProgress() {
@@ -695,6 +818,11 @@ void URLSessionTask::Impl::finish(std::optional<Error> error) {
   resourceTimer_.reset();
   heldChunks_.clear();
   if (error && !error->failingURL) error->failingURL = currentURL();
+  // Cancelled for resume data, or cut off by the network: the bytes so far are worth keeping.
+  if (error && kind_ == Kind::download && !error->resumeData &&
+      (resumeDataHandler_ || detail::isTransientFailure(error->code)))
+    error->resumeData = makeResumeData();
+  answerResumeDataHandler(error);
 
   std::optional<std::string> downloaded;
   if (kind_ == Kind::download) {
@@ -703,8 +831,10 @@ void URLSessionTask::Impl::finish(std::optional<Error> error) {
       error = Error::url(URLError::cannotCloseFile, currentURL(), platform::errorName(rc));
     if (!error && !downloadPath_.empty()) {
       downloaded = downloadPath_;
-    } else if (!downloadPath_.empty()) {
+    } else if (!downloadPath_.empty() && !keepPartialFile_) {
       platform::removeFile(downloadPath_);
+    } else if (resumeFrom_ && downloadPath_.empty() && !keepPartialFile_ && !remote_) {
+      platform::removeFile(resumePath_);  // a resumed download that ends for good before its response
     }
   }
   {

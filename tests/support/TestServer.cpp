@@ -706,7 +706,7 @@ void routeBytes(Exchange& x) {
     HeaderList headers{{"Content-Type", "application/octet-stream"}};
     std::string etag;
     if (std::optional<std::string> tag = x.param("etag")) {
-        etag = '"' + *tag + '"';
+        etag = (x.flag("weak") ? "W/\"" : "\"") + *tag + '"';
         headers.emplace_back("ETag", etag);
     }
     const bool lastModified = x.flag("lastmod");
@@ -720,7 +720,8 @@ void routeBytes(Exchange& x) {
         std::optional<std::string> range = x.recorded().header("Range");
         std::optional<std::string> ifRange = x.recorded().header("If-Range");
         // A stale If-Range validator means "send me the whole new entity".
-        bool validatorMatches = !ifRange || (!etag.empty() && trim(*ifRange) == etag) ||
+        // If-Range compares strongly: a weak ETag never matches.
+        bool validatorMatches = !ifRange || (!etag.empty() && !etag.starts_with("W/") && trim(*ifRange) == etag) ||
                                 (lastModified && trim(*ifRange) == kLastModified);
         if (range && validatorMatches) {
             switch (parseRange(*range, total, first, length)) {
@@ -751,6 +752,12 @@ void routeBytes(Exchange& x) {
         return;
     }
     headers.emplace_back("Content-Length", std::to_string(length));
+    if (const std::uint64_t dropAt = x.number("drop_after", 0); dropAt > first && dropAt < first + length) {
+        // The connection breaks once the body reaches offset dropAt of the resource.
+        if (x.out.sendHead(status, headers) && !x.isHead()) x.connection.writePattern(first, dropAt - first);
+        x.out.close();
+        return;
+    }
     if (const std::uint64_t pace = x.number("pace_ms", 0); pace > 0) {
         // A slow, resumable body: `chunk` bytes every pace_ms, for interruption tests.
         const std::uint64_t chunk = std::max<std::uint64_t>(1, x.number("chunk", 65536));

@@ -9,9 +9,12 @@
 //   /hello                      200 "Hello, world!"
 //   /bytes?n=N                  N pattern bytes from offset 0, application/octet-stream
 //                               [chunked=1: 64 KiB chunks; nolength=1: no length, then close;
-//                                etag=X: ETag "X"; lastmod=1: fixed Last-Modified;
+//                                etag=X: ETag "X" (weak=1: W/"X", never matches If-Range);
+//                                lastmod=1: fixed Last-Modified;
 //                                ranges=1: Accept-Ranges, Range bytes=A-B|A-|-S -> 206/416, If-Range;
-//                                pace_ms=P[&chunk=C]: C bytes (default 64 KiB) every P ms]
+//                                pace_ms=P[&chunk=C]: C bytes (default 64 KiB) every P ms;
+//                                drop_after=D: the connection closes when the body reaches
+//                                offset D of the resource (a range starting at D or later is whole)]
 //   /echo                       200; body = request head as received + request body;
 //                               X-Echo-Method, X-Echo-Body-Length (see parseEcho)
 //   /status/CODE                that status, body "status CODE" (none for 204/304/HEAD)

@@ -1,0 +1,76 @@
+// Download resume data: what cancelByProducingResumeData and a transient failure hand the app,
+// and what downloadTaskWithResumeData reads back. docs/resume-data.md is the format's contract:
+//
+//   "FNRD"  u16 major  u16 minor  fields: u16 tag, u32 length, the value  …  end field
+//
+// The last field (tag 0xFFFF) holds the CRC-32 of every byte before it. Numbers are
+// little-endian; integer values are 8-byte signed. Decoding rejects anything truncated,
+// corrupted, oversized, of another major version or missing a required field, and skips
+// fields it does not know, so data written by a newer minor version still reads.
+#pragma once
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include <foundation_net/Data.hpp>
+#include <foundation_net/HTTPURLResponse.hpp>
+#include <foundation_net/URLRequest.hpp>
+
+namespace foundation::detail {
+
+struct ResumeData {
+  static constexpr std::uint16_t majorVersion = 1;
+  static constexpr std::uint16_t minorVersion = 0;
+  static constexpr std::size_t maximumSize = 1u << 20;
+  static constexpr std::size_t maximumHeaders = 1024;
+
+  // Where the partial file lives: the app's temporary folder, or urlsessiond's staging folder.
+  enum class Folder : std::int64_t { temporary = 0, staging = 1 };
+
+  std::string url;          // the URL to continue (the current one, after redirects)
+  std::string originalURL;  // the task's original request URL
+  std::vector<std::pair<std::string, std::string>> headers;  // request headers, less Range/If-Range
+  std::optional<std::int64_t> timeoutMilliseconds;          // the request's explicit timeoutInterval
+  Folder folder = Folder::temporary;
+  std::string fileName;     // the partial file: a bare name inside `folder`
+  std::int64_t bytesReceived = 0;
+  std::string validator;    // sent as If-Range: the strong ETag, else Last-Modified
+  std::int64_t expectedLength = -1;  // the whole resource's length, -1 when unknown
+
+  Data encode() const;
+  // CRC-32 (IEEE 802.3, as zlib computes it) of `bytes`: the end field's value.
+  static std::uint32_t checksum(std::string_view bytes);
+  // nullopt for anything that is not resume data this library version can act on.
+  static std::optional<ResumeData> decode(const Data& data);
+
+  // The request that continues the download, without Range/If-Range (the task adds them).
+  URLRequest request() const;
+  URLRequest originalRequest() const;
+  // Resume data for `request` whose response was `response`, with `fileName` holding
+  // `bytesReceived` bytes; nullopt unless the download can be continued (see resumable()).
+  static std::optional<ResumeData> make(const URLRequest& originalRequest, const URLRequest& request,
+                                        const HTTPURLResponse& response, Folder folder, std::string fileName,
+                                        std::int64_t bytesReceived);
+};
+
+// The validator that pins a response's exact bytes: a strong ETag, else Last-Modified, else "".
+std::string strongValidator(const HTTPURLResponse& response);
+// Whether a download of `request` that got `response` can be continued with Range + If-Range:
+// a GET over http(s), a 2xx with a strong validator, byte ranges accepted (Accept-Ranges: bytes,
+// or a 206), and no content coding (curl decodes it, so file offsets are not resource offsets).
+bool resumable(const URLRequest& request, const HTTPURLResponse& response);
+// A failure that a later attempt may not meet: the network, not the request, was the problem.
+bool isTransientFailure(int urlErrorCode);
+// Whether `name` is a bare file name the library itself gives partial downloads in `folder`
+// ("CFNetworkDownload_…" in the temporary folder, "….resumable" in staging): resume data must
+// not point a task at an arbitrary file.
+bool isPartialFileName(ResumeData::Folder folder, std::string_view name);
+inline constexpr std::string_view temporaryDownloadPrefix = "CFNetworkDownload_";
+inline constexpr std::string_view resumableSuffix = ".resumable";
+// "bytes 100-199/1000" → (100, 1000); the total is -1 when it is "*".
+std::optional<std::pair<std::int64_t, std::int64_t>> parseContentRange(std::string_view value);
+
+}  // namespace foundation::detail
