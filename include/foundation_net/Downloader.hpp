@@ -13,14 +13,12 @@
 // possibly only in a later process. Results that finish before their identifier is issued are
 // held, on disk, until it is (see docs/operations.md for the rules).
 #pragma once
-#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
-#include <vector>
 
-#include <foundation_net/NetworkResponse.hpp>
 #include <foundation_net/PendingResponse.hpp>
+#include <foundation_net/RestartableOperations.hpp>
 #include <foundation_net/URL.hpp>
 #include <foundation_net/URLRequest.hpp>
 #include <foundation_net/URLSessionConfiguration.hpp>
@@ -28,16 +26,9 @@
 namespace foundation {
 
 class OperationQueue;
-class URLSession;
-namespace operations {
-class OperationCenter;
-}
 
-class Downloader {
+class Downloader : public RestartableOperations {
  public:
-  using Identifier = std::string;
-  using Handler = std::function<void(const Identifier&, NetworkResponse)>;
-
   // `configuration` must be a background one (else std::invalid_argument). Delegate calls,
   // results and resumptions run on `delegateQueue` (null: a serial queue of its own). Held
   // results and finished files without a destination live in `folder`; empty means
@@ -45,10 +36,6 @@ class Downloader {
   // (FOUNDATION_NET_STATE_DIR, else $XDG_STATE_HOME/foundation_net, else ~/.local/state/foundation_net).
   explicit Downloader(const URLSessionConfiguration& configuration,
                       std::shared_ptr<OperationQueue> delegateQueue = nullptr, std::string folder = {});
-  // Lets the session finish the tasks in flight in this process (their results are held).
-  ~Downloader();
-  Downloader(const Downloader&) = delete;
-  Downloader& operator=(const Downloader&) = delete;
 
   // Swift's beginDownload(of:identifier:handler:). The file of a success is moved to
   // `destination` (replacing what is there), else to the kept-files folder; it is the caller's.
@@ -57,22 +44,6 @@ class Downloader {
   // Swift's networkResponse(from:with:): the same, to co_await.
   PendingResponse download(const URLRequest& request, Identifier identifier,
                            std::optional<URL> destination = std::nullopt);
-
-  // Swift's handleBackgroundSessionEvents(_:), given the identifier the system names:
-  // `completionHandler` is called (on the delegate queue) after didFinishEventsForBackgroundURLSession,
-  // or at once when that already came since this Downloader attached. False when
-  // `sessionIdentifier` is not this Downloader's session.
-  bool handleBackgroundEvents(const std::string& sessionIdentifier, std::function<void()> completionHandler);
-
-  // Results that finished and wait for their identifier to be issued.
-  std::vector<Identifier> heldIdentifiers() const;
-  // Drops a held result and its file; false when none was held.
-  bool discardHeldResult(const Identifier& identifier);
-  std::string folder() const;
-  std::shared_ptr<URLSession> session() const;
-
- private:
-  std::shared_ptr<operations::OperationCenter> center_;
 };
 
 }  // namespace foundation

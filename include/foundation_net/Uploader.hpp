@@ -11,13 +11,11 @@
 //
 // A success carries the server's answer body, when it sent one (NetworkResponse::body).
 #pragma once
-#include <functional>
 #include <memory>
 #include <string>
-#include <vector>
 
-#include <foundation_net/NetworkResponse.hpp>
 #include <foundation_net/PendingResponse.hpp>
+#include <foundation_net/RestartableOperations.hpp>
 #include <foundation_net/URL.hpp>
 #include <foundation_net/URLRequest.hpp>
 #include <foundation_net/URLSessionConfiguration.hpp>
@@ -25,37 +23,17 @@
 namespace foundation {
 
 class OperationQueue;
-class URLSession;
-namespace operations {
-class OperationCenter;
-}
 
-class Uploader {
+class Uploader : public RestartableOperations {
  public:
-  using Identifier = std::string;
-  using Handler = std::function<void(const Identifier&, NetworkResponse)>;
-
   // As Downloader's: a background configuration, the delegate queue, the folder of held results.
   explicit Uploader(const URLSessionConfiguration& configuration,
                     std::shared_ptr<OperationQueue> delegateQueue = nullptr, std::string folder = {});
-  ~Uploader();
-  Uploader(const Uploader&) = delete;
-  Uploader& operator=(const Uploader&) = delete;
 
   // Swift's beginUpload(of:with:identifier:handler:).
   void beginUpload(const URL& file, const URLRequest& request, const Identifier& identifier, Handler handler);
   // Swift's networkResponse(from:uploading:with:): the same, to co_await.
   PendingResponse upload(const URLRequest& request, URL file, Identifier identifier);
-
-  // As Downloader::handleBackgroundEvents.
-  bool handleBackgroundEvents(const std::string& sessionIdentifier, std::function<void()> completionHandler);
-  std::vector<Identifier> heldIdentifiers() const;
-  bool discardHeldResult(const Identifier& identifier);
-  std::string folder() const;
-  std::shared_ptr<URLSession> session() const;
-
- private:
-  std::shared_ptr<operations::OperationCenter> center_;
 };
 
 }  // namespace foundation

@@ -8,6 +8,7 @@
 #include <foundation_net/NetworkResponse.hpp>
 #include <foundation_net/OperationQueue.hpp>
 #include <foundation_net/PendingResponse.hpp>
+#include <foundation_net/RestartableOperations.hpp>
 #include <foundation_net/RunLoop.hpp>
 #include <foundation_net/Task.hpp>
 #include <foundation_net/URL.hpp>

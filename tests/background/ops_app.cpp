@@ -13,14 +13,13 @@
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
-#include <fstream>
 #include <future>
-#include <sstream>
 #include <string>
 #include <thread>
 
 #include <foundation_net/foundation_net.hpp>
 
+#include "Files.hpp"
 #include "TestServer.hpp"
 
 using namespace foundation;
@@ -46,11 +45,9 @@ void report(const std::string& identifier, const NetworkResponse& response) {
   std::string contents = "nofile";
   std::size_t size = response.body() ? response.body()->size() : 0;
   if (response.file()) {
-    std::ifstream in(response.file()->path(), std::ios::binary);
-    std::ostringstream bytes;
-    bytes << in.rdbuf();
-    size = bytes.str().size();
-    contents = bytes.str() == fntest::pattern(0, size) ? "exact" : "corrupt";
+    const std::string bytes = fntest::fileContents(response.file()->path());
+    size = bytes.size();
+    contents = bytes == fntest::pattern(0, size) ? "exact" : "corrupt";
   }
   say("result " + identifier + " " + kindName(response.kind()) + " " + std::to_string(response.statusCode()) + " " +
       std::to_string(size) + " " + contents);
@@ -107,20 +104,15 @@ int main(int argc, char** argv) {
   // Only one of them is used per run; each is its own background session.
   std::optional<Downloader> downloader;
   std::optional<Uploader> uploader;
-  std::function<bool(const std::string&, std::function<void()>)> handleEvents;
-  std::function<std::vector<std::string>()> held;
+  RestartableOperations* operations = nullptr;
   if (mode == "upload") {
-    uploader.emplace(configuration, nullptr, (folder / "operations").string());
-    handleEvents = [&](const std::string& s, std::function<void()> h) { return uploader->handleBackgroundEvents(s, h); };
-    held = [&] { return uploader->heldIdentifiers(); };
+    operations = &uploader.emplace(configuration, nullptr, (folder / "operations").string());
   } else {
-    downloader.emplace(configuration, nullptr, (folder / "operations").string());
-    handleEvents = [&](const std::string& s, std::function<void()> h) { return downloader->handleBackgroundEvents(s, h); };
-    held = [&] { return downloader->heldIdentifiers(); };
+    operations = &downloader.emplace(configuration, nullptr, (folder / "operations").string());
   }
   say("attached");
   if (events) {
-    handleEvents(sessionId, [&] {
+    operations->handleBackgroundEvents(sessionId, [&] {
       say("events-handled");
       if (mode.empty()) finish();
     });
@@ -149,7 +141,7 @@ int main(int argc, char** argv) {
   // Let the acknowledgement of the last completion reach the daemon before leaving.
   std::this_thread::sleep_for(std::chrono::milliseconds(300));
   std::string line = "held";
-  for (const auto& id : held()) line += " " + id;
+  for (const auto& id : operations->heldIdentifiers()) line += " " + id;
   say(line);
   return 0;
 }

@@ -4,9 +4,9 @@
 #include <doctest/doctest.h>
 
 #include <ctime>
-#include <sstream>
 
 #include "BackgroundFixture.hpp"
+#include "Files.hpp"
 
 #include <foundation_net/foundation_net.hpp>
 
@@ -15,12 +15,7 @@ using namespace foundation;
 
 namespace {
 
-std::string contentsOf(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream bytes;
-  bytes << in.rdbuf();
-  return bytes.str();
-}
+std::string contentsOf(const fs::path& path) { return fileContents(path); }
 
 // Collects the results handed to completion handlers.
 class Results {
