@@ -2,10 +2,15 @@
 #pragma once
 #include <foundation_net/Data.hpp>
 #include <foundation_net/Date.hpp>
+#include <foundation_net/Downloader.hpp>
 #include <foundation_net/Error.hpp>
 #include <foundation_net/HTTPURLResponse.hpp>
+#include <foundation_net/NetworkResponse.hpp>
 #include <foundation_net/OperationQueue.hpp>
+#include <foundation_net/PendingResponse.hpp>
+#include <foundation_net/RestartableOperations.hpp>
 #include <foundation_net/RunLoop.hpp>
+#include <foundation_net/Task.hpp>
 #include <foundation_net/URL.hpp>
 #include <foundation_net/URLAuthenticationChallenge.hpp>
 #include <foundation_net/URLCredential.hpp>
@@ -25,3 +30,4 @@
 #include <foundation_net/URLSessionTaskDelegate.hpp>
 #include <foundation_net/URLSessionTaskMetrics.hpp>
 #include <foundation_net/URLSessionUploadTask.hpp>
+#include <foundation_net/Uploader.hpp>

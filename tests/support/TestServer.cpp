@@ -796,6 +796,7 @@ void routeStatus(Exchange& x) {
     }
     HeaderList headers = kTextPlain;
     if (std::optional<std::string> location = x.param("location")) headers.emplace_back("Location", *location);
+    if (std::optional<std::string> retryAfter = x.param("retry_after")) headers.emplace_back("Retry-After", *retryAfter);
     x.out.send(status, headers, "status " + std::to_string(status));
 }
 

@@ -18,7 +18,7 @@
 //   /echo                       200; body = request head as received + request body;
 //                               X-Echo-Method, X-Echo-Body-Length (see parseEcho)
 //   /status/CODE                that status, body "status CODE" (none for 204/304/HEAD)
-//                               [location=URL]; 1xx sends "HTTP/1.1 1xx Info", then 200 "after informational"
+//                               [location=URL; retry_after=V: Retry-After V]; 1xx sends "HTTP/1.1 1xx Info", then 200 "after informational"
 //   /redirect/N                 302 "redirecting N", Location /redirect/N-1 (query kept);
 //                               /redirect/0 is 200 "redirect done"
 //                               [status=301|302|303|307|308; absolute=1: full URL; relative=1: "N-1"]
