@@ -88,6 +88,7 @@ Daemon::Daemon(Options options, std::function<void()> exitWhenIdle)
 Daemon::~Daemon() = default;
 
 void Daemon::start() {
+  startedAt_ = nowMillis();
   store_ = std::make_unique<Store>(options_.stateDirectory);
   std::filesystem::create_directories(options_.stateDirectory + "/staging");
   for (auto& record : store_->sessions()) {
@@ -151,6 +152,7 @@ void Daemon::clientClosed(Connection& connection) {
 
 void Daemon::handle(Connection& connection, Message message) {
   if (message.type() == wire::Type::attach) return attach(connection, message);
+  if (message.type() == wire::Type::status || message.type() == wire::Type::listTasks) return report(connection, message);
   Session* session = sessionOf(connection);
   if (!session) return connection.close();  // every other message needs an attached session
   switch (message.type()) {
@@ -194,6 +196,43 @@ void Daemon::reply(Connection& connection, std::optional<Error> error) {
   answer.add(tag::ok, static_cast<std::int64_t>(error ? 0 : 1));
   if (error) answer.add(tag::error, wire::encodeError(*error));
   connection.send(answer);
+}
+
+void Daemon::report(Connection& connection, const Message& message) {
+  if (message.type() == wire::Type::listTasks) {
+    auto appId = message.bytes(tag::appId);
+    Message list(wire::Type::taskList);
+    for (const auto& [key, task] : tasks_)
+      if (!appId || std::get<0>(key) == *appId) list.add(tag::task, listingOf(*task));
+    return connection.send(list);
+  }
+  std::int64_t counts[4] = {};
+  Message status(wire::Type::statusReport);
+  for (const auto& [key, task] : tasks_) {
+    ++counts[static_cast<int>(task->record.state)];
+    if (task->transfer) status.add(tag::task, listingOf(*task));
+  }
+  status.add(tag::pid, static_cast<std::int64_t>(platform::processIdentifier()))
+      .add(tag::uptimeMs, nowMillis() - startedAt_)
+      .add(tag::sessionCount, static_cast<std::int64_t>(sessions_.size()))
+      .add(tag::waitingCount, counts[static_cast<int>(TaskState::waiting)])
+      .add(tag::runningCount, counts[static_cast<int>(TaskState::running)])
+      .add(tag::suspendedCount, counts[static_cast<int>(TaskState::suspended)])
+      .add(tag::completedCount, counts[static_cast<int>(TaskState::completed)])
+      .add(tag::pendingEventCount, static_cast<std::int64_t>(store_->allPendingEvents().size()));
+  connection.send(status);
+}
+
+// A task as the tools list it: its summary, whose it is, and the daemon's own view of it.
+Message Daemon::listingOf(const Task& task) const {
+  const auto& r = task.record;
+  return background::encodeTaskSummary(summaryOf(task))
+      .add(tag::appId, r.appId)
+      .add(tag::sessionId, r.sessionId)
+      .add(tag::daemonTaskState, static_cast<std::int64_t>(r.state))
+      .add(tag::discretionary, static_cast<std::int64_t>(r.discretionary))
+      .add(tag::attempts, static_cast<std::int64_t>(r.attempts))
+      .add(tag::nextAttemptAt, r.nextAttemptAt);
 }
 
 void Daemon::attach(Connection& connection, const Message& message) {

@@ -77,6 +77,9 @@ class Daemon {
   Task* taskOf(Session& session, const wire::Message& message);
   Session& sessionFor(const Task& task);
   void reply(background::Connection& connection, std::optional<Error> error);
+  // The tools' questions (status, listTasks), from any connection, attached or not.
+  void report(background::Connection& connection, const wire::Message& message);
+  wire::Message listingOf(const Task& task) const;
 
   // Scheduling.
   void schedule();
@@ -105,6 +108,7 @@ class Daemon {
   std::set<std::shared_ptr<background::Connection>> clients_;
   int running_ = 0;
   std::unique_ptr<engine::Timer> scheduleTimer_, idleTimer_;
+  Millis startedAt_ = 0;
 };
 
 struct Daemon::TransferOutcome {
