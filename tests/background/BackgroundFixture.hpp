@@ -71,10 +71,10 @@ struct BackgroundEnvironment {
   }
 };
 
-// bg_app running as a child process; its stdout lines are collected as they come.
+// bg_app (or another program) running as a child process; its stdout lines are collected as they come.
 class App {
  public:
-  explicit App(std::vector<std::string> arguments) {
+  explicit App(std::vector<std::string> arguments, const char* program = BG_APP_PATH) {
     int fds[2];
     // Close-on-exec: the daemon that bg_app starts must not inherit the write end and keep it open.
     if (::pipe2(fds, O_CLOEXEC) != 0) throw std::runtime_error("pipe");
@@ -82,12 +82,12 @@ class App {
     posix_spawn_file_actions_init(&actions);
     posix_spawn_file_actions_adddup2(&actions, fds[1], STDOUT_FILENO);
     posix_spawn_file_actions_addclose(&actions, fds[0]);
-    arguments.insert(arguments.begin(), BG_APP_PATH);
+    arguments.insert(arguments.begin(), program);
     std::vector<char*> argv;
     for (auto& a : arguments) argv.push_back(a.data());
     argv.push_back(nullptr);
-    if (posix_spawn(&pid_, BG_APP_PATH, &actions, nullptr, argv.data(), environ) != 0)
-      throw std::runtime_error("cannot start bg_app");
+    if (posix_spawn(&pid_, program, &actions, nullptr, argv.data(), environ) != 0)
+      throw std::runtime_error(std::string("cannot start ") + program);
     posix_spawn_file_actions_destroy(&actions);
     ::close(fds[1]);
     reader_ = std::thread([this, fd = fds[0]] {
