@@ -17,6 +17,8 @@
 #include <sys/stat.h>
 
 #include <filesystem>
+#include <iterator>
+#include <sstream>
 #include <future>
 #include <memory>
 #include <string>
@@ -146,6 +148,17 @@ class DaemonProcess {
   long statusKiB(std::string_view field) const {
     return bench::statusKiB(field, "/proc/" + std::to_string(pid_) + "/status");
   }
+  // The daemon's CPU time so far (user + system, from /proc/PID/stat), in seconds.
+  double cpuSeconds() const {
+    std::ifstream in("/proc/" + std::to_string(pid_) + "/stat");
+    std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    std::istringstream fields(text.substr(text.rfind(')') + 2));  // after "pid (name) "
+    std::string field;
+    double ticks = 0;
+    for (int i = 3; i <= 15 && fields >> field; ++i)
+      if (i >= 14) ticks += std::stod(field);  // utime, stime
+    return ticks / static_cast<double>(sysconf(_SC_CLK_TCK));
+  }
 
  private:
   pid_t pid_ = -1;
@@ -234,19 +247,26 @@ int parent(bench::Args& args) {
   daemon->kill(SIGKILL);
   const auto restartStart = bench::Clock::now();
   daemon = std::make_unique<DaemonProcess>(daemonPath);
+  waitUntilServing();
+  const double servingSeconds = bench::secondsSince(restartStart);
   const std::size_t attached = attachManyTasks();
   const double restartSeconds = bench::secondsSince(restartStart);
   const long restartHwm = daemon->statusKiB("VmHWM");
-  fmt::print("restart after SIGKILL: attach answered with {} tasks after {:.3f} s; daemon peak {:.1f} MiB\n",
-             attached, restartSeconds, bench::mib(restartHwm));
+  fmt::print("restart after SIGKILL: serving after {:.3f} s, attach answered with {} tasks after {:.3f} s; "
+             "daemon peak {:.1f} MiB\n",
+             servingSeconds, attached, restartSeconds, bench::mib(restartHwm));
   if (attached != count) ++failures;
 
   // 3. One large download: background session against a default session, interleaved.
-  std::vector<double> background, local;
+  // CPU: the child's (wait4) plus, for the background variant, the daemon's during the round.
+  std::vector<double> background, local, backgroundCpu, localCpu;
   const std::string url = server.url("/bytes?n=" + std::to_string(size));
   for (std::uint64_t round = 0; round < rounds; ++round) {
     for (const char* variant : {"default", "background"}) {
+      const bool isDefault = std::string(variant) == "default";
+      const double daemonBefore = daemon->cpuSeconds();
       auto r = bench::runChild({self, "--variant", variant, "--url", url, "--size", std::to_string(size)});
+      const double cpu = r.cpuSeconds + (isDefault ? 0 : daemon->cpuSeconds() - daemonBefore);
       auto seconds = childField(r, "seconds");
       if (!seconds || childField(r, "ok").value_or(0) != 1) {
         fmt::print(stderr, "{} download failed (exit {})\n", variant, r.exitStatus);
@@ -254,8 +274,9 @@ int parent(bench::Args& args) {
         continue;
       }
       double rate = static_cast<double>(size) / *seconds / 1e6;
-      (std::string(variant) == "default" ? local : background).push_back(rate);
-      fmt::print("round {} {:<10} {:8.1f} MB/s ({:.3f} s)\n", round + 1, variant, rate, *seconds);
+      (isDefault ? local : background).push_back(rate);
+      (isDefault ? localCpu : backgroundCpu).push_back(cpu);
+      fmt::print("round {} {:<10} {:8.1f} MB/s ({:.3f} s, CPU {:.2f} s)\n", round + 1, variant, rate, *seconds, cpu);
     }
   }
   const long finalHwm = daemon->statusKiB("VmHWM");
@@ -268,6 +289,8 @@ int parent(bench::Args& args) {
              static_cast<double>(count) / *stored);
   fmt::print("background download:            {:.1f} MB/s; default session {:.1f} MB/s\n",
              bench::median(background), bench::median(local));
+  fmt::print("CPU per download:               background {:.2f} s (app + daemon); default {:.2f} s\n",
+             bench::median(backgroundCpu), bench::median(localCpu));
   fmt::print("daemon peak RSS: {:.1f} MiB after enqueue, {:.1f} MiB after restart, {:.1f} MiB after the downloads\n",
              bench::mib(enqueueHwm), bench::mib(restartHwm), bench::mib(finalHwm));
   fmt::print("target daemon peak RSS           <= 64 MiB: {:.1f} MiB -> {}\n", peak, verdict(peak <= 64));

@@ -90,6 +90,7 @@ Daemon::~Daemon() = default;
 void Daemon::start() {
   startedAt_ = nowMillis();
   store_ = std::make_unique<Store>(options_.stateDirectory);
+  groupCommit_ = std::make_unique<GroupCommit>(engine::Loop::shared().uv(), *store_);
   std::filesystem::create_directories(options_.stateDirectory + "/staging");
   for (auto& record : store_->sessions()) {
     auto session = std::make_unique<Session>();
@@ -423,6 +424,13 @@ bool Daemon::mayStart(const Task& task, Millis now, Millis& wakeAt) const {
 }
 
 void Daemon::schedule() {
+  if (schedulePending_) return;
+  schedulePending_ = true;
+  engine::Loop::shared().post([this] { scheduleNow(); });
+}
+
+void Daemon::scheduleNow() {
+  schedulePending_ = false;
   if (!store_) return;
   const Millis now = nowMillis();
   Millis wakeAt = std::numeric_limits<Millis>::max();
@@ -533,8 +541,8 @@ void Daemon::transferProgress(std::uint64_t attempt, std::int64_t bytes, std::in
     task.record.bytesReceived = total;
     task.record.bytesExpected = expected;
   }
-  store_->updateProgress(task.record.appId, task.record.sessionId, task.record.taskId, task.record.bytesReceived,
-                         task.record.bytesSent);
+  // Kept in memory only: a commit (an fsync, which also flushes the download's dirty pages) per
+  // report would slow the transfer down, and a restart recounts the partial file anyway.
   if (auto holder = sessionFor(task).holder.lock()) {
     holder->send(Message(wire::Type::event)
                      .add(tag::eventKind, static_cast<std::int64_t>(upload ? EventKind::sendProgress : EventKind::writeProgress))

@@ -267,7 +267,7 @@ TEST_CASE("Store round-trips every field of a task") {
   }
 }
 
-TEST_CASE("Store putTask replaces, updateProgress updates only byte counts, removeTask removes") {
+TEST_CASE("Store putTask replaces, removeTask removes") {
   TempFolder temp;
   Store store(temp.state());
   store.putSession(makeSession("app", "s"));
@@ -284,13 +284,6 @@ TEST_CASE("Store putTask replaces, updateProgress updates only byte counts, remo
   REQUIRE(replaced.has_value());
   checkSame(*replaced, task);
 
-  store.updateProgress("app", "s", 7, 12345, 678);
-  store.updateProgress("app", "s", 999, 1, 1);  // unknown: no effect
-  auto progressed = store.task("app", "s", 7);
-  REQUIRE(progressed.has_value());
-  task.bytesReceived = 12345;
-  task.bytesSent = 678;
-  checkSame(*progressed, task);
   CHECK_FALSE(store.task("app", "s", 999).has_value());
 
   // Replacing a session keeps its tasks.
@@ -468,7 +461,6 @@ TEST_CASE("Store transactions commit together and roll back together") {
       store.appendEvent("app", "s", 1, 1, "outer");
       store.transaction([&] {
         store.putTask(makeTask("app", "s", 2));
-        store.updateProgress("app", "s", 1, 5, 5);
         store.transaction([&] {
           store.putSession(makeSession("app", "new"));
           throw Boom{};
