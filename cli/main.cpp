@@ -6,7 +6,7 @@
 //
 // Status and listing ask the daemon over its socket (wire types status/listTasks); the
 // download is an ordinary app of the library: a background URLSession with a delegate.
-#include <unistd.h>
+#include <uv.h>
 
 #include <atomic>
 #include <cerrno>
@@ -107,10 +107,8 @@ std::int64_t nowMillis() {
 // A point in time as local ISO 8601 with the distance from now: "2026-12-01T10:30:00 (in 59m58s)".
 std::string formatTime(std::int64_t millis) {
   std::time_t seconds = static_cast<std::time_t>(millis / 1000);
-  std::tm local{};
-  localtime_r(&seconds, &local);
   char text[32];
-  std::strftime(text, sizeof text, "%Y-%m-%dT%H:%M:%S", &local);
+  std::strftime(text, sizeof text, "%Y-%m-%dT%H:%M:%S", std::localtime(&seconds));  // main thread only
   auto delta = millis - nowMillis();
   return fmt::format("{} ({} {})", text, delta >= 0 ? "in" : "since", formatDuration(delta >= 0 ? delta : -delta));
 }
@@ -127,29 +125,42 @@ Date parseWhen(const std::string& text) {
       throw UsageError("--earliest-begin: not a delay like +30s, +5m, +1h, +2d: " + text);
     return SystemClock::now() + std::chrono::milliseconds(static_cast<std::int64_t>(amount * scale * 1000));
   }
-  std::tm parts{};
-  const char* rest = strptime(text.c_str(), "%Y-%m-%dT%H:%M", &parts);
-  if (!rest) rest = strptime(text.c_str(), "%Y-%m-%d %H:%M", &parts);
-  if (!rest) throw UsageError("--earliest-begin: not +DELAY or an ISO 8601 time: " + text);
-  if (*rest == ':') {
-    rest = strptime(rest, ":%S", &parts);
-    if (!rest) throw UsageError("--earliest-begin: bad seconds in " + text);
+  // YYYY-MM-DD[T ]HH:MM[:SS][Z|±HH:MM], read by hand (no strptime/timegm: not on every platform).
+  int year = 0, month = 0, day = 0, hour = 0, minute = 0, second = 0, used = 0;
+  char separator = 0;
+  if (std::sscanf(text.c_str(), "%4d-%2d-%2d%c%2d:%2d%n", &year, &month, &day, &separator, &hour, &minute, &used) < 6 ||
+      (separator != 'T' && separator != ' '))
+    throw UsageError("--earliest-begin: not +DELAY or an ISO 8601 time: " + text);
+  std::string zone = text.substr(static_cast<std::size_t>(used));
+  if (!zone.empty() && zone[0] == ':') {
+    int more = 0;
+    if (std::sscanf(zone.c_str(), ":%2d%n", &second, &more) < 1) throw UsageError("--earliest-begin: bad seconds in " + text);
+    zone.erase(0, static_cast<std::size_t>(more));
   }
-  std::time_t seconds;
-  std::string zone = rest;
-  if (zone.empty()) {
+  const std::chrono::year_month_day date{std::chrono::year(year), std::chrono::month(static_cast<unsigned>(month)),
+                                         std::chrono::day(static_cast<unsigned>(day))};
+  if (!date.ok() || hour > 23 || minute > 59 || second > 60) throw UsageError("--earliest-begin: no such time: " + text);
+  if (zone.empty()) {  // local time
+    std::tm parts{};
+    parts.tm_year = year - 1900;
+    parts.tm_mon = month - 1;
+    parts.tm_mday = day;
+    parts.tm_hour = hour;
+    parts.tm_min = minute;
+    parts.tm_sec = second;
     parts.tm_isdst = -1;
-    seconds = std::mktime(&parts);
-  } else if (zone == "Z") {
-    seconds = timegm(&parts);
-  } else {
+    return SystemClock::from_time_t(std::mktime(&parts));
+  }
+  std::chrono::seconds offset{0};
+  if (zone != "Z") {
     int hours = 0, minutes = 0;
     char sign = 0;
     if (std::sscanf(zone.c_str(), "%c%2d:%2d", &sign, &hours, &minutes) != 3 || (sign != '+' && sign != '-'))
       throw UsageError("--earliest-begin: bad time zone in " + text);
-    seconds = timegm(&parts) - (sign == '+' ? 1 : -1) * (hours * 3600 + minutes * 60);
+    offset = std::chrono::seconds((sign == '+' ? 1 : -1) * (hours * 3600 + minutes * 60));
   }
-  return SystemClock::from_time_t(seconds);
+  return std::chrono::sys_days(date) + std::chrono::hours(hour) + std::chrono::minutes(minute) +
+         std::chrono::seconds(second) - offset;
 }
 
 // ---- daemon status, tasks ---------------------------------------------------------------------
@@ -429,7 +440,7 @@ int download(const std::vector<std::string>& arguments) {
 
   auto configuration = URLSessionConfiguration::background(*sessionId);
   configuration.isDiscretionary = discretionary;
-  auto delegate = std::make_shared<DownloadDelegate>(destination, ::isatty(STDOUT_FILENO) == 1);
+  auto delegate = std::make_shared<DownloadDelegate>(destination, uv_guess_handle(1) == UV_TTY);
   auto session = URLSession::make(configuration, delegate);
 
   // The same download from an interrupted run: wait for that task instead of starting another.
