@@ -397,8 +397,10 @@ void Daemon::acknowledge(std::int64_t sequence) {
   });
   if (auto t = tasks_.find(key); t != tasks_.end()) {
     auto& r = t->second->record;
-    for (const auto* path : {&r.partialFile, &r.uploadFile}) if (!path->empty()) platform::removeFile(*path);
-    platform::removeFile(stagingPath(*t->second, "download"));
+    // Only once the acknowledgement is committed: until then a restart delivers the event again.
+    groupCommit_->afterCommit([files = std::vector<std::string>{r.partialFile, r.uploadFile, stagingPath(*t->second, "download")}] {
+      for (const auto& path : files) if (!path.empty()) platform::removeFile(path);
+    });
     tasks_.erase(t);
   }
   checkIdle();

@@ -4,6 +4,8 @@
 #pragma once
 #include <uv.h>
 
+#include <functional>
+
 #include "daemon/Store.hpp"
 
 namespace foundation::daemon {
@@ -15,6 +17,10 @@ class GroupCommit {
   ~GroupCommit();
   GroupCommit(const GroupCommit&) = delete;
   GroupCommit& operator=(const GroupCommit&) = delete;
+
+  // Runs `action` once what was written so far is committed: at once when no group is open,
+  // else after the group's commit (removing files that only an uncommitted change let go).
+  void afterCommit(std::function<void()> action);
 
  private:
   struct Handles;

@@ -588,3 +588,33 @@ TEST_CASE("Store timing: 10,000 tasks written in one transaction and loaded back
           << openMs << " ms; allTasks() of 10000: " << loadMs << " ms wall, " << loadCpuMs << " ms CPU");
   CHECK(openMs + loadMs < 1000);
 }
+
+TEST_CASE("Store group commit: one transaction for many writes, invisible to others until commitGroup") {
+  TempFolder temp;
+  Store store(temp.state());
+  Store reader(temp.state());  // another connection, as a restarted daemon would read
+  int opened = 0;
+  store.groupWrites([&] { ++opened; });
+  store.putSession(makeSession("app", "s"));
+  store.transaction([&] { store.putTask(makeTask("app", "s", 1)); });  // joins as a savepoint
+  store.putTask(makeTask("app", "s", 2));
+  store.appendEvent("app", "s", 1, 1, "payload");
+  CHECK(opened == 1);
+  CHECK(store.allTasks().size() == 2);  // the writer sees its own writes
+  CHECK(reader.allTasks().empty());     // nobody else does before the commit
+  CHECK(reader.sessions().empty());
+  store.commitGroup();
+  CHECK(reader.allTasks().size() == 2);
+  CHECK(reader.allPendingEvents().size() == 1);
+  // The next write opens the next group.
+  store.removeTask("app", "s", 1);
+  CHECK(opened == 2);
+  CHECK(reader.allTasks().size() == 2);
+  store.commitGroup();
+  CHECK(reader.allTasks().size() == 1);
+  store.commitGroup();  // nothing open: nothing to do
+  store.groupWrites(nullptr);
+  store.putTask(makeTask("app", "s", 3));  // back to one transaction per write
+  CHECK(opened == 2);
+  CHECK(reader.allTasks().size() == 2);
+}
