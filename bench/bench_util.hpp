@@ -32,9 +32,10 @@ inline double secondsSince(Clock::time_point start) {
   return std::chrono::duration<double>(Clock::now() - start).count();
 }
 
-// A field of /proc/self/status in KiB ("VmHWM", "VmRSS"); -1 when absent.
-inline long statusKiB(std::string_view field) {
-  std::ifstream in("/proc/self/status");
+// A field of /proc/self/status (or another process's status file) in KiB ("VmHWM", "VmRSS");
+// -1 when absent.
+inline long statusKiB(std::string_view field, const std::string& statusFile = "/proc/self/status") {
+  std::ifstream in(statusFile);
   std::string line;
   while (std::getline(in, line)) {
     if (line.size() > field.size() && line.compare(0, field.size(), field) == 0 && line[field.size()] == ':')

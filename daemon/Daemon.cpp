@@ -73,7 +73,9 @@ Daemon::Daemon(Options options, std::function<void()> exitWhenIdle)
 Daemon::~Daemon() = default;
 
 void Daemon::start() {
+  startedAt_ = nowMillis();
   store_ = std::make_unique<Store>(options_.stateDirectory);
+  groupCommit_ = std::make_unique<GroupCommit>(engine::Loop::shared().uv(), *store_);
   std::filesystem::create_directories(options_.stateDirectory + "/staging");
   removeAbandonedResumeFiles();
   for (auto& record : store_->sessions()) {
@@ -137,6 +139,7 @@ void Daemon::clientClosed(Connection& connection) {
 
 void Daemon::handle(Connection& connection, Message message) {
   if (message.type() == wire::Type::attach) return attach(connection, message);
+  if (message.type() == wire::Type::status || message.type() == wire::Type::listTasks) return report(connection, message);
   Session* session = sessionOf(connection);
   if (!session) return connection.close();  // every other message needs an attached session
   switch (message.type()) {
@@ -180,6 +183,43 @@ void Daemon::reply(Connection& connection, std::optional<Error> error) {
   answer.add(tag::ok, static_cast<std::int64_t>(error ? 0 : 1));
   if (error) answer.add(tag::error, wire::encodeError(*error));
   connection.send(answer);
+}
+
+void Daemon::report(Connection& connection, const Message& message) {
+  if (message.type() == wire::Type::listTasks) {
+    auto appId = message.bytes(tag::appId);
+    Message list(wire::Type::taskList);
+    for (const auto& [key, task] : tasks_)
+      if (!appId || std::get<0>(key) == *appId) list.add(tag::task, listingOf(*task));
+    return connection.send(list);
+  }
+  std::int64_t counts[4] = {};
+  Message status(wire::Type::statusReport);
+  for (const auto& [key, task] : tasks_) {
+    ++counts[static_cast<int>(task->record.state)];
+    if (task->transfer) status.add(tag::task, listingOf(*task));
+  }
+  status.add(tag::pid, static_cast<std::int64_t>(platform::processIdentifier()))
+      .add(tag::uptimeMs, nowMillis() - startedAt_)
+      .add(tag::sessionCount, static_cast<std::int64_t>(sessions_.size()))
+      .add(tag::waitingCount, counts[static_cast<int>(TaskState::waiting)])
+      .add(tag::runningCount, counts[static_cast<int>(TaskState::running)])
+      .add(tag::suspendedCount, counts[static_cast<int>(TaskState::suspended)])
+      .add(tag::completedCount, counts[static_cast<int>(TaskState::completed)])
+      .add(tag::pendingEventCount, static_cast<std::int64_t>(store_->allPendingEvents().size()));
+  connection.send(status);
+}
+
+// A task as the tools list it: its summary, whose it is, and the daemon's own view of it.
+Message Daemon::listingOf(const Task& task) const {
+  const auto& r = task.record;
+  return background::encodeTaskSummary(summaryOf(task))
+      .add(tag::appId, r.appId)
+      .add(tag::sessionId, r.sessionId)
+      .add(tag::daemonTaskState, static_cast<std::int64_t>(r.state))
+      .add(tag::discretionary, static_cast<std::int64_t>(r.discretionary))
+      .add(tag::attempts, static_cast<std::int64_t>(r.attempts))
+      .add(tag::nextAttemptAt, r.nextAttemptAt);
 }
 
 void Daemon::attach(Connection& connection, const Message& message) {
@@ -400,8 +440,10 @@ void Daemon::acknowledge(std::int64_t sequence) {
   });
   if (auto t = tasks_.find(key); t != tasks_.end()) {
     auto& r = t->second->record;
-    for (const auto* path : {&r.partialFile, &r.uploadFile}) if (!path->empty()) platform::removeFile(*path);
-    platform::removeFile(stagingPath(*t->second, "download"));
+    // Only once the acknowledgement is committed: until then a restart delivers the event again.
+    groupCommit_->afterCommit([files = std::vector<std::string>{r.partialFile, r.uploadFile, stagingPath(*t->second, "download")}] {
+      for (const auto& path : files) if (!path.empty()) platform::removeFile(path);
+    });
     tasks_.erase(t);
   }
   checkIdle();
@@ -427,6 +469,13 @@ bool Daemon::mayStart(const Task& task, Millis now, Millis& wakeAt) const {
 }
 
 void Daemon::schedule() {
+  if (schedulePending_) return;
+  schedulePending_ = true;
+  engine::Loop::shared().post([this] { scheduleNow(); });
+}
+
+void Daemon::scheduleNow() {
+  schedulePending_ = false;
   if (!store_) return;
   const Millis now = nowMillis();
   Millis wakeAt = std::numeric_limits<Millis>::max();
@@ -537,8 +586,8 @@ void Daemon::transferProgress(std::uint64_t attempt, std::int64_t bytes, std::in
     task.record.bytesReceived = total;
     task.record.bytesExpected = expected;
   }
-  store_->updateProgress(task.record.appId, task.record.sessionId, task.record.taskId, task.record.bytesReceived,
-                         task.record.bytesSent);
+  // Kept in memory only: a commit (an fsync, which also flushes the download's dirty pages) per
+  // report would slow the transfer down, and a restart recounts the partial file anyway.
   if (auto holder = sessionFor(task).holder.lock()) {
     holder->send(Message(wire::Type::event)
                      .add(tag::eventKind, static_cast<std::int64_t>(upload ? EventKind::sendProgress : EventKind::writeProgress))

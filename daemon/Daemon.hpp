@@ -17,6 +17,7 @@
 #include "background/Connection.hpp"
 #include "background/Protocol.hpp"
 #include "daemon/Conditions.hpp"
+#include "daemon/GroupCommit.hpp"
 #include "daemon/Store.hpp"
 #include "engine/Loop.hpp"
 
@@ -84,9 +85,14 @@ class Daemon {
   Task* taskOf(Session& session, const wire::Message& message);
   Session& sessionFor(const Task& task);
   void reply(background::Connection& connection, std::optional<Error> error);
+  // The tools' questions (status, listTasks), from any connection, attached or not.
+  void report(background::Connection& connection, const wire::Message& message);
+  wire::Message listingOf(const Task& task) const;
 
-  // Scheduling.
+  // Scheduling. schedule() asks for one scheduleNow() after the current loop callback, so a
+  // burst of messages (10,000 resumes) costs one pass over the tasks, not one per message.
   void schedule();
+  void scheduleNow();
   void scheduleAt(std::chrono::system_clock::time_point when);
   bool mayStart(const Task& task, Millis now, Millis& wakeAt) const;
   void startTransfer(Task& task);
@@ -103,6 +109,7 @@ class Daemon {
   Options options_;
   std::function<void()> exitWhenIdle_;
   std::unique_ptr<Store> store_;
+  std::unique_ptr<GroupCommit> groupCommit_;
   std::unique_ptr<ConditionsMonitor> conditions_;
   DeviceConditions current_;
   std::map<SessionKey, std::unique_ptr<Session>> sessions_;
@@ -112,6 +119,8 @@ class Daemon {
   std::set<std::shared_ptr<background::Connection>> clients_;
   int running_ = 0;
   std::unique_ptr<engine::Timer> scheduleTimer_, idleTimer_;
+  Millis startedAt_ = 0;
+  bool schedulePending_ = false;
 };
 
 struct Daemon::TransferOutcome {

@@ -97,9 +97,6 @@ constexpr const char* removeSessionSql = "DELETE FROM sessions WHERE app_id = ?1
 constexpr const char* putTaskSql =
     "INSERT OR REPLACE INTO tasks (" TASK_COLUMNS ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, "
     "?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26)";
-constexpr const char* updateProgressSql =
-    "UPDATE tasks SET bytes_received = ?4, bytes_sent = ?5 "
-    "WHERE app_id = ?1 AND session_id = ?2 AND task_id = ?3";
 constexpr const char* taskSql =
     "SELECT " TASK_COLUMNS " FROM tasks WHERE app_id = ?1 AND session_id = ?2 AND task_id = ?3";
 constexpr const char* tasksSql =
@@ -126,7 +123,7 @@ void exec(sqlite3* db, const char* sql, const char* what) {
 // Returns the connection's prepared statement for `sql`, preparing it on first use.
 // The cache is the connection's own list of statements (sqlite3_next_stmt), found by their
 // text: every statement this file prepares stays cached until the Store closes, so the
-// frequent calls (putTask, updateProgress, appendEvent, acknowledge) never re-prepare.
+// frequent calls (putTask, appendEvent, acknowledge) never re-prepare.
 sqlite3_stmt* cached(sqlite3* db, const char* sql) {
   for (sqlite3_stmt* stmt = sqlite3_next_stmt(db, nullptr); stmt; stmt = sqlite3_next_stmt(db, stmt)) {
     if (!sqlite3_stmt_busy(stmt) && std::strcmp(sqlite3_sql(stmt), sql) == 0) return stmt;
@@ -331,6 +328,7 @@ Store::~Store() {
 // so that an exception that an outer body catches still undoes the inner body's writes; an
 // exception that escapes the outermost body rolls the whole transaction back.
 void Store::transaction(const std::function<void()>& body) {
+  joinGroup();
   if (transactionDepth_ > 0) {
     exec(db_, "SAVEPOINT nested", "begin a nested transaction");
     ++transactionDepth_;
@@ -364,8 +362,31 @@ void Store::transaction(const std::function<void()>& body) {
   }
 }
 
+void Store::groupWrites(std::function<void()> opened) { groupOpened_ = std::move(opened); }
+
+// The group's transaction is the outermost one: transaction() bodies become savepoints in it.
+void Store::joinGroup() {
+  if (!groupOpened_ || groupOpen_ || transactionDepth_ > 0) return;
+  exec(db_, "BEGIN IMMEDIATE", "begin a group of writes");
+  groupOpen_ = true;
+  transactionDepth_ = 1;
+  groupOpened_();
+}
+
+void Store::commitGroup() {
+  if (!groupOpen_) return;
+  groupOpen_ = false;
+  transactionDepth_ = 0;
+  if (sqlite3_exec(db_, "COMMIT", nullptr, nullptr, nullptr) != SQLITE_OK) {
+    const std::string message = sqlite3_errmsg(db_);
+    if (!sqlite3_get_autocommit(db_)) sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
+    throw std::runtime_error("urlsessiond store: commit a group of writes: " + message);
+  }
+}
+
 // Inserts the session, or updates every field of an existing one; its tasks and events stay.
 void Store::putSession(const SessionRecord& session) {
+  joinGroup();
   Statement statement(db_, putSessionSql, "putSession");
   bindKey(statement, session.appId, session.sessionId);
   statement.blob(3, session.configuration);
@@ -402,6 +423,7 @@ void Store::removeSession(const std::string& appId, const std::string& sessionId
 
 // Inserts or replaces the task; its session must exist (foreign key).
 void Store::putTask(const TaskRecord& task) {
+  joinGroup();
   Statement statement(db_, putTaskSql, "putTask");
   bindKey(statement, task.appId, task.sessionId);
   statement.unsignedInteger(3, task.taskId);
@@ -435,17 +457,6 @@ void Store::putTask(const TaskRecord& task) {
   statement.run();
 }
 
-// Sets bytesReceived and bytesSent only; does nothing when the task is unknown.
-void Store::updateProgress(const std::string& appId, const std::string& sessionId, std::uint64_t taskId,
-                           std::int64_t bytesReceived, std::int64_t bytesSent) {
-  Statement statement(db_, updateProgressSql, "updateProgress");
-  bindKey(statement, appId, sessionId);
-  statement.unsignedInteger(3, taskId);
-  statement.integer(4, bytesReceived);
-  statement.integer(5, bytesSent);
-  statement.run();
-}
-
 std::optional<TaskRecord> Store::task(const std::string& appId, const std::string& sessionId,
                                       std::uint64_t taskId) const {
   Statement statement(db_, taskSql, "task");
@@ -473,6 +484,7 @@ std::vector<TaskRecord> Store::allTasks() const {
 
 // Removes the task record only: events about it stay pending until acknowledged.
 void Store::removeTask(const std::string& appId, const std::string& sessionId, std::uint64_t taskId) {
+  joinGroup();
   Statement statement(db_, removeTaskSql, "removeTask");
   bindKey(statement, appId, sessionId);
   statement.unsignedInteger(3, taskId);
@@ -482,6 +494,7 @@ void Store::removeTask(const std::string& appId, const std::string& sessionId, s
 // The session must exist (foreign key); sequences are never reused, even across restarts.
 std::int64_t Store::appendEvent(const std::string& appId, const std::string& sessionId, std::uint64_t taskId,
                                 int kind, const std::string& payload) {
+  joinGroup();
   Statement statement(db_, appendEventSql, "appendEvent");
   bindKey(statement, appId, sessionId);
   statement.unsignedInteger(3, taskId);
@@ -508,6 +521,7 @@ std::vector<EventRecord> Store::allPendingEvents() const {
 }
 
 bool Store::acknowledge(std::int64_t sequence) {
+  joinGroup();
   Statement statement(db_, acknowledgeSql, "acknowledge");
   statement.integer(1, sequence);
   statement.run();

@@ -73,6 +73,12 @@ class Store {
   // Calls nest: an inner transaction joins the outer one.
   void transaction(const std::function<void()>& body);
 
+  // Group commit: from now on the first write opens a transaction that stays open, and
+  // `opened` is called once for it; commitGroup() commits it (throws when the commit fails).
+  // Every write until then, and every transaction() (as a savepoint), joins it.
+  void groupWrites(std::function<void()> opened);
+  void commitGroup();
+
   void putSession(const SessionRecord& session);  // insert or replace
   std::optional<SessionRecord> session(const std::string& appId, const std::string& sessionId) const;
   std::vector<SessionRecord> sessions() const;
@@ -80,9 +86,6 @@ class Store {
   void removeSession(const std::string& appId, const std::string& sessionId);
 
   void putTask(const TaskRecord& task);  // insert or replace
-  // The cheap, frequent update: byte counts of a running transfer.
-  void updateProgress(const std::string& appId, const std::string& sessionId, std::uint64_t taskId,
-                      std::int64_t bytesReceived, std::int64_t bytesSent);
   std::optional<TaskRecord> task(const std::string& appId, const std::string& sessionId, std::uint64_t taskId) const;
   std::vector<TaskRecord> tasks(const std::string& appId, const std::string& sessionId) const;
   std::vector<TaskRecord> allTasks() const;  // ordered by (appId, sessionId, taskId)
@@ -98,8 +101,12 @@ class Store {
   bool acknowledge(std::int64_t sequence);
 
  private:
+  void joinGroup();  // before every write: opens the group's transaction when needed
+
   sqlite3* db_ = nullptr;
   int transactionDepth_ = 0;
+  std::function<void()> groupOpened_;  // set: group commit is on
+  bool groupOpen_ = false;
 };
 
 }  // namespace foundation::daemon

@@ -45,13 +45,47 @@ void Connection::onRead(ssize_t count, const uv_buf_t* buffer) {
   }
 }
 
+namespace {
+
+// Frames queued while writes are held (loop thread only).
+struct HeldWrites {
+  bool holding = false;
+  std::vector<std::pair<std::weak_ptr<Connection>, std::string>> frames;
+};
+HeldWrites& heldWrites() {
+  static HeldWrites held;
+  return held;
+}
+
+}  // namespace
+
+void Connection::holdWrites() { heldWrites().holding = true; }
+
+void Connection::releaseWrites() {
+  auto& held = heldWrites();
+  held.holding = false;
+  auto frames = std::move(held.frames);
+  held.frames.clear();
+  for (auto& [connection, frame] : frames)
+    if (auto open = connection.lock()) open->write(std::move(frame));
+}
+
 void Connection::send(const wire::Message& message) {
+  if (!pipe_) return;
+  if (auto& held = heldWrites(); held.holding) {
+    held.frames.emplace_back(weak_from_this(), wire::frame(message));
+    return;
+  }
+  write(wire::frame(message));
+}
+
+void Connection::write(std::string frame) {
   if (!pipe_) return;
   struct Write {
     uv_write_t request;
     std::string bytes;
   };
-  auto* write = new Write{{}, wire::frame(message)};
+  auto* write = new Write{{}, std::move(frame)};
   uv_buf_t buf = uv_buf_init(write->bytes.data(), static_cast<unsigned>(write->bytes.size()));
   int rc = uv_write(&write->request, reinterpret_cast<uv_stream_t*>(pipe_), &buf, 1,
                     [](uv_write_t* request, int) { delete reinterpret_cast<Write*>(request); });

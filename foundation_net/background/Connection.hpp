@@ -5,6 +5,8 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include <uv.h>
 
@@ -22,6 +24,11 @@ class Connection : public std::enable_shared_from_this<Connection> {
   ~Connection();
 
   void send(const wire::Message& message);
+  // Loop thread. While writes are held, every connection's send() queues its frame; release
+  // sends what was queued, in order, to the connections still open. The daemon holds writes
+  // until the store has committed what those messages report.
+  static void holdWrites();
+  static void releaseWrites();
   // Closes the pipe; onClose runs once, later, on the loop thread.
   void close();
   bool isOpen() const { return pipe_ != nullptr; }
@@ -30,6 +37,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
  private:
   Connection() = default;
   void onRead(ssize_t count, const uv_buf_t* buffer);
+  void write(std::string frame);
 
   uv_pipe_t* pipe_ = nullptr;
   wire::FrameReader reader_;

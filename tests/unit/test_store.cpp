@@ -267,7 +267,7 @@ TEST_CASE("Store round-trips every field of a task") {
   }
 }
 
-TEST_CASE("Store putTask replaces, updateProgress updates only byte counts, removeTask removes") {
+TEST_CASE("Store putTask replaces, removeTask removes") {
   TempFolder temp;
   Store store(temp.state());
   store.putSession(makeSession("app", "s"));
@@ -284,13 +284,6 @@ TEST_CASE("Store putTask replaces, updateProgress updates only byte counts, remo
   REQUIRE(replaced.has_value());
   checkSame(*replaced, task);
 
-  store.updateProgress("app", "s", 7, 12345, 678);
-  store.updateProgress("app", "s", 999, 1, 1);  // unknown: no effect
-  auto progressed = store.task("app", "s", 7);
-  REQUIRE(progressed.has_value());
-  task.bytesReceived = 12345;
-  task.bytesSent = 678;
-  checkSame(*progressed, task);
   CHECK_FALSE(store.task("app", "s", 999).has_value());
 
   // Replacing a session keeps its tasks.
@@ -468,7 +461,6 @@ TEST_CASE("Store transactions commit together and roll back together") {
       store.appendEvent("app", "s", 1, 1, "outer");
       store.transaction([&] {
         store.putTask(makeTask("app", "s", 2));
-        store.updateProgress("app", "s", 1, 5, 5);
         store.transaction([&] {
           store.putSession(makeSession("app", "new"));
           throw Boom{};
@@ -595,4 +587,34 @@ TEST_CASE("Store timing: 10,000 tasks written in one transaction and loaded back
   MESSAGE("putTask x10000 in one transaction: " << putMs << " ms wall, " << putCpuMs << " ms CPU; reopen: "
           << openMs << " ms; allTasks() of 10000: " << loadMs << " ms wall, " << loadCpuMs << " ms CPU");
   CHECK(openMs + loadMs < 1000);
+}
+
+TEST_CASE("Store group commit: one transaction for many writes, invisible to others until commitGroup") {
+  TempFolder temp;
+  Store store(temp.state());
+  Store reader(temp.state());  // another connection, as a restarted daemon would read
+  int opened = 0;
+  store.groupWrites([&] { ++opened; });
+  store.putSession(makeSession("app", "s"));
+  store.transaction([&] { store.putTask(makeTask("app", "s", 1)); });  // joins as a savepoint
+  store.putTask(makeTask("app", "s", 2));
+  store.appendEvent("app", "s", 1, 1, "payload");
+  CHECK(opened == 1);
+  CHECK(store.allTasks().size() == 2);  // the writer sees its own writes
+  CHECK(reader.allTasks().empty());     // nobody else does before the commit
+  CHECK(reader.sessions().empty());
+  store.commitGroup();
+  CHECK(reader.allTasks().size() == 2);
+  CHECK(reader.allPendingEvents().size() == 1);
+  // The next write opens the next group.
+  store.removeTask("app", "s", 1);
+  CHECK(opened == 2);
+  CHECK(reader.allTasks().size() == 2);
+  store.commitGroup();
+  CHECK(reader.allTasks().size() == 1);
+  store.commitGroup();  // nothing open: nothing to do
+  store.groupWrites(nullptr);
+  store.putTask(makeTask("app", "s", 3));  // back to one transaction per write
+  CHECK(opened == 2);
+  CHECK(reader.allTasks().size() == 2);
 }
