@@ -14,8 +14,10 @@ std::optional<std::string> environment(const char* name);
 unsigned long userIdentifier();
 std::string homeDirectory();
 int processIdentifier();
-// Starts `path` with `arguments`, detached so that it outlives this process; stdio goes to
-// /dev/null. Loop thread only. Returns 0 or a libuv error.
-int spawnDetached(const std::string& path, const std::vector<std::string>& arguments);
+// Starts `path` (looked up on PATH when it has no slash) with `arguments`, detached so that it
+// outlives this process; stdio goes to /dev/null. The child gets this process's environment
+// with `environment` ("NAME=value" each) set over it. Loop thread only. Returns 0 or a libuv error.
+int spawnDetached(const std::string& path, const std::vector<std::string>& arguments,
+                  const std::vector<std::string>& environment = {});
 
 }  // namespace foundation::platform
