@@ -7,21 +7,6 @@
 
 using namespace fntest;
 
-namespace {
-
-std::string slowBody(BackgroundEnvironment& env, std::size_t size, int paceMs = 40, std::size_t chunk = 32768) {
-  return env.server.url("/bytes?n=" + std::to_string(size) + "&ranges=1&etag=v1&pace_ms=" + std::to_string(paceMs) +
-                        "&chunk=" + std::to_string(chunk));
-}
-
-int rangeRequests(BackgroundEnvironment& env) {
-  int n = 0;
-  for (const auto& r : env.server.requests()) n += r.header("Range").has_value();
-  return n;
-}
-
-}  // namespace
-
 TEST_CASE("a download survives its app being killed and is delivered once to the relaunched app") {
   BackgroundEnvironment env;
   {

@@ -11,7 +11,8 @@
 //                               [chunked=1: 64 KiB chunks; nolength=1: no length, then close;
 //                                etag=X: ETag "X"; lastmod=1: fixed Last-Modified;
 //                                ranges=1: Accept-Ranges, Range bytes=A-B|A-|-S -> 206/416, If-Range;
-//                                pace_ms=P[&chunk=C]: C bytes (default 64 KiB) every P ms]
+//                                pace_ms=P[&chunk=C]: C bytes (default 64 KiB) every P ms
+//                                [&pace_full_only=1: 206 answers are not paced]]
 //   /echo                       200; body = request head as received + request body;
 //                               X-Echo-Method, X-Echo-Body-Length (see parseEcho)
 //   /status/CODE                that status, body "status CODE" (none for 204/304/HEAD)
