@@ -82,6 +82,15 @@ TEST_CASE("an upload from a file survives its app; the daemon keeps its own copy
   {
     App app({"s6", "upload", env.server.url("/echo"), file.string(), "--wait-ms", "300"});
     REQUIRE_FALSE(app.waitFor("started").empty());
+    // "started" is printed before the task's message reaches the daemon: wait for its snapshot.
+    auto snapshotted = [&] {
+      std::error_code ignored;
+      for (const auto& entry : fs::directory_iterator(env.root / "state" / "staging", ignored))
+        if (entry.path().extension() == ".upload") return true;
+      return false;
+    };
+    for (int i = 0; i < 500 && !snapshotted(); ++i) std::this_thread::sleep_for(10ms);
+    REQUIRE(snapshotted());
     app.kill9();
   }
   fs::remove(file);  // the daemon snapshotted it at creation
