@@ -71,6 +71,15 @@ struct BackgroundEnvironment {
     in >> pid;
     return pid;
   }
+  // Runs `urlsessiond` as a user would (it detaches and serves the folders of the environment).
+  void startDaemon() {
+    pid_t pid = 0;
+    char* argv[] = {const_cast<char*>(URLSESSIOND_PATH), nullptr};
+    if (posix_spawn(&pid, URLSESSIOND_PATH, nullptr, nullptr, argv, environ) != 0)
+      throw std::runtime_error("cannot start urlsessiond");
+    int status = 0;
+    ::waitpid(pid, &status, 0);
+  }
   void killDaemon() {
     if (pid_t pid = daemonPid(); pid > 0) {
       ::kill(pid, SIGKILL);

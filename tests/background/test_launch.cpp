@@ -4,6 +4,7 @@
 // through their --log file.
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <future>
 
 #include "../integration/Recorder.hpp"
@@ -92,6 +93,41 @@ TEST_CASE("the launch delay doubles with each launch and starts from zero once t
   times = launchTimes(waitForLog(log, "launched", 4));
   REQUIRE(times.size() >= 4);
   CHECK(times[3] - times[2] < 1800);
+}
+
+TEST_CASE("the launch command survives a daemon restart: the restarted daemon finishes the download and launches the app") {
+  BackgroundEnvironment env;
+  auto log = env.root / "launched.log";
+  {
+    App app({"p1", "download", slowBody(env, 600000, 30), "--register-launch", log.string(), "launched"});
+    REQUIRE_FALSE(app.waitFor("progress").empty());
+    app.kill9();
+  }
+  env.killDaemon();  // mid-download, with nobody attached
+  env.startDaemon();
+  auto lines = waitForLog(log, "run-loop-stopped");
+  CHECK(std::count(lines.begin(), lines.end(), "downloaded 1 600000 exact bg-app-download") == 1);
+  CHECK(std::count(lines.begin(), lines.end(), "completion-handler") == 1);
+}
+
+TEST_CASE("tasks created in the background wait out the launch delay, which survives a daemon restart") {
+  BackgroundEnvironment env;
+  ::setenv("FOUNDATION_NET_LAUNCH_DELAY_MS", "2000", 1);
+  auto log = env.root / "launched.log";
+  {
+    App app({"r1", "download", slowBody(env, 100000, 30), "--register-launch", log.string(), "launched-noop"});
+    REQUIRE_FALSE(app.waitFor("progress").empty());
+    app.kill9();
+  }
+  REQUIRE(launchTimes(waitForLog(log, "launched")).size() == 1);  // the next launch waits 2000 ms
+  env.killDaemon();  // the limiter's state is in the store
+  App background({"r2", "download", env.server.url("/bytes?n=1000"), "--background"});
+  REQUIRE_FALSE(background.waitFor("started").empty());
+  auto started = std::chrono::steady_clock::now();
+  CHECK(background.waitFor("complete") == "complete 1 0 200");
+  CHECK(std::chrono::steady_clock::now() - started >= 1500ms);
+  // The restarted daemon knew the last launch: it did not launch again at once.
+  CHECK(launchTimes(logLines(log)).size() == 1);
 }
 
 TEST_CASE("tasks created while the app is in the background are discretionary") {
