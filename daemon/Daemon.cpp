@@ -597,7 +597,9 @@ void Daemon::checkThroughput() {
   const Millis window = options_.throughputWindow.count();
   std::vector<Task*> slow;
   for (auto& [key, task] : tasks_) {
-    if (!task->transfer || now - task->windowStart < window) continue;
+    // Data tasks are the app's live connection (a stream may idle on purpose), and a retry would
+    // deliver their bytes twice: the floor is for uploads and downloads.
+    if (!task->transfer || task->record.kind == TaskKind::data || now - task->windowStart < window) continue;
     if (task->movedInWindow * 1000 < options_.throughputFloor * (now - task->windowStart)) {
       slow.push_back(task.get());
     } else {
