@@ -564,10 +564,7 @@ void Daemon::startTransfer(Task& task) {
   ++running_;
   task.windowStart = nowMillis();
   task.movedInWindow = 0;
-  if (options_.throughputFloor > 0 && !throughputTimer_->isActive()) {
-    throughputTimer_->start(static_cast<std::uint64_t>(std::max<std::int64_t>(50, options_.throughputWindow.count() / 4)),
-                            [this] { checkThroughput(); });
-  }
+  armThroughputCheck();
   std::optional<std::string> upload;
   if (task.record.kind == TaskKind::upload) upload = task.record.uploadFile;
   task.transfer = session.delegate->begin(*session.transfers, *request, std::move(attempt), upload);
@@ -613,8 +610,14 @@ void Daemon::checkThroughput() {
                                  fmt::format("slower than {} bytes/s (FOUNDATION_NET_THROUGHPUT_FLOOR)", options_.throughputFloor)));
   }
   if (!slow.empty()) schedule();
-  if (running_ > 0 && !throughputTimer_->isActive())
-    throughputTimer_->start(static_cast<std::uint64_t>(std::max<std::int64_t>(50, window / 4)), [this] { checkThroughput(); });
+  if (running_ > 0) armThroughputCheck();
+}
+
+void Daemon::armThroughputCheck() {
+  // A quarter window apart: a slow transfer is caught at most a quarter window late.
+  if (options_.throughputFloor <= 0 || throughputTimer_->isActive()) return;
+  throughputTimer_->start(static_cast<std::uint64_t>(std::max<std::int64_t>(50, options_.throughputWindow.count() / 4)),
+                          [this] { checkThroughput(); });
 }
 
 void Daemon::transferProgress(std::uint64_t attempt, std::int64_t bytes, std::int64_t total, std::int64_t expected,

@@ -97,6 +97,8 @@ class Daemon {
   void retryLater(Task& task, const Error& error);
   // Stops (and retries later) the transfers that moved fewer bytes than the floor over the window.
   void checkThroughput();
+  // Runs checkThroughput soon, unless it is due already or there is no floor.
+  void armThroughputCheck();
   // Launch events: each app with undelivered events for `pending` sessions that send launch
   // events, a launch command and no process attached is started once its rate limiter allows.
   void launchApps(const std::set<SessionKey>& pending, Millis now, Millis& wakeAt);
