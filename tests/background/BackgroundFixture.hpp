@@ -52,11 +52,11 @@ struct BackgroundEnvironment {
     setConditions("power=ac\nnetwork=unmetered\n");
   }
   ~BackgroundEnvironment() {
+    // Launched apps first: one left alive would start a new daemon when this one goes. Then
+    // those the daemon may have launched meanwhile.
+    killLaunchedApps();
     killDaemon();
-    // Apps the daemon launched (bg_app launched*, with a log in this folder) list their pids.
-    for (const auto& entry : fs::directory_iterator(root))
-      if (entry.path().extension() == ".pids")
-        for (const auto& pid : logLines(entry.path())) ::kill(std::stoi(pid), SIGKILL);
+    killLaunchedApps();
     std::error_code ignored;
     fs::remove_all(root, ignored);
   }
@@ -70,6 +70,17 @@ struct BackgroundEnvironment {
     pid_t pid = 0;
     in >> pid;
     return pid;
+  }
+  // Apps the daemon launched (bg_app launched*, with a log in this folder) list their pids.
+  void killLaunchedApps() {
+    for (const auto& entry : fs::directory_iterator(root)) {
+      if (entry.path().extension() != ".pids") continue;
+      for (const auto& line : logLines(entry.path())) {
+        pid_t pid = std::stoi(line);
+        ::kill(pid, SIGKILL);
+        for (int i = 0; i < 100 && ::kill(pid, 0) == 0; ++i) std::this_thread::sleep_for(10ms);
+      }
+    }
   }
   // Runs `urlsessiond` as a user would (it detaches and serves the folders of the environment).
   void startDaemon() {
