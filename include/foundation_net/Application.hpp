@@ -54,7 +54,7 @@ class Application {
   void setHandleEventsForBackgroundURLSession(BackgroundURLSessionEventsHandler handler);
 
   // The session identifiers this process was launched for (empty when it was not launched by
-  // urlsessiond): UIApplication.LaunchOptionsKey.url-session identifiers, in effect.
+  // urlsessiond) — what an iOS app learns from its launch options.
   std::vector<std::string> backgroundURLSessionLaunchIdentifiers() const;
 
  private:
