@@ -497,6 +497,8 @@ void Daemon::launchApps(const std::set<SessionKey>& pending, Millis now, Millis&
   for (const auto& [key, session] : sessions_) {
     if (auto holder = session->holder.lock(); holder && holder->isOpen()) due.erase(key.first);  // it runs
   }
+  // A launched process that has not attached yet (or any more) is the app running, too.
+  for (const auto& [appId, count] : launchedRunning_) due.erase(appId);
   launchWaiting_ = false;
   for (const auto& [appId, sessions] : due) {
     AppRecord& app = appRecord(appId);
@@ -516,8 +518,13 @@ void Daemon::launchApps(const std::set<SessionKey>& pending, Millis now, Millis&
       arguments.erase(arguments.begin());
       int rc = platform::spawnDetached(program, arguments,
                                        {"FOUNDATION_NET_APP_ID=" + appId,
-                                        std::string(background::launchSessionsVariable) + "=" + identifiers});
+                                        std::string(background::launchSessionsVariable) + "=" + identifiers},
+                                       [this, appId] {
+                                         if (--launchedRunning_[appId] <= 0) launchedRunning_.erase(appId);
+                                         schedule();  // it may have left events undelivered
+                                       });
       if (rc < 0) fmt::print(stderr, "urlsessiond: cannot launch {} for {}: {}\n", program, appId, platform::errorName(rc));
+      if (rc == 0) ++launchedRunning_[appId];
     }
     // Counted even when the spawn failed: the limiter is what keeps a broken command from spinning.
     app.lastLaunchAt = now;

@@ -100,7 +100,8 @@ class Daemon {
   // Runs checkThroughput soon, unless it is due already or there is no floor.
   void armThroughputCheck();
   // Launch events: each app with undelivered events for `pending` sessions that send launch
-  // events, a launch command and no process attached is started once its rate limiter allows.
+  // events, a launch command, no process attached and no launched process still running is
+  // started once its rate limiter allows.
   void launchApps(const std::set<SessionKey>& pending, Millis now, Millis& wakeAt);
   AppRecord& appRecord(const std::string& appId);
   // Ends a task: saves it completed with a durable event, and delivers the event if attached.
@@ -125,6 +126,7 @@ class Daemon {
   int running_ = 0;
   std::map<std::string, AppRecord> apps_;  // launch rate limiters, by app id
   bool launchWaiting_ = false;             // a launch is due later: not idle
+  std::map<std::string, int> launchedRunning_;  // app id → processes launched that still run
   std::unique_ptr<engine::Timer> scheduleTimer_, idleTimer_, throughputTimer_;
 };
 

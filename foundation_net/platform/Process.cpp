@@ -10,6 +10,15 @@
 #include <uv.h>
 
 namespace foundation::platform {
+namespace {
+
+// Close callback of a spawned child's handle: frees it and its exit callback.
+void releaseProcess(uv_handle_t* handle) {
+  delete static_cast<std::function<void()>*>(handle->data);
+  delete reinterpret_cast<uv_process_t*>(handle);
+}
+
+}  // namespace
 
 std::string executableName() {
   char buffer[4096];
@@ -38,7 +47,7 @@ std::string homeDirectory() {
 int processIdentifier() { return uv_os_getpid(); }
 
 int spawnDetached(const std::string& path, const std::vector<std::string>& arguments,
-                  const std::vector<std::string>& environment) {
+                  const std::vector<std::string>& environment, std::function<void()> exited) {
   std::vector<std::string> variables;
   if (!environment.empty()) {
     uv_env_item_t* items = nullptr;
@@ -73,14 +82,16 @@ int spawnDetached(const std::string& path, const std::vector<std::string>& argum
   // The handle lives until the child exits, so that libuv reaps it (no zombie while we run);
   // unreferenced, it does not keep the loop alive.
   options.exit_cb = [](uv_process_t* process, std::int64_t, int) {
-    uv_close(reinterpret_cast<uv_handle_t*>(process), [](uv_handle_t* h) { delete reinterpret_cast<uv_process_t*>(h); });
+    if (auto* exited = static_cast<std::function<void()>*>(process->data); *exited) (*exited)();
+    uv_close(reinterpret_cast<uv_handle_t*>(process), releaseProcess);
   };
   auto* process = new uv_process_t;
   int rc = uv_spawn(engine::Loop::shared().uv(), process, &options);
+  process->data = new std::function<void()>(std::move(exited));  // set after: uv_spawn initialises the handle
   if (rc == 0) {
     uv_unref(reinterpret_cast<uv_handle_t*>(process));
   } else {
-    uv_close(reinterpret_cast<uv_handle_t*>(process), [](uv_handle_t* h) { delete reinterpret_cast<uv_process_t*>(h); });
+    uv_close(reinterpret_cast<uv_handle_t*>(process), releaseProcess);
   }
   return rc;
 }
