@@ -22,6 +22,17 @@ std::vector<std::int64_t> launchTimes(const std::vector<std::string>& lines) {
   return times;
 }
 
+// An app registers `bg_app SESSION MODE --log LOG` as its launch command, starts a paced
+// download of `size` bytes, and is killed mid-transfer: the rest happens with no app attached.
+void startDownloadAndKill(BackgroundEnvironment& env, const std::string& session, std::size_t size,
+                          const fs::path& log, const std::string& mode, const std::string& option = "") {
+  std::vector<std::string> arguments{session, "download", slowBody(env, size, 30), "--register-launch", log.string(), mode};
+  if (!option.empty()) arguments.push_back(option);
+  App app(arguments);
+  REQUIRE_FALSE(app.waitFor("progress").empty());
+  app.kill9();
+}
+
 std::size_t liveTaskCount(URLSession& session) {
   std::promise<std::size_t> count;
   session.getAllTasks([&](std::vector<std::shared_ptr<URLSessionTask>> tasks) { count.set_value(tasks.size()); });
@@ -33,11 +44,7 @@ std::size_t liveTaskCount(URLSession& session) {
 TEST_CASE("an app with pending events and no process is launched: handle-events, the events, the completion handler") {
   BackgroundEnvironment env;
   auto log = env.root / "launched.log";
-  {
-    App app({"l1", "download", slowBody(env, 300000, 30), "--register-launch", log.string(), "launched"});
-    REQUIRE_FALSE(app.waitFor("progress").empty());
-    app.kill9();
-  }
+  startDownloadAndKill(env, "l1", 300000, log, "launched");
   // The daemon finishes the download alone, finds nobody attached, and starts the registered command.
   auto lines = waitForLog(log, "run-loop-stopped");
   REQUIRE(lines.size() == 7);
@@ -56,12 +63,7 @@ TEST_CASE("an app with pending events and no process is launched: handle-events,
 TEST_CASE("no launch when sessionSendsLaunchEvents is false: the events wait for the next run") {
   BackgroundEnvironment env;
   auto log = env.root / "launched.log";
-  {
-    App app({"l2", "download", slowBody(env, 200000, 30), "--register-launch", log.string(), "launched",
-             "--no-launch-events"});
-    REQUIRE_FALSE(app.waitFor("progress").empty());
-    app.kill9();
-  }
+  startDownloadAndKill(env, "l2", 200000, log, "launched", "--no-launch-events");
   std::this_thread::sleep_for(1500ms);  // the download ends within ~0.3 s; a launch would follow at once
   CHECK_FALSE(fs::exists(log));
   App relaunched({"l2", "attach"});
@@ -73,12 +75,8 @@ TEST_CASE("the launch delay doubles with each launch and starts from zero once t
   BackgroundEnvironment env;
   ::setenv("FOUNDATION_NET_LAUNCH_DELAY_MS", "500", 1);
   auto log = env.root / "launched.log";
-  {
-    // The launched app exits without attaching, so its events stay pending and it is launched again.
-    App app({"l3", "download", slowBody(env, 100000, 30), "--register-launch", log.string(), "launched-noop"});
-    REQUIRE_FALSE(app.waitFor("progress").empty());
-    app.kill9();
-  }
+  // The launched app exits without attaching, so its events stay pending and it is launched again.
+  startDownloadAndKill(env, "l3", 100000, log, "launched-noop");
   auto times = launchTimes(waitForLog(log, "launched", 3));
   REQUIRE(times.size() >= 3);
   // 0, then 500 ms, then 1000 ms (less the launched processes' start-up jitter).
@@ -98,11 +96,7 @@ TEST_CASE("the launch delay doubles with each launch and starts from zero once t
 TEST_CASE("the launch command survives a daemon restart: the restarted daemon finishes the download and launches the app") {
   BackgroundEnvironment env;
   auto log = env.root / "launched.log";
-  {
-    App app({"p1", "download", slowBody(env, 600000, 30), "--register-launch", log.string(), "launched"});
-    REQUIRE_FALSE(app.waitFor("progress").empty());
-    app.kill9();
-  }
+  startDownloadAndKill(env, "p1", 600000, log, "launched");
   env.killDaemon();  // mid-download, with nobody attached
   env.startDaemon();
   auto lines = waitForLog(log, "run-loop-stopped");
@@ -114,11 +108,7 @@ TEST_CASE("tasks created in the background wait out the launch delay, which surv
   BackgroundEnvironment env;
   ::setenv("FOUNDATION_NET_LAUNCH_DELAY_MS", "2000", 1);
   auto log = env.root / "launched.log";
-  {
-    App app({"r1", "download", slowBody(env, 100000, 30), "--register-launch", log.string(), "launched-noop"});
-    REQUIRE_FALSE(app.waitFor("progress").empty());
-    app.kill9();
-  }
+  startDownloadAndKill(env, "r1", 100000, log, "launched-noop");
   REQUIRE(launchTimes(waitForLog(log, "launched")).size() == 1);  // the next launch waits 2000 ms
   env.killDaemon();  // the limiter's state is in the store
   App background({"r2", "download", env.server.url("/bytes?n=1000"), "--background"});
