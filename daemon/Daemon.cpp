@@ -48,6 +48,12 @@ Options Options::fromEnvironment(std::string stateDirectory) {
       static_cast<int>(std::max<std::int64_t>(1, environmentNumber("FOUNDATION_NET_MAX_TRANSFERS", 8)));
   options.retryBase = std::chrono::milliseconds(environmentNumber("FOUNDATION_NET_RETRY_BASE_MS", 1000));
   options.idleExit = std::chrono::seconds(environmentNumber("FOUNDATION_NET_DAEMON_IDLE_EXIT", 30));
+  // At least 10 ms: a zero delay would relaunch an app that never attaches without pause.
+  options.launchDelayBase =
+      std::chrono::milliseconds(std::max<std::int64_t>(10, environmentNumber("FOUNDATION_NET_LAUNCH_DELAY_MS", 60000)));
+  options.throughputFloor = std::max<std::int64_t>(0, environmentNumber("FOUNDATION_NET_THROUGHPUT_FLOOR", 64));
+  options.throughputWindow = std::chrono::milliseconds(
+      std::max<std::int64_t>(100, environmentNumber("FOUNDATION_NET_THROUGHPUT_WINDOW_MS", 300000)));
   return options;
 }
 
@@ -55,6 +61,7 @@ struct Daemon::Session {
   SessionRecord record;
   URLSessionConfiguration configuration = URLSessionConfiguration::defaultConfiguration();
   std::weak_ptr<Connection> holder;  // the attached app, if any
+  bool holderForeground = true;      // what the attached app last said of its state
   std::shared_ptr<TransferDelegate> delegate;
   std::shared_ptr<URLSession> transfers;  // created on first use
 };
@@ -65,6 +72,8 @@ struct Daemon::Task {
   std::uint64_t attempt = 0;
   bool delayedAnswered = false;              // willBeginDelayedRequest was answered (or not needed)
   bool awaitingDelayedAnswer = false;
+  Millis windowStart = 0;                    // throughput floor: this attempt's current window
+  std::int64_t movedInWindow = 0;            // bytes sent and received in it
 };
 
 Daemon::Daemon(Options options, std::function<void()> exitWhenIdle)
@@ -86,6 +95,7 @@ void Daemon::start() {
     SessionKey key{session->record.appId, session->record.sessionId};
     sessions_.emplace(key, std::move(session));
   }
+  for (auto& app : store_->apps()) apps_[app.appId] = app;
   for (auto& record : store_->allTasks()) {
     auto task = std::make_unique<Task>();
     // An attempt that was running when the daemon stopped continues from its partial file.
@@ -100,6 +110,7 @@ void Daemon::start() {
   }
   scheduleTimer_ = std::make_unique<engine::Timer>(engine::Loop::shared());
   idleTimer_ = std::make_unique<engine::Timer>(engine::Loop::shared());
+  throughputTimer_ = std::make_unique<engine::Timer>(engine::Loop::shared());
   conditions_ = std::make_unique<ConditionsMonitor>(engine::Loop::shared(), [this](const DeviceConditions& now) {
     current_ = now;
     schedule();
@@ -122,19 +133,21 @@ void Daemon::clientClosed(Connection& connection) {
     clients_.erase(it);
     break;
   }
-  for (auto& [key, session] : sessions_) {
-    if (session->holder.lock().get() != &connection) continue;
-    session->holder.reset();
-    // The app went away: its data tasks cannot go on (Apple: -997); everything else does.
-    for (auto& [taskKey, task] : tasks_) {
-      if (std::get<0>(taskKey) != key.first || std::get<1>(taskKey) != key.second) continue;
-      if (task->record.kind == TaskKind::data && task->record.state != TaskState::completed)
-        complete(*task, Error::url(URLError::backgroundSessionWasDisconnected, std::nullopt,
-                                   "the app went away during a background data task"),
-                 std::nullopt, std::nullopt);
-    }
+  for (auto& [key, session] : sessions_)
+    if (session->holder.lock().get() == &connection) detach(*session);
+  schedule();  // events it left undelivered may launch it again
+}
+
+void Daemon::detach(Session& session) {
+  session.holder.reset();
+  // The app went away: its data tasks cannot go on (Apple: -997); everything else does.
+  for (auto& [taskKey, task] : tasks_) {
+    if (std::get<0>(taskKey) != session.record.appId || std::get<1>(taskKey) != session.record.sessionId) continue;
+    if (task->record.kind == TaskKind::data && task->record.state != TaskState::completed)
+      complete(*task, Error::url(URLError::backgroundSessionWasDisconnected, std::nullopt,
+                                 "the app went away during a background data task"),
+               std::nullopt, std::nullopt);
   }
-  checkIdle();
 }
 
 void Daemon::handle(Connection& connection, Message message) {
@@ -145,6 +158,11 @@ void Daemon::handle(Connection& connection, Message message) {
   switch (message.type()) {
     case wire::Type::createTask: return createTask(*session, message);
     case wire::Type::acknowledge: return acknowledge(message.integer(tag::sequence).value_or(0));
+    case wire::Type::appState: return applyAppState(*session, message);
+    case wire::Type::invalidate:
+      detach(*session);
+      schedule();
+      return reply(connection, std::nullopt);
     default: break;
   }
   Task* task = taskOf(*session, message);
@@ -248,6 +266,7 @@ void Daemon::attach(Connection& connection, const Message& message) {
   store_->putSession(session.record);
   for (auto& client : clients_)
     if (client.get() == &connection) session.holder = client;
+  applyAppState(session, message);
 
   Message attached(wire::Type::attached);
   std::uint64_t next = session.record.nextTaskId;
@@ -266,6 +285,27 @@ void Daemon::attach(Connection& connection, const Message& message) {
     connection.send(Message(wire::Type::event).add(tag::eventKind, static_cast<std::int64_t>(EventKind::finishedEvents)));
   }
   schedule();  // delayed requests can now ask the app
+}
+
+void Daemon::applyAppState(Session& session, const Message& message) {
+  session.holderForeground = message.integer(tag::foreground).value_or(1) != 0;
+  if (auto command = message.nested(tag::launchCommand)) {
+    // Kept encoded; "" when the app unregistered (an empty command).
+    session.record.launchCommand = command->allBytes(tag::launchCommand).empty() ? "" : command->encode();
+    store_->putSession(session.record);
+  }
+  // Apple's rate limiter starts again from zero once the app is in the foreground.
+  auto& app = appRecord(session.record.appId);
+  if (session.holderForeground && app.launchDelay != 0) {
+    app.launchDelay = 0;
+    store_->putApp(app);
+  }
+}
+
+AppRecord& Daemon::appRecord(const std::string& appId) {
+  auto& app = apps_[appId];
+  app.appId = appId;
+  return app;
 }
 
 // ---- Task commands -------------------------------------------------------------------------
@@ -299,6 +339,11 @@ void Daemon::createTask(Session& session, const Message& message) {
   r.createdAt = nowMillis();
   r.resourceDeadline = r.createdAt + static_cast<Millis>(session.configuration.timeoutIntervalForResource * 1000);
   r.discretionary = session.configuration.isDiscretionary;
+  if (!session.holderForeground) {
+    // Apple: tasks created in the background are discretionary and wait out the rate limiter.
+    r.discretionary = true;
+    r.nextAttemptAt = r.createdAt + appRecord(r.appId).launchDelay;
+  }
   applyProperties(*task, message);
 
   std::optional<Error> refusal;
@@ -480,8 +525,12 @@ void Daemon::scheduleNow() {
   const Millis now = nowMillis();
   Millis wakeAt = std::numeric_limits<Millis>::max();
   std::vector<Task*> ready;
+  std::set<SessionKey> pending;  // sessions with events not yet acknowledged
   for (auto& [key, task] : tasks_) {
-    if (task->record.state == TaskState::completed) continue;
+    if (task->record.state == TaskState::completed) {
+      pending.emplace(std::get<0>(key), std::get<1>(key));
+      continue;
+    }
     if (task->record.state != TaskState::suspended && now >= task->record.resourceDeadline && !task->transfer) {
       auto error = task->record.lastError.empty() ? std::nullopt : [&]() -> std::optional<Error> {
         auto m = Message::decode(task->record.lastError);
@@ -489,6 +538,7 @@ void Daemon::scheduleNow() {
       }();
       complete(*task, error ? error : Error::url(URLError::timedOut, std::nullopt, "timeoutIntervalForResource"),
                std::nullopt, std::nullopt);
+      pending.emplace(std::get<0>(key), std::get<1>(key));
       continue;
     }
     if (mayStart(*task, now, wakeAt)) ready.push_back(task.get());
@@ -522,9 +572,60 @@ void Daemon::scheduleNow() {
     }
     startTransfer(*task);
   }
+  launchApps(pending, now, wakeAt);
   if (wakeAt != std::numeric_limits<Millis>::max())
     scheduleAt(SystemClock::time_point(std::chrono::milliseconds(wakeAt)));
   checkIdle();
+}
+
+void Daemon::launchApps(const std::set<SessionKey>& pending, Millis now, Millis& wakeAt) {
+  std::map<std::string, std::vector<const Session*>> due;  // app id → the sessions to launch it for
+  for (const auto& key : pending) {
+    const Session& session = *sessions_.at(key);
+    if (session.configuration.sessionSendsLaunchEvents && !session.record.launchCommand.empty() &&
+        key.second.find('\n') == std::string::npos)
+      due[key.first].push_back(&session);
+  }
+  for (const auto& [key, session] : sessions_) {
+    if (auto holder = session->holder.lock(); holder && holder->isOpen()) due.erase(key.first);  // it runs
+  }
+  // A launched process that has not attached yet (or any more) is the app running, too.
+  for (const auto& [appId, count] : launchedRunning_) due.erase(appId);
+  launchWaiting_ = false;
+  for (const auto& [appId, sessions] : due) {
+    AppRecord& app = appRecord(appId);
+    // A whole delay went by after the last one expired without a launch: back to zero.
+    if (app.launchDelay > 0 && now >= app.lastLaunchAt + 2 * app.launchDelay) app.launchDelay = 0;
+    if (now < app.lastLaunchAt + app.launchDelay) {
+      wakeAt = std::min(wakeAt, app.lastLaunchAt + app.launchDelay);
+      launchWaiting_ = true;
+      continue;
+    }
+    auto command = Message::decode(sessions.front()->record.launchCommand);
+    auto arguments = command ? command->allBytes(tag::launchCommand) : std::vector<std::string>();
+    std::string identifiers;
+    for (const Session* session : sessions) identifiers += (identifiers.empty() ? "" : "\n") + session->record.sessionId;
+    if (!arguments.empty()) {
+      auto program = arguments.front();
+      arguments.erase(arguments.begin());
+      int rc = platform::spawnDetached(program, arguments,
+                                       {"FOUNDATION_NET_APP_ID=" + appId,
+                                        std::string(background::launchSessionsVariable) + "=" + identifiers},
+                                       [this, appId] {
+                                         if (--launchedRunning_[appId] <= 0) launchedRunning_.erase(appId);
+                                         schedule();  // it may have left events undelivered
+                                       });
+      if (rc < 0) fmt::print(stderr, "urlsessiond: cannot launch {} for {}: {}\n", program, appId, platform::errorName(rc));
+      if (rc == 0) ++launchedRunning_[appId];
+    }
+    // Counted even when the spawn failed: the limiter is what keeps a broken command from spinning.
+    app.lastLaunchAt = now;
+    app.launchDelay = app.launchDelay == 0 ? options_.launchDelayBase.count()
+                                           : std::min(2 * app.launchDelay, options_.launchDelayMaximum.count());
+    store_->putApp(app);
+    wakeAt = std::min(wakeAt, now + app.launchDelay);
+    launchWaiting_ = true;
+  }
 }
 
 void Daemon::scheduleAt(SystemClock::time_point when) {
@@ -560,6 +661,9 @@ void Daemon::startTransfer(Task& task) {
   ++task.record.attempts;
   save(task);
   ++running_;
+  task.windowStart = nowMillis();
+  task.movedInWindow = 0;
+  armThroughputCheck();
   std::optional<std::string> upload;
   if (task.record.kind == TaskKind::upload) upload = task.record.uploadFile;
   task.transfer = session.delegate->begin(*session.transfers, *request, std::move(attempt), upload);
@@ -574,11 +678,53 @@ void Daemon::stopTransfer(Task& task) {
   --running_;
 }
 
+void Daemon::retryLater(Task& task, const Error& error) {
+  // Continues the partial file where the server allows it.
+  auto& r = task.record;
+  r.lastError = encoded(wire::encodeError(error));
+  auto delay = std::min(options_.retryMaximum.count(), options_.retryBase.count() << std::clamp(r.attempts - 1, 0, 20));
+  r.nextAttemptAt = nowMillis() + delay;
+  r.state = TaskState::waiting;
+  save(task);
+}
+
+void Daemon::checkThroughput() {
+  const Millis now = nowMillis();
+  const Millis window = options_.throughputWindow.count();
+  std::vector<Task*> slow;
+  for (auto& [key, task] : tasks_) {
+    // Data tasks are the app's live connection (a stream may idle on purpose), and a retry would
+    // deliver their bytes twice: the floor is for uploads and downloads.
+    if (!task->transfer || task->record.kind == TaskKind::data || now - task->windowStart < window) continue;
+    if (task->movedInWindow * 1000 < options_.throughputFloor * (now - task->windowStart)) {
+      slow.push_back(task.get());
+    } else {
+      task->windowStart = now;
+      task->movedInWindow = 0;
+    }
+  }
+  for (Task* task : slow) {
+    stopTransfer(*task);
+    retryLater(*task, Error::url(URLError::timedOut, std::nullopt,
+                                 fmt::format("slower than {} bytes/s (FOUNDATION_NET_THROUGHPUT_FLOOR)", options_.throughputFloor)));
+  }
+  if (!slow.empty()) schedule();
+  if (running_ > 0) armThroughputCheck();
+}
+
+void Daemon::armThroughputCheck() {
+  // A quarter window apart: a slow transfer is caught at most a quarter window late.
+  if (options_.throughputFloor <= 0 || throughputTimer_->isActive()) return;
+  throughputTimer_->start(static_cast<std::uint64_t>(std::max<std::int64_t>(50, options_.throughputWindow.count() / 4)),
+                          [this] { checkThroughput(); });
+}
+
 void Daemon::transferProgress(std::uint64_t attempt, std::int64_t bytes, std::int64_t total, std::int64_t expected,
                               bool upload) {
   auto it = attempts_.find(attempt);
   if (it == attempts_.end()) return;
   Task& task = *tasks_.at(it->second);
+  task.movedInWindow += bytes;
   if (upload) {
     task.record.bytesSent = total;
     task.record.bytesExpectedToSend = expected;
@@ -642,12 +788,7 @@ void Daemon::transferFinished(std::uint64_t attempt, TransferOutcome outcome) {
     if (!outcome.validator.empty()) r.validator = outcome.validator;
   }
   if (outcome.error && detail::isTransientFailure(outcome.error->code) && nowMillis() < r.resourceDeadline) {
-    // Try again later, continuing the partial file where the server allows it.
-    r.lastError = encoded(wire::encodeError(*outcome.error));
-    auto delay = std::min(options_.retryMaximum.count(), options_.retryBase.count() << std::min(r.attempts - 1, 20));
-    r.nextAttemptAt = nowMillis() + delay;
-    r.state = TaskState::waiting;
-    save(task);
+    retryLater(task, *outcome.error);
     return schedule();
   }
   std::optional<std::string> location;
@@ -744,7 +885,7 @@ background::TaskSummary Daemon::summaryOf(const Task& task) const {
 
 void Daemon::checkIdle() {
   if (!idleTimer_ || options_.idleExit.count() == 0) return;
-  bool busy = !clients_.empty() || std::any_of(tasks_.begin(), tasks_.end(), [](const auto& entry) {
+  bool busy = !clients_.empty() || launchWaiting_ || std::any_of(tasks_.begin(), tasks_.end(), [](const auto& entry) {
     auto state = entry.second->record.state;
     return state == TaskState::waiting || state == TaskState::running;
   });

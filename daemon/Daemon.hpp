@@ -30,8 +30,13 @@ struct Options {
   std::chrono::milliseconds retryMaximum{60000};
   std::chrono::milliseconds progressInterval{100};     // progress events and saved byte counts
   std::chrono::seconds idleExit{30};                   // 0: never exit when idle
+  std::chrono::milliseconds launchDelayBase{60000};    // the delay after an app's first launch
+  std::chrono::milliseconds launchDelayMaximum{86400000};
+  std::int64_t throughputFloor = 64;                   // bytes/s; 0: no floor
+  std::chrono::milliseconds throughputWindow{300000};  // measured over this long
   // Reads FOUNDATION_NET_MAX_TRANSFERS, FOUNDATION_NET_RETRY_BASE_MS,
-  // FOUNDATION_NET_DAEMON_IDLE_EXIT (seconds) over the defaults.
+  // FOUNDATION_NET_DAEMON_IDLE_EXIT (seconds), FOUNDATION_NET_LAUNCH_DELAY_MS,
+  // FOUNDATION_NET_THROUGHPUT_FLOOR and FOUNDATION_NET_THROUGHPUT_WINDOW_MS over the defaults.
   static Options fromEnvironment(std::string stateDirectory);
 };
 
@@ -80,6 +85,10 @@ class Daemon {
   void acknowledge(std::int64_t sequence);
   void answerDelayedRequest(Task& task, const wire::Message& message);
   void applyProperties(Task& task, const wire::Message& message);
+  // The app's foreground flag and launch command, from attach and appState.
+  void applyAppState(Session& session, const wire::Message& message);
+  // The session's app went away (or let go of it): its data tasks fail with -997.
+  void detach(Session& session);
 
   Session* sessionOf(const background::Connection& connection);
   Task* taskOf(Session& session, const wire::Message& message);
@@ -97,6 +106,17 @@ class Daemon {
   bool mayStart(const Task& task, Millis now, Millis& wakeAt) const;
   void startTransfer(Task& task);
   void stopTransfer(Task& task);
+  // A failed or stopped attempt: the task waits with doubling backoff, then goes again.
+  void retryLater(Task& task, const Error& error);
+  // Stops (and retries later) the transfers that moved fewer bytes than the floor over the window.
+  void checkThroughput();
+  // Runs checkThroughput soon, unless it is due already or there is no floor.
+  void armThroughputCheck();
+  // Launch events: each app with undelivered events for `pending` sessions that send launch
+  // events, a launch command, no process attached and no launched process still running is
+  // started once its rate limiter allows.
+  void launchApps(const std::set<SessionKey>& pending, Millis now, Millis& wakeAt);
+  AppRecord& appRecord(const std::string& appId);
   // Ends a task: saves it completed with a durable event, and delivers the event if attached.
   void complete(Task& task, std::optional<Error> error, const std::optional<std::string>& location,
                 const std::optional<std::string>& body);
@@ -118,7 +138,10 @@ class Daemon {
   std::uint64_t nextAttempt_ = 1;
   std::set<std::shared_ptr<background::Connection>> clients_;
   int running_ = 0;
-  std::unique_ptr<engine::Timer> scheduleTimer_, idleTimer_;
+  std::map<std::string, AppRecord> apps_;  // launch rate limiters, by app id
+  bool launchWaiting_ = false;             // a launch is due later: not idle
+  std::map<std::string, int> launchedRunning_;  // app id → processes launched that still run
+  std::unique_ptr<engine::Timer> scheduleTimer_, idleTimer_, throughputTimer_;
   Millis startedAt_ = 0;
   bool schedulePending_ = false;
 };

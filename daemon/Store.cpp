@@ -12,9 +12,9 @@ namespace foundation::daemon {
 
 namespace {
 
-constexpr int schemaVersion = 1;
+constexpr int schemaVersion = 2;
 
-// The schema of version 1. Ids, paths and descriptions are TEXT; wire-encoded values are BLOBs.
+// The schema (version 2 added apps; every statement is idempotent, so it also upgrades 1). Ids, paths and descriptions are TEXT; wire-encoded values are BLOBs.
 // Tasks and events belong to a session (ON DELETE CASCADE); an event may outlive its task.
 // AUTOINCREMENT keeps the largest sequence ever used in sqlite_sequence, so a sequence is
 // never handed out twice, even after its event was acknowledged and the daemon restarted.
@@ -68,6 +68,11 @@ CREATE TABLE IF NOT EXISTS events (
   FOREIGN KEY (app_id, session_id) REFERENCES sessions (app_id, session_id) ON DELETE CASCADE
 );
 CREATE INDEX IF NOT EXISTS events_by_session ON events (app_id, session_id, sequence);
+CREATE TABLE IF NOT EXISTS apps (
+  app_id         TEXT    PRIMARY KEY,
+  launch_delay   INTEGER NOT NULL,
+  last_launch_at INTEGER NOT NULL
+);
 )sql";
 
 // Every column of tasks, in the order bindTask() binds and readTask() reads them.
@@ -93,6 +98,10 @@ constexpr const char* sessionsSql = "SELECT " SESSION_COLUMNS " FROM sessions OR
 constexpr const char* removeSessionTasksSql = "DELETE FROM tasks WHERE app_id = ?1 AND session_id = ?2";
 constexpr const char* removeSessionEventsSql = "DELETE FROM events WHERE app_id = ?1 AND session_id = ?2";
 constexpr const char* removeSessionSql = "DELETE FROM sessions WHERE app_id = ?1 AND session_id = ?2";
+
+constexpr const char* putAppSql =
+    "INSERT OR REPLACE INTO apps (app_id, launch_delay, last_launch_at) VALUES (?1, ?2, ?3)";
+constexpr const char* appsSql = "SELECT app_id, launch_delay, last_launch_at FROM apps ORDER BY app_id";
 
 constexpr const char* putTaskSql =
     "INSERT OR REPLACE INTO tasks (" TASK_COLUMNS ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, "
@@ -301,7 +310,7 @@ Store::Store(const std::string& directory) {
       refuseNewer(version);
       if (version < schemaVersion) {
         exec(db_, schemaSql, "create the schema");
-        exec(db_, "PRAGMA user_version = 1", "set the schema version");
+        exec(db_, ("PRAGMA user_version = " + std::to_string(schemaVersion)).c_str(), "set the schema version");
       }
     });
   } catch (...) {
@@ -391,7 +400,7 @@ void Store::putSession(const SessionRecord& session) {
   bindKey(statement, session.appId, session.sessionId);
   statement.blob(3, session.configuration);
   statement.unsignedInteger(4, session.nextTaskId);
-  statement.text(5, session.launchCommand);
+  statement.blob(5, session.launchCommand);
   statement.integer(6, session.invalidated ? 1 : 0);
   statement.run();
 }
@@ -419,6 +428,21 @@ void Store::removeSession(const std::string& appId, const std::string& sessionId
       statement.run();
     }
   });
+}
+
+void Store::putApp(const AppRecord& app) {
+  Statement statement(db_, putAppSql, "putApp");
+  statement.text(1, app.appId);
+  statement.integer(2, app.launchDelay);
+  statement.integer(3, app.lastLaunchAt);
+  statement.run();
+}
+
+std::vector<AppRecord> Store::apps() const {
+  Statement statement(db_, appsSql, "apps");
+  std::vector<AppRecord> apps;
+  while (statement.step()) apps.push_back({statement.bytes(0), statement.int64(1), statement.int64(2)});
+  return apps;
 }
 
 // Inserts or replaces the task; its session must exist (foreign key).

@@ -28,6 +28,14 @@ struct SessionRecord {
   bool invalidated = false;
 };
 
+// An app's launch rate limiter (Apple's: the delay doubles with each launch, back to 0 when the
+// app comes to the foreground or a whole delay passes without a launch).
+struct AppRecord {
+  std::string appId;
+  Millis launchDelay = 0;      // the next launch waits this long after the last one
+  Millis lastLaunchAt = 0;
+};
+
 struct TaskRecord {
   std::string appId, sessionId;
   std::uint64_t taskId = 0;
@@ -84,6 +92,9 @@ class Store {
   std::vector<SessionRecord> sessions() const;
   // Removes the session with its tasks and events.
   void removeSession(const std::string& appId, const std::string& sessionId);
+
+  void putApp(const AppRecord& app);  // insert or replace
+  std::vector<AppRecord> apps() const;
 
   void putTask(const TaskRecord& task);  // insert or replace
   std::optional<TaskRecord> task(const std::string& appId, const std::string& sessionId, std::uint64_t taskId) const;

@@ -57,6 +57,9 @@ void TransferDelegate::didReceiveResponse(URLSession&, URLSessionDataTask& task,
     const std::int64_t rangeTotal = range ? range->second : -1;
     if (!continues) r->attempt.offset = 0;  // a full body: the resource changed or ranges are not served
     int rc = platform::File::openForWriting(r->attempt.partialFile, continues, r->file);
+    // An earlier attempt stopped on purpose may have written past the offset this one asked
+    // for before its last delegate call ran: cut back to the offset the server continues from.
+    if (rc == 0 && continues) rc = r->file.truncate(earlier);
     if (rc < 0) {
       r->failure = Error::url(URLError::cannotCreateFile, response.url(), platform::errorName(rc));
       return completionHandler(URLSession::ResponseDisposition::cancel);

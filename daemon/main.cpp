@@ -33,7 +33,8 @@ const char* usage =
     "Runs background URLSession transfers for this user.\n"
     "  --foreground  serve in this process instead of starting a detached one\n"
     "Environment: FOUNDATION_NET_RUNTIME_DIR, FOUNDATION_NET_STATE_DIR, FOUNDATION_NET_CONDITIONS_FILE,\n"
-    "  FOUNDATION_NET_MAX_TRANSFERS, FOUNDATION_NET_RETRY_BASE_MS, FOUNDATION_NET_DAEMON_IDLE_EXIT\n";
+    "  FOUNDATION_NET_MAX_TRANSFERS, FOUNDATION_NET_RETRY_BASE_MS, FOUNDATION_NET_DAEMON_IDLE_EXIT,\n"
+    "  FOUNDATION_NET_LAUNCH_DELAY_MS, FOUNDATION_NET_THROUGHPUT_FLOOR, FOUNDATION_NET_THROUGHPUT_WINDOW_MS\n";
 
 struct Server {
   std::unique_ptr<daemon::Daemon> daemon;

@@ -5,6 +5,7 @@
 
 #include <foundation_net/URLSession.hpp>
 
+#include "background/ApplicationState.hpp"
 #include "background/Protocol.hpp"
 #include "engine/Loop.hpp"
 #include "platform/Process.hpp"
@@ -33,9 +34,6 @@ struct Attempt : std::enable_shared_from_this<Attempt> {
     retry.reset();
   }
 };
-
-namespace {
-}  // namespace
 
 void Attempt::run() {
     connectPipe(socketPath(), [self = shared_from_this()](uv_pipe_t* pipe, int status) {
@@ -66,6 +64,7 @@ std::shared_ptr<BackgroundLink> BackgroundLink::attach(const std::shared_ptr<URL
       .add(wire::tag::configuration, wire::encodeConfiguration(configuration))
       .add(wire::tag::pid, static_cast<std::int64_t>(platform::processIdentifier()));
 
+  watchApplicationState(link);
   auto outcome = std::make_shared<std::promise<std::optional<Error>>>();
   auto result = outcome->get_future();
   engine::Loop::shared().post([link, outcome] {
@@ -114,7 +113,10 @@ void Attempt::connected(uv_pipe_t* pipe) {
         link->connection_.reset();
         if (!link->closed_) link->reconnect();
       });
-  connection->send(link->attachRequest_);
+  // The app's state as it is now, not as it was when the session was made.
+  auto request = link->attachRequest_;
+  background::addApplicationState(request);
+  connection->send(request);
 }
 
 void BackgroundLink::reconnect() {
@@ -149,7 +151,24 @@ void BackgroundLink::close() {
   });
 }
 
+void BackgroundLink::detach() {
+  auto answered = std::make_shared<std::promise<void>>();
+  auto answer = answered->get_future();
+  engine::Loop::shared().post([self = shared_from_this(), answered] {
+    if (!self->connection_) return answered->set_value();
+    self->detachAnswer_ = answered;
+    self->connection_->send(wire::Message(wire::Type::invalidate));
+  });
+  answer.wait_for(std::chrono::seconds(2));
+  close();
+}
+
 void BackgroundLink::onMessage(wire::Message message) {
+  if (message.type() == wire::Type::reply && detachAnswer_) {
+    detachAnswer_->set_value();
+    detachAnswer_.reset();
+    return;
+  }
   if (auto session = session_.lock()) session->impl().backgroundEvent(message);
 }
 

@@ -3,6 +3,7 @@
 // tasks' commands, and routes the daemon's events to the session on the loop thread.
 #pragma once
 #include <cstdint>
+#include <future>
 #include <memory>
 #include <optional>
 #include <string>
@@ -35,6 +36,10 @@ class BackgroundLink : public std::enable_shared_from_this<BackgroundLink> {
   // Sends a message from any thread (dropped while the connection is down).
   void send(wire::Message message);
   void close();
+  // Lets go of the daemon's session for good (the session was invalidated): tells the daemon and
+  // waits for its answer (up to 2 s), so that a new session with the same identifier attaches
+  // at once, without -996; then closes. Not on the loop thread.
+  void detach();
   // Loop thread: reaches the daemon again after it went away (it restarts from its saved
   // state), retrying until it answers; the session then adopts the tasks afresh.
   void reconnect();
@@ -49,6 +54,7 @@ class BackgroundLink : public std::enable_shared_from_this<BackgroundLink> {
   std::shared_ptr<Connection> connection_;  // loop thread
   bool closed_ = false;                     // loop thread: closed on purpose, no reconnection
   std::unique_ptr<engine::Timer> reconnectTimer_;
+  std::shared_ptr<std::promise<void>> detachAnswer_;  // loop thread: detach() waits on it
 };
 
 }  // namespace foundation::background

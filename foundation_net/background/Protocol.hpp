@@ -41,6 +41,10 @@ enum class EventKind : std::int64_t {
 
 namespace foundation::background {
 
+// Set by urlsessiond in the environment of an app it launches for background events: the
+// identifiers of the sessions with events, one per line.
+inline constexpr const char* launchSessionsVariable = "FOUNDATION_NET_LAUNCH_SESSIONS";
+
 // FOUNDATION_NET_RUNTIME_DIR, else $XDG_RUNTIME_DIR/foundation_net, else /tmp/foundation_net-<uid>.
 std::string runtimeDirectory();
 // FOUNDATION_NET_STATE_DIR, else $XDG_STATE_HOME/foundation_net, else ~/.local/state/foundation_net.

@@ -94,6 +94,10 @@ int File::write(const char* bytes, std::size_t count) {
   return 0;
 }
 
+int File::truncate(std::int64_t size) {
+  return static_cast<int>(runFs([&](uv_fs_t* r) { uv_fs_ftruncate(nullptr, r, fd_, size, nullptr); }));
+}
+
 int File::close() {
   if (fd_ < 0) return 0;
   int fd = fd_;

@@ -29,6 +29,8 @@ class File {
   std::int64_t read(char* buffer, std::size_t count);
   // Writes all of `count` bytes at the current position; negative on error (UV_ENOSPC, …).
   int write(const char* bytes, std::size_t count);
+  // Cuts the file to `size` bytes (appends then continue from there).
+  int truncate(std::int64_t size);
   int close();
 
  private:

@@ -1,5 +1,6 @@
 // Facts about the running process, behind one seam for each platform.
 #pragma once
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
@@ -14,8 +15,12 @@ std::optional<std::string> environment(const char* name);
 unsigned long userIdentifier();
 std::string homeDirectory();
 int processIdentifier();
-// Starts `path` with `arguments`, detached so that it outlives this process; stdio goes to
-// /dev/null. Loop thread only. Returns 0 or a libuv error.
-int spawnDetached(const std::string& path, const std::vector<std::string>& arguments);
+// Starts `path` (looked up on PATH when it has no slash) with `arguments`, detached so that it
+// outlives this process; stdio goes to /dev/null. The child gets this process's environment
+// with `environment` ("NAME=value" each) set over it. `exited`, when given, runs on the loop
+// thread once the child has ended (it is not called when the spawn fails). Loop thread only.
+// Returns 0 or a libuv error.
+int spawnDetached(const std::string& path, const std::vector<std::string>& arguments,
+                  const std::vector<std::string>& environment = {}, std::function<void()> exited = {});
 
 }  // namespace foundation::platform

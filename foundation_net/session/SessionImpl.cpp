@@ -100,6 +100,9 @@ void URLSession::Impl::deliverInvalidationLocked() {
       detail::trace("urlSession(_:didBecomeInvalidWithError:)");
       delegate->didBecomeInvalidWithError(*session, std::nullopt);
     }
+    // A background session lets go of the daemon's session: a new one with the same
+    // identifier may attach, in this process or another.
+    if (impl.link) impl.link->detach();
   });
 }
 

@@ -1,5 +1,6 @@
 // Umbrella header: everything foundation_net offers.
 #pragma once
+#include <foundation_net/Application.hpp>
 #include <foundation_net/Data.hpp>
 #include <foundation_net/Date.hpp>
 #include <foundation_net/Downloader.hpp>

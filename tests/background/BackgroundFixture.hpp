@@ -26,6 +26,8 @@ namespace fntest {
 namespace fs = std::filesystem;
 using namespace std::chrono_literals;
 
+inline std::vector<std::string> logLines(const fs::path& file);
+
 // A daemon of the test's own: its folders, its conditions file; killed at the end.
 struct BackgroundEnvironment {
   fs::path root;
@@ -43,10 +45,18 @@ struct BackgroundEnvironment {
     ::setenv("FOUNDATION_NET_CONDITIONS_FILE", (root / "conditions").c_str(), 1);
     ::setenv("FOUNDATION_NET_RETRY_BASE_MS", "100", 1);
     ::setenv("FOUNDATION_NET_DAEMON_IDLE_EXIT", "60", 1);  // a test that dies leaves no daemon behind for long
+    // Tests that want these set them after this; the defaults here keep one test's from the next.
+    ::setenv("FOUNDATION_NET_LAUNCH_DELAY_MS", "200", 1);
+    ::setenv("FOUNDATION_NET_THROUGHPUT_FLOOR", "0", 1);  // the slow test bodies are slow on purpose
+    ::unsetenv("FOUNDATION_NET_THROUGHPUT_WINDOW_MS");
     setConditions("power=ac\nnetwork=unmetered\n");
   }
   ~BackgroundEnvironment() {
+    // Launched apps first: one left alive would start a new daemon when this one goes. Then
+    // those the daemon may have launched meanwhile.
+    killLaunchedApps();
     killDaemon();
+    killLaunchedApps();
     std::error_code ignored;
     fs::remove_all(root, ignored);
   }
@@ -61,6 +71,26 @@ struct BackgroundEnvironment {
     in >> pid;
     return pid;
   }
+  // Apps the daemon launched (bg_app launched*, with a log in this folder) list their pids.
+  void killLaunchedApps() {
+    for (const auto& entry : fs::directory_iterator(root)) {
+      if (entry.path().extension() != ".pids") continue;
+      for (const auto& line : logLines(entry.path())) {
+        pid_t pid = std::stoi(line);
+        ::kill(pid, SIGKILL);
+        for (int i = 0; i < 100 && ::kill(pid, 0) == 0; ++i) std::this_thread::sleep_for(10ms);
+      }
+    }
+  }
+  // Runs `urlsessiond` as a user would (it detaches and serves the folders of the environment).
+  void startDaemon() {
+    pid_t pid = 0;
+    char* argv[] = {const_cast<char*>(URLSESSIOND_PATH), nullptr};
+    if (posix_spawn(&pid, URLSESSIOND_PATH, nullptr, nullptr, argv, environ) != 0)
+      throw std::runtime_error("cannot start urlsessiond");
+    int status = 0;
+    ::waitpid(pid, &status, 0);
+  }
   void killDaemon() {
     if (pid_t pid = daemonPid(); pid > 0) {
       ::kill(pid, SIGKILL);
@@ -70,6 +100,39 @@ struct BackgroundEnvironment {
     fs::remove(root / "run" / "urlsessiond.pid", ignored);
   }
 };
+
+// A resumable body (ETag, ranges) sent `chunk` bytes every `paceMs`.
+inline std::string slowBody(BackgroundEnvironment& env, std::size_t size, int paceMs = 40, std::size_t chunk = 32768) {
+  return env.server.url("/bytes?n=" + std::to_string(size) + "&ranges=1&etag=v1&pace_ms=" + std::to_string(paceMs) +
+                        "&chunk=" + std::to_string(chunk));
+}
+
+// How many requests the server got with a Range header (continuations).
+inline int rangeRequests(BackgroundEnvironment& env) {
+  int n = 0;
+  for (const auto& r : env.server.requests()) n += r.header("Range").has_value();
+  return n;
+}
+
+// The lines an app launched by the daemon (no stdout) appended to its --log file.
+inline std::vector<std::string> logLines(const fs::path& file) {
+  std::ifstream in(file);
+  std::vector<std::string> lines;
+  for (std::string line; std::getline(in, line);) lines.push_back(line);
+  return lines;
+}
+// Waits until the log has `count` lines starting with `prefix`; returns the log.
+inline std::vector<std::string> waitForLog(const fs::path& file, const std::string& prefix, int count = 1,
+                                           std::chrono::milliseconds limit = 20s) {
+  auto deadline = std::chrono::steady_clock::now() + limit;
+  for (;;) {
+    auto lines = logLines(file);
+    int n = 0;
+    for (const auto& line : lines) n += line.rfind(prefix, 0) == 0;
+    if (n >= count || std::chrono::steady_clock::now() >= deadline) return lines;
+    std::this_thread::sleep_for(20ms);
+  }
+}
 
 // bg_app (or another test app) running as a child process; its stdout lines are collected as they come.
 class App {

@@ -6,8 +6,15 @@
 //   bg_app SESSION upload URL FILE                  start an upload from FILE
 //   bg_app SESSION data URL                         start a data task
 //   bg_app SESSION attach                           print what is delivered (replayed events)
+//   bg_app SESSION launched                         what urlsessiond starts for launch events: the
+//                                                   handle-events flow, ending with the run loop
+//   bg_app SESSION launched-noop                    started for launch events, but exits at once
 // Options: --exit-in-finish (exit inside didFinishDownloadingTo, before it returns),
-//          --stay (do not exit after the task completes), --wait-ms N (how long to wait, default 20 s)
+//          --stay (do not exit after the task completes), --wait-ms N (how long to wait, default 20 s),
+//          --log FILE (also append every line to FILE: launched apps have no stdout),
+//          --register-launch FILE MODE (register "bg_app SESSION MODE --log FILE" as the launch command),
+//          --background (say the app is in the background before making tasks),
+//          --no-launch-events (sessionSendsLaunchEvents = false)
 #include <unistd.h>
 
 #include <chrono>
@@ -27,9 +34,16 @@ using namespace foundation;
 
 namespace {
 
+std::string logFile;
+
 void say(const std::string& line) {
   std::printf("%s\n", line.c_str());
   std::fflush(stdout);
+  if (!logFile.empty()) std::ofstream(logFile, std::ios::app) << line << "\n";
+}
+
+std::int64_t epochMillis() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch()).count();
 }
 
 class Delegate : public URLSessionDataDelegate, public URLSessionDownloadDelegate {
@@ -79,9 +93,41 @@ class Delegate : public URLSessionDataDelegate, public URLSessionDownloadDelegat
   }
   void didFinishEventsForBackgroundURLSession(URLSession&) override {
     say("finished-events");
+    if (onFinishedEvents) onFinishedEvents();
     finish();
   }
+  std::function<void()> onFinishedEvents;
 };
+
+// Launched by urlsessiond: Apple's wake-up flow. The handler keeps the completion handler and
+// recreates the session; once the events are in, the completion handler is called on the main
+// queue, and the library stops the main run loop.
+int runLaunched(const std::string& mode, int waitMs) {
+  // The test's fixture ends the processes the daemon started for it (they outlive its tests).
+  std::ofstream(logFile + ".pids", std::ios::app) << ::getpid() << "\n";
+  std::string identifiers;
+  for (const auto& id : Application::shared().backgroundURLSessionLaunchIdentifiers()) identifiers += " " + id;
+  bool background = Application::shared().applicationState() == Application::State::background;
+  say("launched" + identifiers + (background ? " background " : " foreground ") + std::to_string(epochMillis()));
+  if (mode == "launched-noop") return 0;
+  auto delegate = std::make_shared<Delegate>();
+  std::shared_ptr<URLSession> session;
+  Application::shared().setHandleEventsForBackgroundURLSession(
+      [&](const std::string& identifier, std::function<void()> completionHandler) {
+        say("handle-events " + identifier);
+        delegate->onFinishedEvents = [completionHandler] {
+          OperationQueue::main()->addOperation([completionHandler] {
+            say("completion-handler");
+            completionHandler();
+          });
+        };
+        session = URLSession::make(URLSessionConfiguration::background(identifier), delegate);
+      });
+  if (!RunLoop::main().runUntil(std::chrono::system_clock::now() + std::chrono::milliseconds(waitMs))) say("timeout");
+  else say("run-loop-stopped");
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));  // acknowledgements reach the daemon
+  return 0;
+}
 
 }  // namespace
 
@@ -92,7 +138,7 @@ int main(int argc, char** argv) {
   }
   std::string sessionId = argv[1], command = argv[2];
   std::vector<std::string> positional;
-  bool stay = false;
+  bool stay = false, launchEvents = true;
   int waitMs = 20000;
   std::optional<long> earliestMs;
   auto delegate = std::make_shared<Delegate>();
@@ -102,9 +148,19 @@ int main(int argc, char** argv) {
     else if (a == "--stay") stay = true;
     else if (a == "--wait-ms" && i + 1 < argc) waitMs = std::stoi(argv[++i]);
     else if (a == "--earliest-ms" && i + 1 < argc) earliestMs = std::stol(argv[++i]);
+    else if (a == "--log" && i + 1 < argc) logFile = argv[++i];
+    else if (a == "--register-launch" && i + 2 < argc) {
+      std::string file = argv[++i], mode = argv[++i];
+      Application::shared().setLaunchCommand({argv[0], sessionId, mode, "--log", file});
+    }
+    else if (a == "--background") Application::shared().setApplicationState(Application::State::background);
+    else if (a == "--no-launch-events") launchEvents = false;
     else positional.push_back(a);
   }
-  auto session = URLSession::make(URLSessionConfiguration::background(sessionId), delegate);
+  if (command.rfind("launched", 0) == 0) return runLaunched(command, waitMs);
+  auto configuration = URLSessionConfiguration::background(sessionId);
+  configuration.sessionSendsLaunchEvents = launchEvents;
+  auto session = URLSession::make(configuration, delegate);
   std::promise<std::size_t> listed;
   session->getAllTasks([&](std::vector<std::shared_ptr<URLSessionTask>> tasks) { listed.set_value(tasks.size()); });
   say("attached tasks=" + std::to_string(listed.get_future().get()));

@@ -7,21 +7,6 @@
 
 using namespace fntest;
 
-namespace {
-
-std::string slowBody(BackgroundEnvironment& env, std::size_t size, int paceMs = 40, std::size_t chunk = 32768) {
-  return env.server.url("/bytes?n=" + std::to_string(size) + "&ranges=1&etag=v1&pace_ms=" + std::to_string(paceMs) +
-                        "&chunk=" + std::to_string(chunk));
-}
-
-int rangeRequests(BackgroundEnvironment& env) {
-  int n = 0;
-  for (const auto& r : env.server.requests()) n += r.header("Range").has_value();
-  return n;
-}
-
-}  // namespace
-
 TEST_CASE("a download survives its app being killed and is delivered once to the relaunched app") {
   BackgroundEnvironment env;
   {
@@ -98,14 +83,15 @@ TEST_CASE("an upload from a file survives its app; the daemon keeps its own copy
   {
     App app({"s6", "upload", env.server.url("/echo"), file.string(), "--wait-ms", "300"});
     REQUIRE_FALSE(app.waitFor("started").empty());
-    // createTask travels asynchronously: kill the app only once the daemon has its snapshot.
-    auto snapshotTaken = [&] {
+    // "started" is printed before the task's message reaches the daemon: wait for its snapshot.
+    auto snapshotted = [&] {
       std::error_code ignored;
       for (const auto& entry : fs::directory_iterator(env.root / "state" / "staging", ignored))
         if (entry.path().extension() == ".upload") return true;
       return false;
     };
-    for (int i = 0; i < 2000 && !snapshotTaken(); ++i) std::this_thread::sleep_for(5ms);
+    for (int i = 0; i < 500 && !snapshotted(); ++i) std::this_thread::sleep_for(10ms);
+    REQUIRE(snapshotted());
     app.kill9();
     completedInFirst = app.count("complete 1 0 200") == 1;  // a fast upload may beat the kill
   }

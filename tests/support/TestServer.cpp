@@ -758,7 +758,8 @@ void routeBytes(Exchange& x) {
         x.out.close();
         return;
     }
-    if (const std::uint64_t pace = x.number("pace_ms", 0); pace > 0) {
+    // pace_full_only: only full (200) bodies are slow, so a continuation with Range is fast.
+    if (const std::uint64_t pace = x.number("pace_ms", 0); pace > 0 && !(status == 206 && x.flag("pace_full_only"))) {
         // A slow, resumable body: `chunk` bytes every pace_ms, for interruption tests.
         const std::uint64_t chunk = std::max<std::uint64_t>(1, x.number("chunk", 65536));
         if (!x.out.sendHead(status, headers) || x.isHead()) return;

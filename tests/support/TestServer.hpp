@@ -12,7 +12,8 @@
 //                                etag=X: ETag "X" (weak=1: W/"X", never matches If-Range);
 //                                lastmod=1: fixed Last-Modified;
 //                                ranges=1: Accept-Ranges, Range bytes=A-B|A-|-S -> 206/416, If-Range;
-//                                pace_ms=P[&chunk=C]: C bytes (default 64 KiB) every P ms;
+//                                pace_ms=P[&chunk=C]: C bytes (default 64 KiB) every P ms
+//                                [&pace_full_only=1: 206 answers are not paced];
 //                                drop_after=D: the connection closes when the body reaches
 //                                offset D of the resource (a range starting at D or later is whole)]
 //   /echo                       200; body = request head as received + request body;

@@ -37,7 +37,7 @@ SessionRecord makeSession(const std::string& appId, const std::string& sessionId
   session.sessionId = sessionId;
   session.configuration = "config\0with\0NULs\xff"s;
   session.nextTaskId = 42;
-  session.launchCommand = "/usr/bin/app --background";
+  session.launchCommand = "/usr/bin/app\0--background"s;  // wire-encoded: may hold NULs
   session.invalidated = false;
   return session;
 }
@@ -137,7 +137,7 @@ double threadCpuMs() {
 
 }  // namespace
 
-TEST_CASE("Store creates its folder 0700 with a WAL database of schema version 1") {
+TEST_CASE("Store creates its folder 0700 with a WAL database of schema version 2") {
   TempFolder temp;
   const std::string state = (temp.path() / "nested" / "state").string();
   { Store store(state); }
@@ -146,14 +146,48 @@ TEST_CASE("Store creates its folder 0700 with a WAL database of schema version 1
   CHECK((info.st_mode & 0777) == 0700);
   CHECK(std::filesystem::exists(std::filesystem::path(state) / "urlsessiond.sqlite3"));
   CHECK(rawPragma(state, "PRAGMA journal_mode") == "wal");
-  CHECK(rawPragma(state, "PRAGMA user_version") == "1");
+  CHECK(rawPragma(state, "PRAGMA user_version") == "2");
+}
+
+TEST_CASE("Store upgrades a version 1 database: its sessions stay and apps can be saved") {
+  TempFolder temp;
+  {
+    Store store(temp.state());
+    store.putSession(makeSession("app", "s1"));
+  }
+  rawPragma(temp.state(), "DROP TABLE apps");
+  rawPragma(temp.state(), "PRAGMA user_version = 1");
+  Store store(temp.state());
+  CHECK(rawPragma(temp.state(), "PRAGMA user_version") == "2");
+  CHECK(store.session("app", "s1").has_value());
+  store.putApp({"app", 120000, 1700000000000});
+  REQUIRE(store.apps().size() == 1);
+}
+
+TEST_CASE("Store round-trips the apps' launch rate limiters") {
+  TempFolder temp;
+  {
+    Store store(temp.state());
+    CHECK(store.apps().empty());
+    store.putApp({"b", 60000, 1700000000000});
+    store.putApp({"a", 0, 0});
+    store.putApp({"b", 240000, 1700000001000});  // replaced
+  }
+  Store store(temp.state());
+  auto apps = store.apps();
+  REQUIRE(apps.size() == 2);
+  CHECK(apps[0].appId == "a");
+  CHECK(apps[0].launchDelay == 0);
+  CHECK(apps[1].appId == "b");
+  CHECK(apps[1].launchDelay == 240000);
+  CHECK(apps[1].lastLaunchAt == 1700000001000);
 }
 
 TEST_CASE("Store refuses a database of a newer schema version") {
   TempFolder temp;
   { Store store(temp.state()); }
-  rawPragma(temp.state(), "PRAGMA user_version = 2");
-  REQUIRE(rawPragma(temp.state(), "PRAGMA user_version") == "2");
+  rawPragma(temp.state(), "PRAGMA user_version = 3");
+  REQUIRE(rawPragma(temp.state(), "PRAGMA user_version") == "3");
   try {
     Store store(temp.state());
     FAIL("a newer schema was accepted");
