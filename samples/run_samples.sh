@@ -29,7 +29,7 @@ grep -q "didCompleteWithError: task 1, no error" out.txt || fail "background_dow
 
 echo "== background_wakeup"
 mkdir wakeup
-"$build/samples/background_wakeup" start "$url/bytes?n=200000&pace_ms=20&chunk=20000" "$work/wakeup"
+"$build/samples/background_wakeup" start "$url/bytes?n=200000&pace_ms=100&chunk=20000" "$work/wakeup"
 for _ in $(seq 200); do grep -qs "done with the background events" wakeup/wakeup.log && break; sleep 0.1; done
 cat wakeup/wakeup.log
 expected="started background download task 1; leaving
