@@ -21,11 +21,13 @@ Loop::Loop() {
   // socket must not kill the process (Debian's libcurl 7.88 still needs SIGPIPE ignored).
   curl_global_init(CURL_GLOBAL_DEFAULT);
   std::signal(SIGPIPE, SIG_IGN);
-  if (uv_loop_init(&loop_) != 0 || uv_async_init(&loop_, &wakeup_, &Loop::onAsync) != 0) {
+  if (uv_loop_init(&loop_) != 0 || uv_async_init(&loop_, &wakeup_, &Loop::onAsync) != 0 ||
+      uv_idle_init(&loop_, &drainSoon_) != 0) {
     std::fputs("foundation_net: cannot initialise the libuv loop\n", stderr);
     std::abort();
   }
   wakeup_.data = this;
+  drainSoon_.data = this;
   std::promise<std::thread::id> started;
   auto id = started.get_future();
   std::thread([this, &started] {
@@ -42,19 +44,31 @@ void Loop::post(std::function<void()> work) {
     wasEmpty = pending_.empty();
     pending_.push_back(std::move(work));
   }
+  if (isLoopThread()) {
+    // From the loop itself no wake-up is needed, only a loop iteration that does not block:
+    // the idle handle runs the queue next time round, without an eventfd write and read.
+    uv_idle_start(&drainSoon_, &Loop::onIdle);
+    return;
+  }
   // One wake-up per batch: uv_async_send coalesces, and skipping it when work is already
   // pending saves a syscall per post under load.
   if (wasEmpty) uv_async_send(&wakeup_);
 }
 
-void Loop::onAsync(uv_async_t* handle) {
-  auto* self = static_cast<Loop*>(handle->data);
+void Loop::onAsync(uv_async_t* handle) { static_cast<Loop*>(handle->data)->runPending(); }
+
+void Loop::onIdle(uv_idle_t* handle) { static_cast<Loop*>(handle->data)->runPending(); }
+
+void Loop::runPending() {
   std::vector<std::function<void()>> batch;
   for (;;) {
     {
-      std::lock_guard lock(self->mutex_);
-      if (self->pending_.empty()) return;
-      batch.swap(self->pending_);
+      std::lock_guard lock(mutex_);
+      if (pending_.empty()) {
+        uv_idle_stop(&drainSoon_);
+        return;
+      }
+      batch.swap(pending_);
     }
     for (auto& work : batch) work();
     batch.clear();

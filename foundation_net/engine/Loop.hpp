@@ -23,10 +23,14 @@ class Loop {
  private:
   Loop();
   static void onAsync(uv_async_t* handle);
+  static void onIdle(uv_idle_t* handle);
+  // Runs everything posted, including work posted meanwhile, until the queue is empty.
+  void runPending();
   void run();
 
   uv_loop_t loop_{};
-  uv_async_t wakeup_{};
+  uv_async_t wakeup_{};   // posts from other threads
+  uv_idle_t drainSoon_{};  // posts from the loop thread itself
   std::mutex mutex_;
   std::vector<std::function<void()>> pending_;
   std::thread::id threadId_;

@@ -22,6 +22,7 @@ Multi::Multi(Loop& loop, Limits limits)
 }
 
 Multi::~Multi() {
+  for (CURL* easy : spareHandles_) curl_easy_cleanup(easy);
   timer_.stop();
   // curl_multi_cleanup may still call the socket callback (closing connections); those calls
   // close their poll handles as usual.
@@ -37,6 +38,23 @@ CURLMcode Multi::add(CURL* easy, TransferOwner* owner) {
 
 void Multi::remove(CURL* easy) {
   if (curl_multi_remove_handle(multi_, easy) == CURLM_OK) --active_;
+}
+
+CURL* Multi::takeHandle() {
+  if (spareHandles_.empty()) return curl_easy_init();
+  CURL* easy = spareHandles_.back();
+  spareHandles_.pop_back();
+  return easy;
+}
+
+void Multi::recycle(CURL* easy) {
+  // As many as can be in flight on a busy pool; a handle beyond that is freed.
+  constexpr std::size_t spareLimit = 64;
+  if (spareHandles_.size() >= spareLimit) return curl_easy_cleanup(easy);
+  // Every option goes back to curl's default, authentication state included; connections,
+  // which belong to the multi, are not affected.
+  curl_easy_reset(easy);
+  spareHandles_.push_back(easy);
 }
 
 int Multi::onSocket(CURL*, curl_socket_t fd, int what, void* self, void* socketp) {

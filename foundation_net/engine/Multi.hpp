@@ -4,6 +4,8 @@
 // One Multi is one connection pool. Everything here runs on the loop thread, and a Multi must
 // not be destroyed from inside one of its owners' callbacks (defer that with Loop::post).
 #pragma once
+#include <vector>
+
 #include <curl/curl.h>
 
 #include "engine/Loop.hpp"
@@ -35,6 +37,11 @@ class Multi {
   // Stops driving `easy` (no callback follows); the caller then owns it again.
   void remove(CURL* easy);
   int activeTransfers() const { return active_; }
+  // An easy handle with curl's default options: one recycled earlier (its buffers already
+  // allocated) or a new one; nullptr when curl cannot make one.
+  CURL* takeHandle();
+  // Takes back a handle that is not (or no longer) added; it is reset and kept for takeHandle.
+  void recycle(CURL* easy);
 
  private:
   struct Socket;
@@ -47,6 +54,7 @@ class Multi {
   CURLM* multi_;
   Timer timer_;
   int active_ = 0;
+  std::vector<CURL*> spareHandles_;
 };
 
 }  // namespace foundation::engine

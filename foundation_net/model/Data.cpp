@@ -68,6 +68,19 @@ void Data::reserve(std::size_t capacity) {
   if (capacity > size()) mutableStorage().reserve(capacity);
 }
 
+void Data::removeAll(bool keepingCapacity) {
+  if (!keepingCapacity || !storage_) {
+    storage_.reset();
+  } else if (storage_.use_count() > 1) {
+    // Shared with another value, which keeps its bytes: this one gets a buffer of its own.
+    const auto capacity = storage_->capacity();
+    storage_ = std::make_shared<Storage>();
+    storage_->reserve(capacity);
+  } else {
+    storage_->clear();
+  }
+}
+
 Data Data::subdata(std::size_t offset, std::size_t count) const {
   if (offset > size() || count > size() - offset) {
     throw std::out_of_range(

@@ -118,7 +118,7 @@ void HTTPProtocol::begin() {
     return fail(Error::url(URLError::dataLengthExceedsMaximum, url, "a GET request cannot have a body"));
   }
 
-  CURL* easy = curl_easy_init();
+  CURL* easy = context.pool->takeHandle();
   if (!easy) return fail(Error::url(URLError::unknown, url, "cannot create a transfer"));
   easy_ = easy;
   if (!configureBody(easy, context.body)) {
@@ -445,8 +445,12 @@ URLSessionTaskTransactionMetrics HTTPProtocol::collectMetrics() const {
 
 void HTTPProtocol::releaseTransfer() {
   if (easy_) {
-    if (pool_) pool_->remove(easy_);
-    curl_easy_cleanup(easy_);
+    if (pool_) {
+      pool_->remove(easy_);
+      pool_->recycle(easy_);
+    } else {
+      curl_easy_cleanup(easy_);
+    }
     easy_ = nullptr;
   }
   bodyFile_.close();

@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include "engine/Loop.hpp"
 #include "platform/Process.hpp"
 
 namespace foundation::detail {
@@ -13,6 +14,17 @@ void DelegateDispatcher::enqueue(std::function<void()> call) {
     if (scheduled_) return;
     scheduled_ = true;
   }
+  auto& loop = engine::Loop::shared();
+  if (loop.isLoopThread()) {
+    // Handed over once the loop has finished what woke it: the messages this loop iteration
+    // produces (for every task of the session) cost one operation and one worker wake-up.
+    loop.post([self = shared_from_this()] { self->schedule(); });
+    return;
+  }
+  schedule();
+}
+
+void DelegateDispatcher::schedule() {
   queue_->addOperation([self = shared_from_this()] { self->drain(); });
 }
 
@@ -32,7 +44,7 @@ void DelegateDispatcher::drain() {
     }
     call();
   }
-  queue_->addOperation([self = shared_from_this()] { self->drain(); });
+  schedule();
 }
 
 bool tracing() {

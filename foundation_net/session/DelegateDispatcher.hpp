@@ -1,5 +1,7 @@
 // Runs a session's delegate calls one at a time, in the order they were enqueued, on the
 // session's delegate queue — whatever that queue's width. Never runs anything inline.
+// Messages enqueued on the loop thread are handed to the queue at the end of the loop
+// iteration that produced them, as one batch.
 #pragma once
 #include <deque>
 #include <functional>
@@ -17,6 +19,8 @@ class DelegateDispatcher : public std::enable_shared_from_this<DelegateDispatche
   const std::shared_ptr<OperationQueue>& queue() const { return queue_; }
 
  private:
+  // Adds one operation that drains the calls; the caller has set scheduled_.
+  void schedule();
   void drain();
   std::shared_ptr<OperationQueue> queue_;
   std::mutex mutex_;

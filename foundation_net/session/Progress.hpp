@@ -1,11 +1,15 @@
 // Small pieces shared by the loop thread (which produces) and the delegate queue (which
-// consumes): progress that coalesces while a report is queued, and the byte backlog of
-// didReceiveData calls not yet delivered.
+// consumes): progress that coalesces while a report is queued, body bytes that coalesce into
+// one didReceiveData call, and the byte backlog of didReceiveData calls not yet delivered.
 #pragma once
 #include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <mutex>
+#include <optional>
+#include <vector>
+
+#include <foundation_net/Data.hpp>
 
 namespace foundation::detail {
 
@@ -57,6 +61,75 @@ class CoalescedProgress {
   std::int64_t pending_ = 0, total_ = 0;
   bool queued_ = false;
   std::chrono::steady_clock::time_point lastQueued_{};
+};
+
+// The bytes of one didReceiveData call. The loop appends curl's chunks to it until the
+// delegate queue takes it or it is full, so a delegate that lags (or a loop that delays the
+// hand-over) gets fewer, larger pieces instead of one allocation and one message per chunk.
+class BodyBatch {
+ public:
+  static constexpr std::size_t capacity = 256 << 10;
+  // `buffer` is empty; a buffer from the pool already has the full capacity.
+  BodyBatch(std::optional<Data> buffer, const char* bytes, std::size_t count)
+      : data_(buffer ? std::move(*buffer) : Data()), reserved_(buffer.has_value()) {
+    data_.append(bytes, count);
+  }
+  // Loop thread: appends unless the batch was taken or has no room; false when it did not.
+  bool append(const char* bytes, std::size_t count) {
+    std::lock_guard lock(mutex_);
+    if (taken_ || data_.size() + count > capacity) return false;
+    if (!reserved_) data_.reserve(capacity);  // once it holds two chunks it is likely to fill
+    reserved_ = true;
+    data_.append(bytes, count);
+    return true;
+  }
+  // Delegate queue: the bytes; later appends go to a new batch.
+  Data take() {
+    std::lock_guard lock(mutex_);
+    taken_ = true;
+    return std::move(data_);
+  }
+  // Delegate queue, after take(): whether the buffer has the full capacity (worth reusing).
+  bool grown() {
+    std::lock_guard lock(mutex_);
+    return reserved_;
+  }
+  bool handedOver = false;  // loop thread: enqueued on the delegate queue
+
+ private:
+  std::mutex mutex_;
+  Data data_;
+  bool reserved_;
+  bool taken_ = false;
+};
+
+// Buffers of delivered didReceiveData batches, handed back by the delegate queue: a long body
+// cycles through a few warm buffers instead of faulting in fresh pages for every batch (memory
+// freed on another thread tends to go back to the system at once).
+class BufferPool {
+ public:
+  // Enough for every batch the backlog lets be in flight (4 MiB / 256 KiB) and some: fewer
+  // would free and re-fault buffers in a steady stream. It never holds more than was in flight.
+  static constexpr std::size_t limit = 32;
+  // Loop thread: an empty buffer with a batch's full capacity, if one was given back.
+  std::optional<Data> take() {
+    std::lock_guard lock(mutex_);
+    if (spare_.empty()) return std::nullopt;
+    Data buffer = std::move(spare_.back());
+    spare_.pop_back();
+    return buffer;
+  }
+  // Delegate queue: `buffer`, of a batch's full capacity, has been delivered; a copy the
+  // delegate kept keeps its bytes.
+  void give(Data buffer) {
+    buffer.removeAll(true);
+    std::lock_guard lock(mutex_);
+    if (spare_.size() < limit) spare_.push_back(std::move(buffer));
+  }
+
+ private:
+  std::mutex mutex_;
+  std::vector<Data> spare_;
 };
 
 // Bytes handed to the delegate queue but not yet delivered. Above `high` the task holds the

@@ -27,6 +27,15 @@ std::chrono::milliseconds toMilliseconds(std::chrono::steady_clock::duration d) 
   return std::max(std::chrono::milliseconds(0), std::chrono::ceil<std::chrono::milliseconds>(d));
 }
 
+// didReceiveData batches leave for the delegate queue at most this often (or when full), so a
+// fast body costs a few messages per MiB instead of one per 16 KiB chunk; a body that trickles
+// in slower than this is handed over chunk by chunk, at once.
+constexpr auto bodyHandOverInterval = std::chrono::milliseconds(1);
+
+// While didReceiveResponse is pending, up to this much body waits in the task rather than
+// pausing curl: a short response completes without a pause/unpause round trip.
+constexpr std::size_t heldBodyLimit = 64 << 10;
+
 Clock::duration seconds(TimeInterval s) {
   return std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(s));
 }
@@ -574,7 +583,11 @@ detail::LoadingClient::BodyVerdict URLSessionTask::Impl::protocolDidLoad(const c
   if (phase_ != Phase::loading) return Verdict::abort;
   noteActivity();
   if (bodyHeld() || !heldChunks_.empty()) {
-    if (canPause) {
+    std::size_t held = count;
+    for (const auto& chunk : heldChunks_) held += chunk.size();
+    const bool waitsForDisposition = awaitingDisposition_ && !suspended_ && !backlog_->full();
+    if (canPause && !(waitsForDisposition && held <= heldBodyLimit)) {
+      handOverBody();  // what the delegate queue is to drain before the transfer resumes
       protocolPaused_ = true;
       // Waiting on our own delegate is not network idleness.
       if (!awaitingRedirect_ && !awaitingDisposition_ && !awaitingChallenge_) disarmIdleTimer();
@@ -602,19 +615,40 @@ detail::LoadingClient::BodyVerdict URLSessionTask::Impl::consume(const char* byt
     return Verdict::consumed;
   }
   if (!delegateAs<URLSessionDataDelegate>()) return Verdict::consumed;
-  Data chunk(bytes, count);
   backlog_->add(static_cast<std::int64_t>(count));
-  enqueue([chunk = std::move(chunk)](URLSession& session, URLSessionTask& task) {
+  if (bodyBatch_ && bodyBatch_->append(bytes, count)) return Verdict::consumed;  // joins undelivered bytes
+  handOverBody();  // a full batch held back goes first
+  bodyBatch_ = std::make_shared<detail::BodyBatch>(bodyBuffers_.take(), bytes, count);
+  const auto now = Clock::now();
+  const auto due = lastBodyHandOver_ + bodyHandOverInterval;
+  if (now >= due) {
+    handOverBody();
+  } else {
+    if (!bodyTimer_) bodyTimer_ = std::make_unique<engine::Timer>(loop());
+    if (!bodyTimer_->isActive())
+      bodyTimer_->start(static_cast<std::uint64_t>(toMilliseconds(due - now).count()), [this] { handOverBody(); });
+  }
+  return Verdict::consumed;
+}
+
+void URLSessionTask::Impl::handOverBody() {
+  if (!bodyBatch_ || bodyBatch_->handedOver) return;
+  bodyBatch_->handedOver = true;
+  lastBodyHandOver_ = Clock::now();
+  if (bodyTimer_) bodyTimer_->stop();
+  enqueue([batch = bodyBatch_](URLSession& session, URLSessionTask& task) {
     auto& impl = task.impl();
+    Data chunk = batch->take();
     if (auto d = impl.delegateAs<URLSessionDataDelegate>()) {
       detail::trace("urlSession(_:dataTask:didReceive:)", task.taskIdentifier());
       d->didReceiveData(session, static_cast<URLSessionDataTask&>(task), chunk);
     }
-    if (impl.backlog_->remove(static_cast<std::int64_t>(chunk.size()))) {
+    const auto delivered = static_cast<std::int64_t>(chunk.size());
+    if (batch->grown()) impl.bodyBuffers_.give(std::move(chunk));
+    if (impl.backlog_->remove(delivered)) {
       loop().post([self = task.shared_from_this()] { self->impl().releaseBody(); });
     }
   });
-  return Verdict::consumed;
 }
 
 std::optional<Error> URLSessionTask::Impl::openDownloadFile() {
@@ -816,6 +850,7 @@ void URLSessionTask::Impl::finish(std::optional<Error> error) {
   if (uploadProgress_->flush()) reportUploadProgress();
   idleTimer_.reset();
   resourceTimer_.reset();
+  bodyTimer_.reset();  // a batch it held back leaves with the completion, just before it
   heldChunks_.clear();
   if (error && !error->failingURL) error->failingURL = currentURL();
   // Cancelled for resume data, or cut off by the network: the bytes so far are worth keeping.
@@ -901,6 +936,7 @@ void URLSessionTask::Impl::deliverCompletion(std::optional<Error> error, std::op
 // ---- Delegate side ----------------------------------------------------------------------
 
 void URLSessionTask::Impl::enqueue(std::function<void(URLSession&, URLSessionTask&)> call) {
+  handOverBody();  // body bytes held back come before anything that follows them
   auto task = owner_.lock();
   auto session = session_;
   session->impl().dispatcher->enqueue([task = std::move(task), session = std::move(session), call = std::move(call)] {

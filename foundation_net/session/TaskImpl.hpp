@@ -142,6 +142,8 @@ class URLSessionTask::Impl {
   bool bodyHeld() const;
   void releaseBody();
   detail::LoadingClient::BodyVerdict consume(const char* bytes, std::size_t count);
+  // Enqueues the open didReceiveData batch unless it is already queued.
+  void handOverBody();
   void armTimers();
   void disarmTimers();
   void disarmIdleTimer();
@@ -224,6 +226,9 @@ class URLSessionTask::Impl {
   std::chrono::steady_clock::duration resourceUsed_{};   // active time before the last resume
   std::chrono::steady_clock::time_point activeSince_{};
   Data accumulated_;                 // the body, for a data completion handler
+  std::shared_ptr<detail::BodyBatch> bodyBatch_;  // the last didReceiveData batch, which bytes may join
+  std::chrono::steady_clock::time_point lastBodyHandOver_{};
+  std::unique_ptr<engine::Timer> bodyTimer_;     // hands over a batch held back by the interval
   platform::File downloadFile_;
   std::string downloadPath_;
   std::int64_t bytesWritten_ = 0;
@@ -235,6 +240,7 @@ class URLSessionTask::Impl {
   // Shared between the loop and the delegate queue.
   std::shared_ptr<detail::Backlog> backlog_;
   std::shared_ptr<detail::CoalescedProgress> downloadProgress_, uploadProgress_;
+  detail::BufferPool bodyBuffers_;
 };
 
 }  // namespace foundation

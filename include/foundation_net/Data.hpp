@@ -26,6 +26,9 @@ class Data {
   void append(const void* bytes, std::size_t count);
   void append(const Data& other);
   void reserve(std::size_t capacity);
+  // Swift's removeAll(keepingCapacity:): empties the value; keeping the capacity lets a buffer
+  // that is filled again and again be reused instead of allocated anew.
+  void removeAll(bool keepingCapacity = false);
   Data subdata(std::size_t offset, std::size_t count) const;
 
  private:

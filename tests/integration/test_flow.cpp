@@ -2,7 +2,10 @@
 // per-task delegates, the main queue.
 #include <doctest/doctest.h>
 
+#include <algorithm>
+#include <mutex>
 #include <set>
+#include <vector>
 
 #include "Recorder.hpp"
 #include "TestServer.hpp"
@@ -24,6 +27,33 @@ TEST_CASE("a slow delegate holds the transfer back instead of buffering without 
   // Undelivered bytes stay near the 4 MiB high-water mark (plus one receive buffer).
   CHECK(recorder->maxUndelivered() > 0);
   CHECK(recorder->maxUndelivered() <= (4 << 20) + (512 << 10));
+}
+
+TEST_CASE("didReceiveData pieces are bounded batches, and a piece the delegate keeps keeps its bytes") {
+  TestServer server;
+  auto recorder = std::make_shared<Recorder>();
+  std::mutex mutex;
+  std::vector<Data> kept;  // copies share the delivered buffers, which the task then reuses
+  recorder->onData = [&](URLSessionDataTask&, const Data& data) {
+    std::lock_guard lock(mutex);
+    kept.push_back(data);
+  };
+  auto session = URLSession::make(URLSessionConfiguration::defaultConfiguration(), recorder);
+  const std::size_t size = 16u << 20;
+  auto task = session->dataTask(URL(server.url("/bytes?n=" + std::to_string(size))));
+  task->resume();
+  REQUIRE(recorder->waitForCompletions(1, 60s));
+  CHECK_FALSE(recorder->completion(task->taskIdentifier()).error);
+  std::lock_guard lock(mutex);
+  std::string joined;
+  std::size_t largest = 0;
+  for (const auto& piece : kept) {
+    joined.append(piece.view());
+    largest = std::max(largest, piece.size());
+  }
+  CHECK(joined.size() == size);
+  CHECK(joined == pattern(0, size));
+  CHECK(largest <= (256u << 10));
 }
 
 TEST_CASE("httpMaximumConnectionsPerHost holds, as the server sees it") {

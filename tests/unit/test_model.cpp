@@ -86,6 +86,30 @@ TEST_CASE("Data: appending to an empty value shares the appended buffer") {
   CHECK(source.view() == "abc");
 }
 
+TEST_CASE("Data: removeAll(keepingCapacity:) reuses an unshared buffer and spares a shared one") {
+  Data buffer;
+  buffer.reserve(1024);
+  buffer.append("hello", 5);
+  const std::uint8_t* first = buffer.bytes();
+  buffer.removeAll(true);
+  CHECK(buffer.empty());
+  buffer.append("world", 5);
+  CHECK(buffer.view() == "world");
+  CHECK(buffer.bytes() == first);  // the same buffer, filled again
+
+  const Data kept = buffer;  // a copy shares the buffer
+  buffer.removeAll(true);
+  CHECK(kept.view() == "world");  // the copy keeps its bytes
+  CHECK(buffer.empty());
+  buffer.append("again", 5);
+  CHECK(buffer.bytes() != kept.bytes());
+  CHECK(kept.view() == "world");
+
+  buffer.removeAll();
+  CHECK(buffer.empty());
+  CHECK(buffer == Data());
+}
+
 TEST_CASE("Data: appending its own bytes") {
   Data data("abc");
   data.append(data);
