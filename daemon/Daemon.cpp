@@ -156,7 +156,7 @@ void Daemon::handle(Connection& connection, Message message) {
   Session* session = sessionOf(connection);
   if (!session) return connection.close();  // every other message needs an attached session
   switch (message.type()) {
-    case wire::Type::createTask: return createTask(*session, message);
+    case wire::Type::createTask: return createTask(connection, *session, message);
     case wire::Type::acknowledge: return acknowledge(message.integer(tag::sequence).value_or(0));
     case wire::Type::appState: return applyAppState(*session, message);
     case wire::Type::invalidate:
@@ -319,14 +319,21 @@ void Daemon::applyProperties(Task& task, const Message& message) {
   r.earliestBegin = message.integer(tag::earliestBegin);
 }
 
-void Daemon::createTask(Session& session, const Message& message) {
+void Daemon::createTask(Connection& connection, Session& session, const Message& message) {
   auto id = message.integer(tag::taskId);
   auto kind = message.integer(tag::taskKind);
   auto encodedRequest = message.nested(tag::request);
   auto request = encodedRequest ? wire::decodeRequest(*encodedRequest) : std::nullopt;
   if (!id || *id <= 0 || !kind || *kind < 0 || *kind > 2 || !request) return;
   TaskKey key{session.record.appId, session.record.sessionId, static_cast<std::uint64_t>(*id)};
-  if (tasks_.count(key)) return;  // already known (a repeated message)
+  // An upload's creator waits until its file is copied and the task committed: this answer is
+  // held until the store's commit (GroupCommit), like every message.
+  auto confirm = [&] {
+    if (message.bytes(tag::uploadFile))
+      connection.send(Message(wire::Type::reply).add(tag::ok, std::int64_t{1}).add(tag::taskId, *id));
+  };
+  // Resent after a reconnection: known, or created once and finished since (ids only grow).
+  if (tasks_.count(key) || static_cast<std::uint64_t>(*id) < session.record.nextTaskId) return confirm();
 
   auto task = std::make_unique<Task>();
   auto& r = task->record;
@@ -373,6 +380,7 @@ void Daemon::createTask(Session& session, const Message& message) {
     store_->putSession(session.record);
     save(created);
   });
+  confirm();
   if (refusal) complete(created, refusal, std::nullopt, std::nullopt);
 }
 

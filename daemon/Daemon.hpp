@@ -71,7 +71,7 @@ class Daemon {
   struct Task;
 
   void attach(background::Connection& connection, const wire::Message& message);
-  void createTask(Session& session, const wire::Message& message);
+  void createTask(background::Connection& connection, Session& session, const wire::Message& message);
   void resumeTask(Task& task, const wire::Message& message);
   void suspendTask(Task& task);
   // Cancels; with produceResumeData, the completion's error carries resume data when the

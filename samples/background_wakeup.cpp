@@ -106,8 +106,8 @@ int main(int argc, char** argv) {
   if (start) {
     auto task = urlSession()->downloadTask(URL(argv[2]));
     task->resume();
+    // resume() returned: the daemon has the task, the app may leave at once.
     report("started background download task " + std::to_string(task->taskIdentifier()) + "; leaving");
-    std::this_thread::sleep_for(std::chrono::milliseconds(200));  // the task reaches the daemon
     return 0;
   }
   // Launched by urlsessiond: the main run loop runs until the completion handler was called.

@@ -94,8 +94,15 @@ void Attempt::connected(uv_pipe_t* pipe) {
         if (!*waiting) return link->onMessage(std::move(message));
         *waiting = false;
         if (message.type() == wire::Type::attached) {
-          if (auto session = link->session_.lock()) session->impl().adoptBackgroundTasks(message, link);
+          std::vector<wire::Message> missed;
+          if (auto session = link->session_.lock()) missed = session->impl().adoptBackgroundTasks(message, link);
+          // What the daemon missed goes before anything sent later; whoever waited for the
+          // link goes once it is in the kernel.
+          for (std::size_t i = 0; i < missed.size(); ++i)
+            c.send(missed[i], i + 1 == missed.size() ? std::function<void()>([link] { link->releaseParked(); })
+                                                     : std::function<void()>());
           self->finish(c.shared_from_this(), std::nullopt);
+          if (missed.empty()) link->releaseParked();
           return;
         }
         auto error = message.nested(wire::tag::error);
@@ -138,15 +145,51 @@ BackgroundLink::~BackgroundLink() {
 }
 
 void BackgroundLink::send(wire::Message message) {
-  engine::Loop::shared().post([self = shared_from_this(), message = std::move(message)] {
-    if (self->connection_) self->connection_->send(message);
+  auto& loop = engine::Loop::shared();
+  if (loop.isLoopThread()) return deliver(message, {});
+  auto handedOver = std::make_shared<std::promise<void>>();
+  auto done = handedOver->get_future();
+  loop.post([self = shared_from_this(), message = std::move(message), handedOver] {
+    self->deliver(message, [handedOver] { handedOver->set_value(); });
   });
+  done.wait_for(attachTimeout);
+}
+
+bool BackgroundLink::sendCreationAndConfirm(wire::Message creation, std::uint64_t taskId) {
+  auto& loop = engine::Loop::shared();
+  if (loop.isLoopThread()) {
+    deliver(creation, {});
+    return true;
+  }
+  auto answered = std::make_shared<std::promise<void>>();
+  auto answer = answered->get_future();
+  loop.post([self = shared_from_this(), creation = std::move(creation), answered, taskId] {
+    self->confirmations_[taskId] = [answered] { answered->set_value(); };
+    self->deliver(creation, {});
+  });
+  if (answer.wait_for(confirmTimeout) == std::future_status::ready) return true;
+  loop.post([self = shared_from_this(), taskId] { self->confirmations_.erase(taskId); });
+  return false;
+}
+
+void BackgroundLink::deliver(const wire::Message& message, std::function<void()> written) {
+  if (connection_ && connection_->isOpen()) return connection_->send(message, std::move(written));
+  if (closed_) {
+    if (written) written();
+    return;
+  }
+  if (written) parked_.push_back(std::move(written));
+}
+
+void BackgroundLink::releaseParked() {
+  for (auto& release : std::exchange(parked_, {})) release();
 }
 
 void BackgroundLink::close() {
   engine::Loop::shared().post([self = shared_from_this()] {
     self->closed_ = true;
     self->reconnectTimer_.reset();
+    self->releaseParked();
     if (self->connection_) self->connection_->close();
   });
 }
@@ -164,6 +207,15 @@ void BackgroundLink::detach() {
 }
 
 void BackgroundLink::onMessage(wire::Message message) {
+  if (auto id = message.integer(wire::tag::taskId); message.type() == wire::Type::reply && id) {
+    // The daemon copied an upload's file and committed its task.
+    if (auto it = confirmations_.find(static_cast<std::uint64_t>(*id)); it != confirmations_.end()) {
+      auto confirm = std::move(it->second);
+      confirmations_.erase(it);
+      confirm();
+    }
+    return;
+  }
   if (message.type() == wire::Type::reply && detachAnswer_) {
     detachAnswer_->set_value();
     detachAnswer_.reset();

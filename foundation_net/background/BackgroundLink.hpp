@@ -2,7 +2,10 @@
 // URLSession. It attaches the session (starting the daemon when none answers), forwards the
 // tasks' commands, and routes the daemon's events to the session on the loop thread.
 #pragma once
+#include <chrono>
 #include <cstdint>
+#include <functional>
+#include <map>
 #include <future>
 #include <memory>
 #include <optional>
@@ -33,8 +36,17 @@ class BackgroundLink : public std::enable_shared_from_this<BackgroundLink> {
                                                 std::optional<Error>& failure);
   ~BackgroundLink();
 
-  // Sends a message from any thread (dropped while the connection is down).
+  // Sends a command from any thread and returns once its frame is in the kernel, so that the
+  // daemon reads it even if this process dies right after. While the link is down the command
+  // is not kept: the re-attach brings the daemon's tasks in line with the app's (see
+  // URLSession::Impl::adoptBackgroundTasks), and the caller waits for that, at most a few
+  // seconds. On the loop thread it never waits.
   void send(wire::Message message);
+  // Sends the createTask of an upload from a file and waits (up to `confirmTimeout`) until the
+  // daemon answered that it has copied the file and committed the task; false when it did not.
+  // On the loop thread it cannot wait and answers true.
+  bool sendCreationAndConfirm(wire::Message creation, std::uint64_t taskId);
+  static constexpr auto confirmTimeout = std::chrono::seconds(15);
   void close();
   // Lets go of the daemon's session for good (the session was invalidated): tells the daemon and
   // waits for its answer (up to 2 s), so that a new session with the same identifier attaches
@@ -48,6 +60,11 @@ class BackgroundLink : public std::enable_shared_from_this<BackgroundLink> {
   friend struct Attempt;
   BackgroundLink() = default;
   void onMessage(wire::Message message);
+  // Loop thread: writes `message` if connected (`written` once it is in the kernel); else keeps
+  // `written` until the re-attach has resent what the daemon missed.
+  void deliver(const wire::Message& message, std::function<void()> written);
+  // Loop thread: lets the callers waiting for the link go.
+  void releaseParked();
 
   std::weak_ptr<URLSession> session_;
   wire::Message attachRequest_;
@@ -55,6 +72,8 @@ class BackgroundLink : public std::enable_shared_from_this<BackgroundLink> {
   bool closed_ = false;                     // loop thread: closed on purpose, no reconnection
   std::unique_ptr<engine::Timer> reconnectTimer_;
   std::shared_ptr<std::promise<void>> detachAnswer_;  // loop thread: detach() waits on it
+  std::vector<std::function<void()>> parked_;         // loop thread: senders waiting for the link
+  std::map<std::uint64_t, std::function<void()>> confirmations_;  // loop thread: by task id
 };
 
 }  // namespace foundation::background

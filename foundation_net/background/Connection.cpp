@@ -50,7 +50,12 @@ namespace {
 // Frames queued while writes are held (loop thread only).
 struct HeldWrites {
   bool holding = false;
-  std::vector<std::pair<std::weak_ptr<Connection>, std::string>> frames;
+  struct Frame {
+    std::weak_ptr<Connection> connection;
+    std::string bytes;
+    std::function<void()> written;
+  };
+  std::vector<Frame> frames;
 };
 HeldWrites& heldWrites() {
   static HeldWrites held;
@@ -66,32 +71,60 @@ void Connection::releaseWrites() {
   held.holding = false;
   auto frames = std::move(held.frames);
   held.frames.clear();
-  for (auto& [connection, frame] : frames)
-    if (auto open = connection.lock()) open->write(std::move(frame));
+  for (auto& frame : frames) {
+    if (auto open = frame.connection.lock()) {
+      open->write(std::move(frame.bytes), std::move(frame.written));
+    } else if (frame.written) {
+      frame.written();
+    }
+  }
 }
 
-void Connection::send(const wire::Message& message) {
-  if (!pipe_) return;
-  if (auto& held = heldWrites(); held.holding) {
-    held.frames.emplace_back(weak_from_this(), wire::frame(message));
+void Connection::send(const wire::Message& message, std::function<void()> written) {
+  if (!pipe_) {
+    if (written) written();
     return;
   }
-  write(wire::frame(message));
+  if (auto& held = heldWrites(); held.holding) {
+    held.frames.push_back({weak_from_this(), wire::frame(message), std::move(written)});
+    return;
+  }
+  write(wire::frame(message), std::move(written));
 }
 
-void Connection::write(std::string frame) {
-  if (!pipe_) return;
+void Connection::write(std::string frame, std::function<void()> written) {
+  auto report = [&written] {
+    if (written) written();
+  };
+  if (!pipe_) return report();
+  auto* stream = reinterpret_cast<uv_stream_t*>(pipe_);
+  // With nothing queued the frame usually fits the socket's buffer at once: no request, and
+  // the caller hears of it before send() returns.
+  uv_buf_t whole = uv_buf_init(frame.data(), static_cast<unsigned>(frame.size()));
+  const int sent = uv_try_write(stream, &whole, 1);
+  if (sent == static_cast<int>(frame.size())) return report();
+  if (sent < 0 && sent != UV_EAGAIN) {
+    close();
+    return report();
+  }
   struct Write {
     uv_write_t request;
     std::string bytes;
+    std::function<void()> written;
   };
-  auto* write = new Write{{}, std::move(frame)};
-  uv_buf_t buf = uv_buf_init(write->bytes.data(), static_cast<unsigned>(write->bytes.size()));
-  int rc = uv_write(&write->request, reinterpret_cast<uv_stream_t*>(pipe_), &buf, 1,
-                    [](uv_write_t* request, int) { delete reinterpret_cast<Write*>(request); });
+  const std::size_t offset = sent > 0 ? static_cast<std::size_t>(sent) : 0;
+  auto* write = new Write{{}, std::move(frame), std::move(written)};
+  uv_buf_t rest = uv_buf_init(write->bytes.data() + offset, static_cast<unsigned>(write->bytes.size() - offset));
+  int rc = uv_write(&write->request, stream, &rest, 1, [](uv_write_t* request, int) {
+    auto* done = reinterpret_cast<Write*>(request);
+    if (done->written) done->written();
+    delete done;
+  });
   if (rc != 0) {
+    written = std::move(write->written);
     delete write;
     close();
+    report();
   }
 }
 

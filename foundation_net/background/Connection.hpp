@@ -23,7 +23,10 @@ class Connection : public std::enable_shared_from_this<Connection> {
   static std::shared_ptr<Connection> adopt(uv_pipe_t* pipe, MessageHandler onMessage, CloseHandler onClose);
   ~Connection();
 
-  void send(const wire::Message& message);
+  // Writes the frame, or queues it behind earlier ones; `written` runs (on the loop thread,
+  // possibly before send returns) once the kernel has all of it, or once it never will (the
+  // connection failed or closed). A peer reads what the kernel has even after this process died.
+  void send(const wire::Message& message, std::function<void()> written = {});
   // Loop thread. While writes are held, every connection's send() queues its frame; release
   // sends what was queued, in order, to the connections still open. The daemon holds writes
   // until the store has committed what those messages report.
@@ -37,7 +40,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
  private:
   Connection() = default;
   void onRead(ssize_t count, const uv_buf_t* buffer);
-  void write(std::string frame);
+  void write(std::string frame, std::function<void()> written);
 
   uv_pipe_t* pipe_ = nullptr;
   wire::FrameReader reader_;

@@ -3,6 +3,8 @@
 #include <foundation_net/URLSessionDownloadTask.hpp>
 #include <foundation_net/URLSessionUploadTask.hpp>
 
+#include <map>
+
 #include "background/BackgroundLink.hpp"
 #include "background/Protocol.hpp"
 #include "session/SessionImpl.hpp"
@@ -37,26 +39,30 @@ std::shared_ptr<URLSessionTask> makeMirror(URLSession& session, const background
 
 }  // namespace
 
-void URLSession::Impl::adoptBackgroundTasks(const wire::Message& attached,
-                                            const std::shared_ptr<background::BackgroundLink>& link) {
+std::vector<wire::Message> URLSession::Impl::adoptBackgroundTasks(
+    const wire::Message& attached, const std::shared_ptr<background::BackgroundLink>& link) {
   auto next = static_cast<std::uint64_t>(attached.integer(tag::nextTaskId).value_or(1));
   for (auto current = nextTaskIdentifier_.load(); current < next && !nextTaskIdentifier_.compare_exchange_weak(current, next);) {
   }
+  std::map<std::uint64_t, background::TaskSummary> known;
   for (const auto& encoded : attached.allBytes(tag::task)) {
     auto message = wire::Message::decode(encoded);
     auto summary = message ? background::decodeTaskSummary(*message) : std::nullopt;
-    if (!summary) continue;
-    std::shared_ptr<URLSessionTask> existing;
-    {
-      std::lock_guard lock(mutex_);
-      if (auto it = tasks_.find(summary->taskId); it != tasks_.end()) existing = it->second;
-    }
-    if (existing) {
-      existing->impl().applySummary(*summary);
-    } else {
-      adoptTask(makeMirror(owner, *summary, link));
-    }
+    if (summary) known.emplace(summary->taskId, std::move(*summary));
   }
+  std::map<std::uint64_t, std::shared_ptr<URLSessionTask>> local;
+  {
+    std::lock_guard lock(mutex_);
+    local = tasks_;
+  }
+  std::vector<wire::Message> missed;
+  for (const auto& [id, task] : local) {
+    auto it = known.find(id);
+    task->impl().reconcile(it == known.end() ? nullptr : &it->second, missed);
+  }
+  for (const auto& [id, summary] : known)
+    if (!local.count(id)) adoptTask(makeMirror(owner, summary, link));
+  return missed;
 }
 
 void URLSession::Impl::backgroundEvent(const wire::Message& event) {

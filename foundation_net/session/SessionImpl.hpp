@@ -53,8 +53,11 @@ class URLSession::Impl {
   std::shared_ptr<background::BackgroundLink> link;
   std::optional<Error> backgroundFailure;
   bool isBackground() const { return configuration.identifier().has_value(); }
-  // Loop thread: the daemon's list of tasks in flight, on attach and re-attach.
-  void adoptBackgroundTasks(const wire::Message& attached, const std::shared_ptr<background::BackgroundLink>& link);
+  // Loop thread: the daemon's list of tasks in flight, on attach and re-attach. Tasks this
+  // process does not know become mirrors; for the ones it knows, returns the commands the
+  // daemon missed while the link was down (or lost when it died), in task order.
+  std::vector<wire::Message> adoptBackgroundTasks(const wire::Message& attached,
+                                                  const std::shared_ptr<background::BackgroundLink>& link);
   // Loop thread: an event from the daemon.
   void backgroundEvent(const wire::Message& event);
 

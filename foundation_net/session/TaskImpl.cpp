@@ -179,14 +179,14 @@ void URLSessionTask::Impl::cancelByProducingResumeData(std::function<void(std::o
       return impl.enqueue([handler = std::move(handler)](URLSession&, URLSessionTask&) { handler(std::nullopt); });
     }
     impl.resumeDataHandler_ = std::move(handler);
-    if (impl.isRemote()) {
-      // The daemon answers with the completion, whose error carries the resume data.
-      return impl.remote_->send(wire::Message(wire::Type::cancelTask)
-                                    .add(wire::tag::taskId, static_cast<std::int64_t>(impl.identifier_))
-                                    .add(wire::tag::produceResumeData, std::int64_t{1}));
-    }
-    impl.finish(Error::url(URLError::cancelled, impl.currentURL()));
+    if (!impl.isRemote()) impl.finish(Error::url(URLError::cancelled, impl.currentURL()));
   });
+  // The daemon answers with the completion, whose error carries the resume data; the handler
+  // is in place by then (the loop runs the work above first).
+  if (isRemote())
+    remote_->send(wire::Message(wire::Type::cancelTask)
+                      .add(wire::tag::taskId, static_cast<std::int64_t>(identifier_))
+                      .add(wire::tag::produceResumeData, std::int64_t{1}));
 }
 
 std::optional<URLRequest> URLSessionTask::Impl::originalRequest() const {

@@ -104,11 +104,20 @@ class URLSessionTask::Impl {
   bool isRemote() const { return remote_ != nullptr && !startFailure_; }
   // The createTask message that hands this task to the daemon.
   wire::Message creationMessage() const;
+  bool uploadsFromFile() const { return body_.filePath.has_value(); }
   // The properties an app may set after creation (description, priority, dates, hints); sent
   // with every resume so the daemon schedules with the values in force.
   wire::Message propertiesMessage(wire::Type type) const;
-  // Loop thread: takes the daemon's view of the task (on attach and re-attach).
+  // Loop thread: takes the daemon's view of a task this process did not know (on attach).
   void applySummary(const background::TaskSummary& summary);
+  // Loop thread, on re-attach, for a task this process made or adopted before: takes the
+  // daemon's progress (`known`, null when the daemon has no such task) and appends to `missed`
+  // what brings the daemon in line with the app — the task's creation if the daemon never got
+  // it, the resume, suspend, cancel or property change it missed. Each is idempotent there.
+  void reconcile(const background::TaskSummary* known, std::vector<wire::Message>& missed);
+  // Loop thread: the daemon never confirmed the task's creation; it completes with `error`
+  // (unless it already completed) and any later completion from the daemon is only acknowledged.
+  void abandonRemote(Error error);
   // Loop thread: an event the daemon sent for this task.
   void remoteEvent(const wire::Message& event);
 
@@ -120,6 +129,14 @@ class URLSessionTask::Impl {
   enum class Phase { idle, queued, loading, done };
 
   URLRequest request() const;  // the current request
+  // Background sessions: the daemon's request, response and byte counts (not the app's
+  // properties or state).
+  void applyProgress(const background::TaskSummary& summary);
+  // Whether the daemon's copy has the properties the app set (description, priority, dates,
+  // hints).
+  bool propertiesMatch(const background::TaskSummary& summary) const;
+  // earliestBeginDate_ in milliseconds since the epoch; the caller holds mutex_.
+  std::optional<std::int64_t> earliestBeginMillis() const;
   std::optional<URL> currentURL() const;
 
   // Loop-thread transitions.

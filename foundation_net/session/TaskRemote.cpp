@@ -1,6 +1,8 @@
 // The part of the task state machine that mirrors a task run by urlsessiond: commands go to
 // the daemon, the daemon's events become delegate calls, and a completion is acknowledged
 // only after its last delegate method returned (at-least-once delivery).
+#include <limits>
+
 #include <foundation_net/URLSessionDataDelegate.hpp>
 #include <foundation_net/URLSessionDownloadDelegate.hpp>
 
@@ -27,9 +29,7 @@ Message URLSessionTask::Impl::propertiesMessage(wire::Type type) const {
       .add(tag::priority, static_cast<double>(priority_))
       .add(tag::expectsToSend, clientExpectsToSend_.load())
       .add(tag::expectsToReceive, clientExpectsToReceive_.load());
-  if (earliestBeginDate_)
-    m.add(tag::earliestBegin, static_cast<std::int64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
-                                  earliestBeginDate_->time_since_epoch()).count()));
+  if (auto earliest = earliestBeginMillis()) m.add(tag::earliestBegin, *earliest);
   return m;
 }
 
@@ -43,24 +43,74 @@ Message URLSessionTask::Impl::creationMessage() const {
 }
 
 void URLSessionTask::Impl::applySummary(const background::TaskSummary& s) {
+  applyProgress(s);
   std::lock_guard lock(mutex_);
-  if (s.originalRequest) originalRequest_ = *s.originalRequest;
-  if (s.currentRequest) currentRequest_ = *s.currentRequest;
-  if (s.response) response_ = std::make_shared<HTTPURLResponse>(*s.response);
   description_ = s.description;
   priority_ = static_cast<float>(s.priority);
   if (s.earliestBegin) earliestBeginDate_ = Date(std::chrono::milliseconds(*s.earliestBegin));
   clientExpectsToSend_ = s.expectsToSend;
   clientExpectsToReceive_ = s.expectsToReceive;
-  bytesReceived_ = s.bytesReceived;
-  bytesExpectedToReceive_ = s.bytesExpected;
-  bytesSent_ = s.bytesSent;
-  bytesExpectedToSend_ = s.bytesExpectedToSend;
   // A completed task still has its completion to deliver: it stays "running" until then.
   auto state = static_cast<State>(s.state);
   if (state_ == State::canceling) return;
   state_ = state == State::completed ? State::running : state;
   suspendCount_ = state == State::suspended ? 1 : 0;
+}
+
+void URLSessionTask::Impl::applyProgress(const background::TaskSummary& s) {
+  std::lock_guard lock(mutex_);
+  if (s.originalRequest) originalRequest_ = *s.originalRequest;
+  if (s.currentRequest) currentRequest_ = *s.currentRequest;
+  if (s.response) response_ = std::make_shared<HTTPURLResponse>(*s.response);
+  bytesReceived_ = s.bytesReceived;
+  bytesExpectedToReceive_ = s.bytesExpected;
+  bytesSent_ = s.bytesSent;
+  bytesExpectedToSend_ = s.bytesExpectedToSend;
+}
+
+void URLSessionTask::Impl::reconcile(const background::TaskSummary* known, std::vector<Message>& missed) {
+  if (known) applyProgress(*known);
+  if (!isRemote() || phase_ == Phase::done) return;
+  const auto id = static_cast<std::int64_t>(identifier_);
+  const State wanted = state_;
+  if (!known) missed.push_back(creationMessage());
+  const auto daemonState = known ? static_cast<State>(known->state) : State::suspended;
+  if (wanted == State::canceling) {
+    Message cancel(wire::Type::cancelTask);
+    cancel.add(tag::taskId, id);
+    if (resumeDataHandler_) cancel.add(tag::produceResumeData, std::int64_t{1});
+    missed.push_back(std::move(cancel));
+    return;
+  }
+  if (daemonState == State::completed) return;  // its completion is on its way
+  if (wanted == State::running && daemonState == State::suspended)
+    return missed.push_back(propertiesMessage(wire::Type::resumeTask));  // with the properties
+  if (wanted == State::suspended && daemonState == State::running)
+    missed.push_back(Message(wire::Type::suspendTask).add(tag::taskId, id));
+  if (known && !propertiesMatch(*known)) missed.push_back(propertiesMessage(wire::Type::setTaskDescription));
+}
+
+bool URLSessionTask::Impl::propertiesMatch(const background::TaskSummary& s) const {
+  std::lock_guard lock(mutex_);
+  return s.description == description_ && static_cast<float>(s.priority) == priority_ &&
+         s.earliestBegin == earliestBeginMillis() && s.expectsToSend == clientExpectsToSend_ &&
+         s.expectsToReceive == clientExpectsToReceive_;
+}
+
+std::optional<std::int64_t> URLSessionTask::Impl::earliestBeginMillis() const {
+  if (!earliestBeginDate_) return std::nullopt;
+  return std::chrono::duration_cast<std::chrono::milliseconds>(earliestBeginDate_->time_since_epoch()).count();
+}
+
+void URLSessionTask::Impl::abandonRemote(Error error) {
+  if (phase_ == Phase::done) return;
+  lastCompletionSequence_ = std::numeric_limits<std::int64_t>::max();
+  sendToDaemon(static_cast<int>(wire::Type::cancelTask));  // in case it turns up there later
+  {
+    std::lock_guard lock(mutex_);
+    state_ = State::canceling;  // nothing more goes to the daemon
+  }
+  finish(std::move(error));
 }
 
 void URLSessionTask::Impl::remoteEvent(const Message& event) {

@@ -82,7 +82,17 @@ std::shared_ptr<T> createTask(URLSession& session, URLSessionTask::Impl::Setup s
   auto task = std::make_shared<T>(std::make_unique<URLSessionTask::Impl>(std::move(setup)));
   task->impl().bind(task);
   impl.registerTask(task);
-  if (task->impl().isRemote()) impl.link->send(task->impl().creationMessage());
+  if (task->impl().isRemote()) {
+    if (!task->impl().uploadsFromFile()) {
+      impl.link->send(task->impl().creationMessage());
+    } else if (!impl.link->sendCreationAndConfirm(task->impl().creationMessage(), task->taskIdentifier())) {
+      // The app may delete its file once this returns, so the daemon's copy must exist first.
+      engine::Loop::shared().post([task] {
+        task->impl().abandonRemote(Error::url(URLError::backgroundSessionWasDisconnected, std::nullopt,
+                                              "urlsessiond did not confirm that it copied the file to upload"));
+      });
+    }
+  }
   if (auto delegate = std::dynamic_pointer_cast<URLSessionTaskDelegate>(session.delegate())) {
     detail::trace("urlSession(_:didCreateTask:)", task->taskIdentifier());
     delegate->didCreateTask(session, *task);

@@ -14,10 +14,13 @@
 //          --log FILE (also append every line to FILE: launched apps have no stdout),
 //          --register-launch FILE MODE (register "bg_app SESSION MODE --log FILE" as the launch command),
 //          --background (say the app is in the background before making tasks),
-//          --no-launch-events (sessionSendsLaunchEvents = false)
+//          --no-launch-events (sessionSendsLaunchEvents = false),
+//          --delete-file (remove the upload's FILE as soon as uploadTask() returned),
+//          --kill-after-resume (raise(SIGKILL) as soon as resume() returned)
 #include <unistd.h>
 
 #include <chrono>
+#include <csignal>
 #include <cstdio>
 #include <cstring>
 #include <fstream>
@@ -138,7 +141,7 @@ int main(int argc, char** argv) {
   }
   std::string sessionId = argv[1], command = argv[2];
   std::vector<std::string> positional;
-  bool stay = false, launchEvents = true;
+  bool stay = false, launchEvents = true, deleteFile = false, killAfterResume = false;
   int waitMs = 20000;
   std::optional<long> earliestMs;
   auto delegate = std::make_shared<Delegate>();
@@ -155,6 +158,8 @@ int main(int argc, char** argv) {
     }
     else if (a == "--background") Application::shared().setApplicationState(Application::State::background);
     else if (a == "--no-launch-events") launchEvents = false;
+    else if (a == "--delete-file") deleteFile = true;
+    else if (a == "--kill-after-resume") killAfterResume = true;
     else positional.push_back(a);
   }
   if (command.rfind("launched", 0) == 0) return runLaunched(command, waitMs);
@@ -172,6 +177,7 @@ int main(int argc, char** argv) {
     URLRequest request{URL(positional[0])};
     request.httpMethod = "POST";
     task = session->uploadTask(request, URL::fileURLWithPath(positional[1]));
+    if (deleteFile) std::remove(positional[1].c_str());  // the daemon has its own copy by now
   } else if (command == "data" && !positional.empty()) {
     task = session->dataTask(URL(positional[0]));
   }
@@ -179,6 +185,7 @@ int main(int argc, char** argv) {
     task->setTaskDescription("bg-app-" + command);
     if (earliestMs) task->setEarliestBeginDate(std::chrono::system_clock::now() + std::chrono::milliseconds(*earliestMs));
     task->resume();
+    if (killAfterResume) std::raise(SIGKILL);  // no grace: the daemon must have heard of the task
     say("started " + std::to_string(task->taskIdentifier()));
   }
   auto finished = delegate->done.get_future();

@@ -75,32 +75,35 @@ TEST_CASE("a background data task fails with -997 when its app goes away") {
   CHECK(relaunched.waitFor("complete") == "complete 1 -997 200");
 }
 
-TEST_CASE("an upload from a file survives its app; the daemon keeps its own copy of the file") {
+TEST_CASE("a download is the daemon's once resume() returned, even if the app is killed right then") {
+  BackgroundEnvironment env;
+  {
+    App app({"k1", "download", env.server.url("/bytes?n=50000"), "--kill-after-resume"});
+    app.wait();
+    CHECK(app.count("started") == 0);  // killed before it could print anything more
+  }
+  App relaunched({"k1", "attach"});
+  CHECK(relaunched.waitFor("downloaded") == "downloaded 1 50000 exact bg-app-download");
+  CHECK(relaunched.waitFor("complete") == "complete 1 0 200");
+  CHECK(env.server.requests().size() == 1);
+}
+
+TEST_CASE("an upload from a file survives its app, which deleted the file as soon as uploadTask() returned") {
   BackgroundEnvironment env;
   auto file = env.root / "upload.bin";
   std::ofstream(file, std::ios::binary) << pattern(0, 300000);
-  bool completedInFirst = false;
   {
-    App app({"s6", "upload", env.server.url("/echo"), file.string(), "--wait-ms", "300"});
-    REQUIRE_FALSE(app.waitFor("started").empty());
-    // "started" is printed before the task's message reaches the daemon: wait for its snapshot.
-    auto snapshotted = [&] {
-      std::error_code ignored;
-      for (const auto& entry : fs::directory_iterator(env.root / "state" / "staging", ignored))
-        if (entry.path().extension() == ".upload") return true;
-      return false;
-    };
-    for (int i = 0; i < 500 && !snapshotted(); ++i) std::this_thread::sleep_for(10ms);
-    REQUIRE(snapshotted());
-    app.kill9();
-    completedInFirst = app.count("complete 1 0 200") == 1;  // a fast upload may beat the kill
+    App app({"s6", "upload", env.server.url("/echo"), file.string(), "--delete-file", "--kill-after-resume"});
+    app.wait();
   }
-  fs::remove(file);  // the daemon snapshotted it at creation
-  App relaunched({"s6", "attach", "--wait-ms", completedInFirst ? "1000" : "20000"});
-  if (!completedInFirst) CHECK(relaunched.waitFor("complete") == "complete 1 0 200");
-  bool sawBody = false;
-  for (const auto& r : env.server.requests()) sawBody |= r.path == "/echo" && r.bodySize == 300000;
-  CHECK(sawBody);
+  CHECK_FALSE(fs::exists(file));
+  App relaunched({"s6", "attach"});
+  CHECK(relaunched.waitFor("complete") == "complete 1 0 200");
+  auto requests = env.server.requests();
+  REQUIRE(requests.size() == 1);
+  CHECK(requests[0].path == "/echo");
+  CHECK(requests[0].bodySize == 300000);
+  CHECK(requests[0].body == pattern(0, requests[0].body.size()));  // the stored prefix, byte for byte
 }
 
 namespace {
@@ -248,4 +251,34 @@ TEST_CASE("a scheduled task survives a daemon restart and starts at its time") {
   CHECK_FALSE(app.recorder->completion(task->taskIdentifier()).error);
   CHECK(std::chrono::system_clock::now() >= begin);
   REQUIRE(env.server.requests().size() == 1);
+}
+
+TEST_CASE("tasks made while the daemon restarts after SIGKILL reach the new daemon and complete") {
+  BackgroundEnvironment env;
+  InProcess app("restarting");
+  auto file = env.root / "restart-upload.bin";
+  std::ofstream(file, std::ios::binary) << pattern(0, 100000);
+  auto first = app.session->downloadTask(URL(env.server.url("/bytes?n=1000&which=first")));
+  first->resume();
+  REQUIRE(app.recorder->waitForCompletions(1));
+  env.killDaemon();  // at once: the link is down or about to notice
+  auto download = app.session->downloadTask(URL(env.server.url("/bytes?n=3000&which=during")));
+  download->setTaskDescription("made while the daemon was down");
+  download->resume();
+  URLRequest post(URL(env.server.url("/echo")));
+  post.httpMethod = "POST";
+  auto upload = app.session->uploadTask(post, URL::fileURLWithPath(file.string()));
+  fs::remove(file);
+  upload->resume();
+  REQUIRE(app.recorder->waitForCompletions(3, 30s));
+  CHECK_FALSE(app.recorder->completion(download->taskIdentifier()).error);
+  CHECK_FALSE(app.recorder->completion(upload->taskIdentifier()).error);
+  CHECK(download->taskDescription() == "made while the daemon was down");
+  int during = 0, uploads = 0;
+  for (const auto& r : env.server.requests()) {
+    during += r.query.count("which") && r.query.at("which") == "during";
+    uploads += r.path == "/echo" && r.bodySize == 100000;
+  }
+  CHECK(during == 1);
+  CHECK(uploads == 1);
 }
