@@ -56,8 +56,8 @@ int main(int argc, char** argv) {
   if (command == "add") {
     auto task = session->downloadTask(URL(argv[2]));
     task->setTaskDescription(argv[3]);
+    // The factory and the setter returned: the daemon has the task and its name.
     std::printf("  added %s (task %llu), suspended\n", argv[3], static_cast<unsigned long long>(task->taskIdentifier()));
-    std::this_thread::sleep_for(std::chrono::milliseconds(200));  // the task reaches the daemon
     return 0;
   }
   std::promise<std::vector<std::shared_ptr<URLSessionTask>>> listed;
