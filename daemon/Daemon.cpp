@@ -209,7 +209,8 @@ void Daemon::report(Connection& connection, const Message& message) {
     Message list(wire::Type::taskList);
     for (const auto& [key, task] : tasks_)
       if (!appId || std::get<0>(key) == *appId) list.add(tag::task, listingOf(*task));
-    return connection.send(list);
+    connection.send(list);
+    return;
   }
   std::int64_t counts[4] = {};
   Message status(wire::Type::statusReport);

@@ -72,7 +72,7 @@ std::shared_ptr<BackgroundLink> BackgroundLink::attach(const std::shared_ptr<URL
     attempt->link = link;
     attempt->deadline = Clock::now() + attachTimeout;
     attempt->done = [link, outcome](std::shared_ptr<Connection> connection, std::optional<Error> error) {
-      link->connection_ = std::move(connection);
+      link->setConnection(std::move(connection));
       outcome->set_value(std::move(error));
     };
     attempt->run();
@@ -117,7 +117,7 @@ void Attempt::connected(uv_pipe_t* pipe) {
                                            "urlsessiond closed the connection"));
           return;
         }
-        link->connection_.reset();
+        link->setConnection(nullptr);
         if (!link->closed_) link->reconnect();
       });
   // The app's state as it is now, not as it was when the session was made.
@@ -131,7 +131,7 @@ void BackgroundLink::reconnect() {
   attempt->link = shared_from_this();
   attempt->deadline = Clock::now() + attachTimeout;
   attempt->done = [link = shared_from_this()](std::shared_ptr<Connection> connection, std::optional<Error> error) {
-    link->connection_ = std::move(connection);
+    link->setConnection(std::move(connection));
     if (!error || link->closed_) return;
     // Still unreachable: the tasks are safe in the daemon's store; keep trying.
     if (!link->reconnectTimer_) link->reconnectTimer_ = std::make_unique<engine::Timer>(engine::Loop::shared());
@@ -148,11 +148,24 @@ void BackgroundLink::send(wire::Message message) {
   auto& loop = engine::Loop::shared();
   if (loop.isLoopThread()) return deliver(message, {});
   auto handedOver = std::make_shared<std::promise<void>>();
-  auto done = handedOver->get_future();
-  loop.post([self = shared_from_this(), message = std::move(message), handedOver] {
-    self->deliver(message, [handedOver] { handedOver->set_value(); });
-  });
-  done.wait_for(attachTimeout);
+  auto written = [handedOver] { handedOver->set_value(); };
+  std::shared_ptr<Connection> connection;
+  {
+    std::lock_guard lock(connectionMutex_);
+    connection = connection_;
+  }
+  if (connection) {
+    // Usually written right here, on the caller's thread, without waking the loop.
+    if (!connection->send(message, written)) handedOver->get_future().wait_for(attachTimeout);
+    return;
+  }
+  loop.post([self = shared_from_this(), message = std::move(message), written] { self->deliver(message, written); });
+  handedOver->get_future().wait_for(attachTimeout);
+}
+
+void BackgroundLink::setConnection(std::shared_ptr<Connection> connection) {
+  std::lock_guard lock(connectionMutex_);
+  connection_ = std::move(connection);
 }
 
 bool BackgroundLink::sendCreationAndConfirm(wire::Message creation, std::uint64_t taskId) {
@@ -173,7 +186,10 @@ bool BackgroundLink::sendCreationAndConfirm(wire::Message creation, std::uint64_
 }
 
 void BackgroundLink::deliver(const wire::Message& message, std::function<void()> written) {
-  if (connection_ && connection_->isOpen()) return connection_->send(message, std::move(written));
+  if (connection_ && connection_->isOpen()) {
+    if (connection_->send(message, written) && written) written();
+    return;
+  }
   if (closed_) {
     if (written) written();
     return;

@@ -8,6 +8,7 @@
 #include <map>
 #include <future>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <vector>
@@ -63,12 +64,15 @@ class BackgroundLink : public std::enable_shared_from_this<BackgroundLink> {
   // Loop thread: writes `message` if connected (`written` once it is in the kernel); else keeps
   // `written` until the re-attach has resent what the daemon missed.
   void deliver(const wire::Message& message, std::function<void()> written);
+  // Loop thread: the connection other threads write to (null while the link is down).
+  void setConnection(std::shared_ptr<Connection> connection);
   // Loop thread: lets the callers waiting for the link go.
   void releaseParked();
 
   std::weak_ptr<URLSession> session_;
   wire::Message attachRequest_;
-  std::shared_ptr<Connection> connection_;  // loop thread
+  std::mutex connectionMutex_;
+  std::shared_ptr<Connection> connection_;  // set on the loop thread, under connectionMutex_
   bool closed_ = false;                     // loop thread: closed on purpose, no reconnection
   std::unique_ptr<engine::Timer> reconnectTimer_;
   std::shared_ptr<std::promise<void>> detachAnswer_;  // loop thread: detach() waits on it

@@ -14,6 +14,7 @@ void closePipe(uv_pipe_t* pipe) {
 std::shared_ptr<Connection> Connection::adopt(uv_pipe_t* pipe, MessageHandler onMessage, CloseHandler onClose) {
   std::shared_ptr<Connection> connection(new Connection());
   connection->pipe_ = pipe;
+  connection->writable_ = reinterpret_cast<uv_stream_t*>(pipe);
   connection->onMessage_ = std::move(onMessage);
   connection->onClose_ = std::move(onClose);
   connection->self_ = connection;
@@ -72,64 +73,77 @@ void Connection::releaseWrites() {
   auto frames = std::move(held.frames);
   held.frames.clear();
   for (auto& frame : frames) {
-    if (auto open = frame.connection.lock()) {
-      open->write(std::move(frame.bytes), std::move(frame.written));
-    } else if (frame.written) {
-      frame.written();
-    }
+    auto open = frame.connection.lock();
+    if ((!open || open->write(std::move(frame.bytes), frame.written)) && frame.written) frame.written();
   }
 }
 
-void Connection::send(const wire::Message& message, std::function<void()> written) {
-  if (!pipe_) {
-    if (written) written();
-    return;
-  }
+bool Connection::send(const wire::Message& message, std::function<void()> written) {
   if (auto& held = heldWrites(); held.holding) {
     held.frames.push_back({weak_from_this(), wire::frame(message), std::move(written)});
-    return;
+    return false;
   }
-  write(wire::frame(message), std::move(written));
+  return write(wire::frame(message), std::move(written));
 }
 
-void Connection::write(std::string frame, std::function<void()> written) {
-  auto report = [&written] {
-    if (written) written();
-  };
-  if (!pipe_) return report();
-  auto* stream = reinterpret_cast<uv_stream_t*>(pipe_);
-  // With nothing queued the frame usually fits the socket's buffer at once: no request, and
-  // the caller hears of it before send() returns.
-  uv_buf_t whole = uv_buf_init(frame.data(), static_cast<unsigned>(frame.size()));
-  const int sent = uv_try_write(stream, &whole, 1);
-  if (sent == static_cast<int>(frame.size())) return report();
-  if (sent < 0 && sent != UV_EAGAIN) {
-    close();
-    return report();
+bool Connection::write(std::string frame, std::function<void()> written) {
+  std::size_t offset = 0;
+  {
+    std::lock_guard lock(writeMutex_);
+    if (!writable_) return true;
+    if (queuedWrites_ == 0) {
+      // With nothing queued the frame usually fits the socket's buffer at once: written on the
+      // caller's thread, no request. libuv's stream is only read here: its own queue stays empty.
+      uv_buf_t whole = uv_buf_init(frame.data(), static_cast<unsigned>(frame.size()));
+      const int sent = uv_try_write(writable_, &whole, 1);
+      if (sent == static_cast<int>(frame.size())) return true;
+      if (sent > 0) offset = static_cast<std::size_t>(sent);  // an error: uv_write reports it below
+    }
+    // The rest goes behind every frame queued before it; posting under the lock keeps the order.
+    ++queuedWrites_;
+    engine::Loop::shared().post([self = shared_from_this(), frame = std::move(frame), offset,
+                                 written = std::move(written)]() mutable {
+      self->writeQueued(std::move(frame), offset, std::move(written));
+    });
   }
+  return false;
+}
+
+void Connection::writeQueued(std::string frame, std::size_t offset, std::function<void()> written) {
   struct Write {
     uv_write_t request;
     std::string bytes;
     std::function<void()> written;
+    std::shared_ptr<Connection> connection;
   };
-  const std::size_t offset = sent > 0 ? static_cast<std::size_t>(sent) : 0;
-  auto* write = new Write{{}, std::move(frame), std::move(written)};
+  if (!pipe_) return finishQueued(written);
+  auto* write = new Write{{}, std::move(frame), std::move(written), shared_from_this()};
   uv_buf_t rest = uv_buf_init(write->bytes.data() + offset, static_cast<unsigned>(write->bytes.size() - offset));
-  int rc = uv_write(&write->request, stream, &rest, 1, [](uv_write_t* request, int) {
-    auto* done = reinterpret_cast<Write*>(request);
-    if (done->written) done->written();
-    delete done;
+  int rc = uv_write(&write->request, reinterpret_cast<uv_stream_t*>(pipe_), &rest, 1, [](uv_write_t* request, int) {
+    std::unique_ptr<Write> done(reinterpret_cast<Write*>(request));
+    done->connection->finishQueued(done->written);
   });
   if (rc != 0) {
-    written = std::move(write->written);
-    delete write;
+    std::unique_ptr<Write> failed(write);
     close();
-    report();
+    finishQueued(failed->written);
   }
+}
+
+void Connection::finishQueued(const std::function<void()>& written) {
+  {
+    std::lock_guard lock(writeMutex_);
+    --queuedWrites_;
+  }
+  if (written) written();
 }
 
 void Connection::close() {
   if (!pipe_) return;
+  {
+    std::lock_guard lock(writeMutex_);
+    writable_ = nullptr;
+  }
   auto* pipe = std::exchange(pipe_, nullptr);
   uv_read_stop(reinterpret_cast<uv_stream_t*>(pipe));
   closePipe(pipe);

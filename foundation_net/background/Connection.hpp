@@ -4,6 +4,7 @@
 #pragma once
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <utility>
 #include <vector>
@@ -23,10 +24,11 @@ class Connection : public std::enable_shared_from_this<Connection> {
   static std::shared_ptr<Connection> adopt(uv_pipe_t* pipe, MessageHandler onMessage, CloseHandler onClose);
   ~Connection();
 
-  // Writes the frame, or queues it behind earlier ones; `written` runs (on the loop thread,
-  // possibly before send returns) once the kernel has all of it, or once it never will (the
-  // connection failed or closed). A peer reads what the kernel has even after this process died.
-  void send(const wire::Message& message, std::function<void()> written = {});
+  // Any thread. Returns true when the kernel already has the whole frame, or never will (the
+  // connection is closed). Otherwise the frame waits behind the ones queued before it and
+  // `written` runs on the loop thread once the kernel has it, or once it never will. A peer
+  // reads what the kernel has even after this process died.
+  bool send(const wire::Message& message, std::function<void()> written = {});
   // Loop thread. While writes are held, every connection's send() queues its frame; release
   // sends what was queued, in order, to the connections still open. The daemon holds writes
   // until the store has committed what those messages report.
@@ -40,9 +42,16 @@ class Connection : public std::enable_shared_from_this<Connection> {
  private:
   Connection() = default;
   void onRead(ssize_t count, const uv_buf_t* buffer);
-  void write(std::string frame, std::function<void()> written);
+  bool write(std::string frame, std::function<void()> written);
+  // Loop thread: writes what uv_try_write left of `frame` (from `offset`) with uv_write.
+  void writeQueued(std::string frame, std::size_t offset, std::function<void()> written);
+  // Loop thread: a queued frame is in the kernel, or never will be.
+  void finishQueued(const std::function<void()>& written);
 
   uv_pipe_t* pipe_ = nullptr;
+  std::mutex writeMutex_;
+  uv_stream_t* writable_ = nullptr;  // writeMutex_: the pipe while open
+  int queuedWrites_ = 0;             // writeMutex_: frames posted to or waiting in uv_write
   wire::FrameReader reader_;
   MessageHandler onMessage_;
   CloseHandler onClose_;
