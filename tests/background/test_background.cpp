@@ -260,8 +260,12 @@ TEST_CASE("tasks made while the daemon restarts after SIGKILL reach the new daem
   std::ofstream(file, std::ios::binary) << pattern(0, 100000);
   auto first = app.session->downloadTask(URL(env.server.url("/bytes?n=1000&which=first")));
   first->resume();
+  auto later = app.session->downloadTask(URL(env.server.url("/bytes?n=1000&which=later")));
+  later->setEarliestBeginDate(std::chrono::system_clock::now() + std::chrono::hours(1));
+  later->resume();
   REQUIRE(app.recorder->waitForCompletions(1));
   env.killDaemon();  // at once: the link is down or about to notice
+  later->cancel();   // a task the daemon knows: the new daemon must hear of the cancel too
   auto download = app.session->downloadTask(URL(env.server.url("/bytes?n=3000&which=during")));
   download->setTaskDescription("made while the daemon was down");
   download->resume();
@@ -270,15 +274,19 @@ TEST_CASE("tasks made while the daemon restarts after SIGKILL reach the new daem
   auto upload = app.session->uploadTask(post, URL::fileURLWithPath(file.string()));
   fs::remove(file);
   upload->resume();
-  REQUIRE(app.recorder->waitForCompletions(3, 30s));
+  REQUIRE(app.recorder->waitForCompletions(4, 30s));
+  REQUIRE(app.recorder->completion(later->taskIdentifier()).error);
+  CHECK(app.recorder->completion(later->taskIdentifier()).error->code == URLError::cancelled);
   CHECK_FALSE(app.recorder->completion(download->taskIdentifier()).error);
   CHECK_FALSE(app.recorder->completion(upload->taskIdentifier()).error);
   CHECK(download->taskDescription() == "made while the daemon was down");
-  int during = 0, uploads = 0;
+  int during = 0, uploads = 0, cancelled = 0;
   for (const auto& r : env.server.requests()) {
     during += r.query.count("which") && r.query.at("which") == "during";
+    cancelled += r.query.count("which") && r.query.at("which") == "later";
     uploads += r.path == "/echo" && r.bodySize == 100000;
   }
   CHECK(during == 1);
   CHECK(uploads == 1);
+  CHECK(cancelled == 0);
 }
