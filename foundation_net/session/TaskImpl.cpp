@@ -377,7 +377,7 @@ void URLSessionTask::Impl::checkIdle() {
 
 detail::LoadContext URLSessionTask::Impl::loadContext() {
   auto& session = session_->impl();
-  return detail::LoadContext{session.pool(), session.configuration.httpAdditionalHeaders,
+  return detail::LoadContext{session.pool(), session.defaultHeaderLists(), session.configuration.httpAdditionalHeaders,
                              session.configuration.connectionProxyDictionary, body_, credential_,
                              authenticationMethod_};
 }
@@ -886,7 +886,7 @@ void URLSessionTask::Impl::finish(std::optional<Error> error) {
 
 void URLSessionTask::Impl::deliverCompletion(std::optional<Error> error, std::optional<std::string> downloaded,
                                              std::optional<Data> lateBody, std::function<void()> afterLastMessage) {
-  auto metrics = metrics_;
+  auto metrics = std::move(metrics_);  // nothing reads them after the completion
   auto accumulated = std::move(accumulated_);
   enqueue([error = std::move(error), downloaded = std::move(downloaded), metrics = std::move(metrics),
            accumulated = std::move(accumulated), lateBody = std::move(lateBody),
