@@ -51,6 +51,27 @@ const std::string& defaultAcceptLanguage() {
   return language;
 }
 
+// What curl announces for CURLOPT_ACCEPT_ENCODING "": every encoding it was built to decode,
+// in the order of its content_encoding.c.
+const std::string& decodableEncodings() {
+  static const std::string encodings = [] {
+    const auto features = curl_version_info(CURLVERSION_NOW)->features;
+    std::string list;
+    auto add = [&list](std::string_view name) {
+      if (!list.empty()) list += ", ";
+      list += name;
+    };
+    if (features & CURL_VERSION_LIBZ) {
+      add("deflate");
+      add("gzip");
+    }
+    if (features & CURL_VERSION_BROTLI) add("br");
+    if (features & CURL_VERSION_ZSTD) add("zstd");
+    return list.empty() ? std::string("identity") : list;
+  }();
+  return encodings;
+}
+
 // The header list for a request's own fields merged with the session's httpAdditionalHeaders
 // (the request's values win, case-insensitively) and the defaults Apple adds. curl sends
 // "Accept: */*" by itself when the list has no Accept, so that default is left to curl.
@@ -64,12 +85,17 @@ RequestHeaderList requestHeaderList(const std::vector<std::pair<std::string, std
   if (!has("Accept-Language")) merged.emplace("Accept-Language", defaultAcceptLanguage());
   if (formBody && !has("Content-Type")) merged.emplace("Content-Type", "application/x-www-form-urlencoded");
 
-  // curl decodes whatever it announces; the caller's own Accept-Encoding takes its place.
+  // curl decodes what CURLOPT_ACCEPT_ENCODING names, and announces it unless the list has an
+  // Accept-Encoding line: the line is ours, so that curl does not format it again per request.
+  // The caller's own Accept-Encoding takes the place of the default.
   RequestHeaderList list;
-  if (auto encoding = text::findIgnoringCase(merged, "Accept-Encoding"); encoding != merged.end()) {
-    list.acceptEncoding = encoding->second;
-    merged.erase(encoding);
+  auto encoding = text::findIgnoringCase(merged, "Accept-Encoding");
+  if (encoding == merged.end() || encoding->second.empty()) {
+    if (encoding != merged.end()) merged.erase(encoding);
+    merged.emplace("Accept-Encoding", decodableEncodings());
+    encoding = text::findIgnoringCase(merged, "Accept-Encoding");
   }
+  list.acceptEncoding = encoding->second;
   curl_slist* lines = nullptr;
   for (const auto& [name, value] : merged) {
     // "Name;" is curl's spelling of a header with an empty value; "Name:" would remove it.

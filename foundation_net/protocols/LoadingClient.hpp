@@ -26,8 +26,8 @@ struct BodySource {
   bool empty() const { return (!data || data->empty()) && !filePath; }
 };
 
-// The request header list curl sends for a request, and the Accept-Encoding curl announces
-// (and decodes): "" stands for every encoding curl can decode.
+// The request header list curl sends for a request, and the encodings curl is to decode
+// (CURLOPT_ACCEPT_ENCODING), the ones its Accept-Encoding line announces.
 struct RequestHeaderList {
   std::shared_ptr<curl_slist> lines;
   std::string acceptEncoding;
