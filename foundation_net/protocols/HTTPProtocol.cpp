@@ -334,6 +334,7 @@ std::size_t HTTPProtocol::onHeader(char* data, std::size_t size, std::size_t cou
       std::from_chars(code.data(), code.data() + std::min<std::size_t>(code.size(), 3), self->status_);
     }
     self->fields_.clear();
+    self->fields_.reserve(16);  // a moved-from vector: one allocation for a typical head
   } else if (text::trimmed(line).empty()) {
     self->finishHeaderBlock();
   } else if ((line.front() == ' ' || line.front() == '\t') && !self->fields_.empty()) {
