@@ -198,6 +198,11 @@ URLRequest URLSessionTask::Impl::request() const {
   std::lock_guard lock(mutex_);
   return currentRequest_;
 }
+TimeInterval URLSessionTask::Impl::idleTimeout() const {
+  std::lock_guard lock(mutex_);
+  return currentRequest_.hasExplicitTimeout() ? currentRequest_.timeoutInterval
+                                              : session_->impl().configuration.timeoutIntervalForRequest;
+}
 std::optional<URL> URLSessionTask::Impl::currentURL() const {
   std::lock_guard lock(mutex_);
   return currentRequest_.url;
@@ -333,8 +338,7 @@ void URLSessionTask::Impl::noteActivity() { lastActivity_ = Clock::now(); }
 void URLSessionTask::Impl::armTimers() {
   if (phase_ != Phase::loading || suspended_) return;
   const auto& configuration = session_->impl().configuration;
-  auto request = this->request();
-  TimeInterval idle = request.hasExplicitTimeout() ? request.timeoutInterval : configuration.timeoutIntervalForRequest;
+  TimeInterval idle = idleTimeout();
   noteActivity();
   if (idle > 0) {
     if (!idleTimer_) idleTimer_ = std::make_unique<engine::Timer>(loop());
@@ -362,13 +366,11 @@ void URLSessionTask::Impl::disarmTimers() {
 }
 
 void URLSessionTask::Impl::checkIdle() {
-  auto request = this->request();
-  TimeInterval idle = request.hasExplicitTimeout() ? request.timeoutInterval
-                                                   : session_->impl().configuration.timeoutIntervalForRequest;
+  TimeInterval idle = idleTimeout();
   // The timer is disarmed while the task itself holds the body back (a slow delegate is not
   // an idle network); here it only measures how long nothing has moved.
   auto quietFor = Clock::now() - lastActivity_;
-  if (quietFor >= seconds(idle)) return finish(Error::url(URLError::timedOut, request.url));
+  if (quietFor >= seconds(idle)) return finish(Error::url(URLError::timedOut, currentURL()));
   idleTimer_->start(static_cast<std::uint64_t>(toMilliseconds(seconds(idle) - quietFor).count()),
                     [this] { checkIdle(); });
 }

@@ -120,6 +120,8 @@ class URLSessionTask::Impl {
   enum class Phase { idle, queued, loading, done };
 
   URLRequest request() const;  // the current request
+  // The idle timeout of the current request: its own timeoutInterval or the session's.
+  TimeInterval idleTimeout() const;
   std::optional<URL> currentURL() const;
 
   // Loop-thread transitions.
