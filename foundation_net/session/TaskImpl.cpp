@@ -441,6 +441,7 @@ void URLSessionTask::Impl::restart(URLRequest request) {
   }
   heldChunks_.clear();
   finishPending_ = false;
+  pendingFailure_.reset();
   protocolClass_.reset();
   phase_ = Phase::idle;
   start();
@@ -576,7 +577,7 @@ void URLSessionTask::Impl::releaseBody() {
   }
   if (finishPending_ && heldChunks_.empty()) {
     finishPending_ = false;
-    finish(std::nullopt);
+    finish(std::exchange(pendingFailure_, std::nullopt));
   }
 }
 
@@ -775,17 +776,17 @@ void URLSessionTask::Impl::protocolDidCollectMetrics(URLSessionTaskTransactionMe
   metrics_.transactionMetrics.push_back(std::move(metrics));
 }
 
-void URLSessionTask::Impl::protocolDidFinish() {
+void URLSessionTask::Impl::protocolDidFinish() { protocolDidEnd(std::nullopt); }
+
+void URLSessionTask::Impl::protocolDidFail(Error error) { protocolDidEnd(std::move(error)); }
+
+void URLSessionTask::Impl::protocolDidEnd(std::optional<Error> error) {
   if (phase_ != Phase::loading) return;
   if (awaitingRedirect_ || awaitingDisposition_ || awaitingChallenge_ || !heldChunks_.empty() || protocolPaused_) {
     finishPending_ = true;
+    pendingFailure_ = std::move(error);
     return;
   }
-  finish(std::nullopt);
-}
-
-void URLSessionTask::Impl::protocolDidFail(Error error) {
-  if (phase_ != Phase::loading) return;
   finish(std::move(error));
 }
 
@@ -818,6 +819,7 @@ void URLSessionTask::Impl::becomeDownload() {
   next.slotHost_ = std::exchange(slotHost_, std::string());
   next.protocolPaused_ = std::exchange(protocolPaused_, false);
   next.finishPending_ = std::exchange(finishPending_, false);
+  next.pendingFailure_ = std::exchange(pendingFailure_, std::nullopt);
   next.heldChunks_ = std::move(heldChunks_);
   next.redirectCount_ = redirectCount_;
   next.metrics_ = metrics_;
