@@ -50,7 +50,7 @@ std::size_t RawMultiClient::State::onHeader(char*, std::size_t size, std::size_t
 // plain GET with the default configuration.
 void RawMultiClient::State::setLibraryEasyOptions(CURL* easy) {
   if (!libraryHeaders) {
-    for (const char* header : {"Accept: */*", "Accept-Language: en-US,en;q=0.9",
+    for (const char* header : {"Accept-Language: en-US,en;q=0.9",
                                "User-Agent: bench-small-gets foundation_net/0.1.0 (Linux)", "Expect:"})
       libraryHeaders = curl_slist_append(libraryHeaders, header);
   }

@@ -116,6 +116,7 @@ HTTPURLResponse::HTTPURLResponse(URL url, int statusCode, std::string httpVersio
     : URLResponse(std::move(url), std::nullopt, -1, std::nullopt),
       statusCode_(statusCode),
       httpVersion_(std::move(httpVersion)) {
+  headers_.reserve(headerFields.size());
   for (auto& [name, value] : headerFields) {
     const auto existing = text::findIgnoringCase(headers_, name);
     if (existing == headers_.end()) {

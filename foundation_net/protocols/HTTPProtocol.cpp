@@ -4,6 +4,7 @@
 #include <cctype>
 #include <charconv>
 #include <cstring>
+#include <map>
 
 #include <fmt/format.h>
 
@@ -50,6 +51,63 @@ const std::string& defaultAcceptLanguage() {
   return language;
 }
 
+// What curl announces for CURLOPT_ACCEPT_ENCODING "": every encoding it was built to decode,
+// in the order of its content_encoding.c.
+const std::string& decodableEncodings() {
+  static const std::string encodings = [] {
+    const auto features = curl_version_info(CURLVERSION_NOW)->features;
+    std::string list;
+    auto add = [&list](std::string_view name) {
+      if (!list.empty()) list += ", ";
+      list += name;
+    };
+    if (features & CURL_VERSION_LIBZ) {
+      add("deflate");
+      add("gzip");
+    }
+    if (features & CURL_VERSION_BROTLI) add("br");
+    if (features & CURL_VERSION_ZSTD) add("zstd");
+    return list.empty() ? std::string("identity") : list;
+  }();
+  return encodings;
+}
+
+// The header list for a request's own fields merged with the session's httpAdditionalHeaders
+// (the request's values win, case-insensitively) and the defaults Apple adds. curl sends
+// "Accept: */*" by itself when the list has no Accept, so that default is left to curl.
+RequestHeaderList requestHeaderList(const std::vector<std::pair<std::string, std::string>>& own,
+                                    const std::map<std::string, std::string>& additional, bool formBody) {
+  std::map<std::string, std::string> merged(own.begin(), own.end());
+  auto has = [&merged](std::string_view name) { return text::findIgnoringCase(merged, name) != merged.end(); };
+  for (const auto& [name, value] : additional)
+    if (!isReservedAdditionalHeader(name) && !has(name)) merged.emplace(name, value);
+  if (!has("User-Agent")) merged.emplace("User-Agent", defaultUserAgent());
+  if (!has("Accept-Language")) merged.emplace("Accept-Language", defaultAcceptLanguage());
+  if (formBody && !has("Content-Type")) merged.emplace("Content-Type", "application/x-www-form-urlencoded");
+
+  // curl decodes what CURLOPT_ACCEPT_ENCODING names, and announces it unless the list has an
+  // Accept-Encoding line: the line is ours, so that curl does not format it again per request.
+  // The caller's own Accept-Encoding takes the place of the default.
+  RequestHeaderList list;
+  auto encoding = text::findIgnoringCase(merged, "Accept-Encoding");
+  if (encoding == merged.end() || encoding->second.empty()) {
+    if (encoding != merged.end()) merged.erase(encoding);
+    merged.emplace("Accept-Encoding", decodableEncodings());
+    encoding = text::findIgnoringCase(merged, "Accept-Encoding");
+  }
+  list.acceptEncoding = encoding->second;
+  curl_slist* lines = nullptr;
+  for (const auto& [name, value] : merged) {
+    // "Name;" is curl's spelling of a header with an empty value; "Name:" would remove it.
+    auto line = value.empty() ? name + ";" : name + ": " + value;
+    lines = curl_slist_append(lines, line.c_str());
+  }
+  // Apple never waits for 100-continue; curl would, for large uploads.
+  lines = curl_slist_append(lines, "Expect:");
+  list.lines = std::shared_ptr<curl_slist>(lines, &curl_slist_free_all);
+  return list;
+}
+
 Date dateAfter(Date start, curl_off_t microseconds) {
   return start + std::chrono::duration_cast<Date::duration>(std::chrono::microseconds(microseconds));
 }
@@ -67,9 +125,7 @@ HTTPProtocol::HTTPProtocol(const URLRequest& request, std::shared_ptr<URLSession
     : URLProtocol(request, std::move(task), client),
       client_(dynamic_cast<LoadingClient*>(client.get())) {}
 
-HTTPProtocol::~HTTPProtocol() {
-  if (headerList_) curl_slist_free_all(headerList_);
-}
+HTTPProtocol::~HTTPProtocol() = default;
 
 void HTTPProtocol::startLoading() {
   auto self = std::static_pointer_cast<HTTPProtocol>(shared_from_this());
@@ -188,28 +244,19 @@ bool HTTPProtocol::configureBody(CURL* easy, const BodySource& body) {
 }
 
 void HTTPProtocol::configureHeaders(CURL* easy, const LoadContext& context, bool hasBody) {
-  URLRequest merged = request();
-  for (const auto& [name, value] : context.additionalHeaders)
-    if (!isReservedAdditionalHeader(name) && !merged.value(name)) merged.setValue(value, name);
-  if (!merged.value("User-Agent")) merged.setValue(defaultUserAgent(), "User-Agent");
-  if (!merged.value("Accept-Language")) merged.setValue(defaultAcceptLanguage(), "Accept-Language");
-  if (!merged.value("Accept")) merged.setValue("*/*", "Accept");
-  if (hasBody && request().httpMethod == "POST" && !merged.value("Content-Type"))
-    merged.setValue("application/x-www-form-urlencoded", "Content-Type");
-
-  // curl decodes whatever it announces; the caller's own Accept-Encoding takes its place.
-  auto acceptEncoding = merged.value("Accept-Encoding");
-  merged.setValue(std::nullopt, "Accept-Encoding");
-  curl_easy_setopt(easy, CURLOPT_ACCEPT_ENCODING, acceptEncoding ? acceptEncoding->c_str() : "");
-
-  for (const auto& [name, value] : merged.allHTTPHeaderFields()) {
-    // "Name;" is curl's spelling of a header with an empty value; "Name:" would remove it.
-    auto line = value.empty() ? name + ";" : name + ": " + value;
-    headerList_ = curl_slist_append(headerList_, line.c_str());
+  const bool formBody = hasBody && request().httpMethod == "POST";
+  std::optional<RequestHeaderList> built;
+  std::optional<RequestHeaderList>* cached = nullptr;
+  if (request().headerFields().empty() && context.defaultHeaders)
+    cached = formBody ? &context.defaultHeaders->withFormBody : &context.defaultHeaders->withoutFormBody;
+  if (!cached || !*cached) {
+    built = requestHeaderList(request().headerFields(), context.additionalHeaders, formBody);
+    if (cached) *cached = built;
   }
-  // Apple never waits for 100-continue; curl would, for large uploads.
-  headerList_ = curl_slist_append(headerList_, "Expect:");
-  curl_easy_setopt(easy, CURLOPT_HTTPHEADER, headerList_);
+  const RequestHeaderList& headers = built ? *built : **cached;
+  curl_easy_setopt(easy, CURLOPT_ACCEPT_ENCODING, headers.acceptEncoding.c_str());
+  curl_easy_setopt(easy, CURLOPT_HTTPHEADER, headers.lines.get());
+  headerList_ = headers.lines;
 }
 
 void HTTPProtocol::configureProxy(CURL* easy, const std::map<std::string, std::string>& proxy) {
@@ -287,6 +334,7 @@ std::size_t HTTPProtocol::onHeader(char* data, std::size_t size, std::size_t cou
       std::from_chars(code.data(), code.data() + std::min<std::size_t>(code.size(), 3), self->status_);
     }
     self->fields_.clear();
+    self->fields_.reserve(16);  // a moved-from vector: one allocation for a typical head
   } else if (text::trimmed(line).empty()) {
     self->finishHeaderBlock();
   } else if ((line.front() == ' ' || line.front() == '\t') && !self->fields_.empty()) {

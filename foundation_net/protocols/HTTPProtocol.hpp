@@ -58,7 +58,7 @@ class HTTPProtocol final : public URLProtocol, public FlowControlled, private en
   std::shared_ptr<engine::Multi> pool_;
   std::shared_ptr<HTTPProtocol> self_;  // keeps this alive while curl holds the easy handle
   CURL* easy_ = nullptr;
-  curl_slist* headerList_ = nullptr;
+  std::shared_ptr<curl_slist> headerList_;  // curl reads it until the transfer is released
   std::atomic<bool> stopped_{false};
   bool suspended_ = false;
 

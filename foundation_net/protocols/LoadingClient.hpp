@@ -14,6 +14,7 @@
 #include <foundation_net/URLProtocolClient.hpp>
 #include <foundation_net/URLSessionTaskMetrics.hpp>
 
+struct curl_slist;
 namespace foundation::engine { class Multi; }
 
 namespace foundation::detail {
@@ -25,9 +26,25 @@ struct BodySource {
   bool empty() const { return (!data || data->empty()) && !filePath; }
 };
 
+// The request header list curl sends for a request, and the encodings curl is to decode
+// (CURLOPT_ACCEPT_ENCODING), the ones its Accept-Encoding line announces.
+struct RequestHeaderList {
+  std::shared_ptr<curl_slist> lines;
+  std::string acceptEncoding;
+};
+
+// A session's header lists for requests that set no header fields of their own: they depend
+// only on the session's configuration (and on whether a POST body needs a Content-Type), so
+// each is built once. Loop thread only.
+struct DefaultHeaderLists {
+  std::optional<RequestHeaderList> withoutFormBody;
+  std::optional<RequestHeaderList> withFormBody;
+};
+
 // What the session gives a protocol to load with.
 struct LoadContext {
   std::shared_ptr<engine::Multi> pool;  // the session's connection pool
+  std::shared_ptr<DefaultHeaderLists> defaultHeaders;  // the session's, shared by its tasks
   std::map<std::string, std::string> additionalHeaders;
   std::map<std::string, std::string> proxy;  // Apple's connectionProxyDictionary keys
   BodySource body;

@@ -3,6 +3,7 @@
 #include <stdexcept>
 
 #include "background/BackgroundLink.hpp"
+#include "protocols/LoadingClient.hpp"
 #include "session/TaskImpl.hpp"
 
 namespace foundation {
@@ -104,6 +105,11 @@ void URLSession::Impl::deliverInvalidationLocked() {
     // identifier may attach, in this process or another.
     if (impl.link) impl.link->detach();
   });
+}
+
+std::shared_ptr<detail::DefaultHeaderLists> URLSession::Impl::defaultHeaderLists() {
+  if (!defaultHeaderLists_) defaultHeaderLists_ = std::make_shared<detail::DefaultHeaderLists>();
+  return defaultHeaderLists_;
 }
 
 std::shared_ptr<engine::Multi> URLSession::Impl::pool() {

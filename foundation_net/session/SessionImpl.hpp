@@ -20,6 +20,7 @@
 namespace foundation {
 namespace background { class BackgroundLink; }
 namespace wire { class Message; }
+namespace detail { struct DefaultHeaderLists; }
 
 class URLSession::Impl {
  public:
@@ -63,6 +64,8 @@ class URLSession::Impl {
 
   // Loop thread: the pool new transfers use.
   std::shared_ptr<engine::Multi> pool();
+  // Loop thread: the header lists HTTPProtocol builds once for this session's configuration.
+  std::shared_ptr<detail::DefaultHeaderLists> defaultHeaderLists();
   // Loop thread: new transfers get a new pool; the old one lives until its transfers end.
   void retirePool();
   // Loop thread: takes one of the host's transfer slots, or queues `waiter` for one
@@ -88,6 +91,7 @@ class URLSession::Impl {
     std::deque<std::weak_ptr<URLSessionTask>> waiting;
   };
   std::shared_ptr<engine::Multi> pool_;
+  std::shared_ptr<detail::DefaultHeaderLists> defaultHeaderLists_;
   std::unordered_map<std::string, HostSlots> hosts_;
 };
 

@@ -198,6 +198,11 @@ URLRequest URLSessionTask::Impl::request() const {
   std::lock_guard lock(mutex_);
   return currentRequest_;
 }
+TimeInterval URLSessionTask::Impl::idleTimeout() const {
+  std::lock_guard lock(mutex_);
+  return currentRequest_.hasExplicitTimeout() ? currentRequest_.timeoutInterval
+                                              : session_->impl().configuration.timeoutIntervalForRequest;
+}
 std::optional<URL> URLSessionTask::Impl::currentURL() const {
   std::lock_guard lock(mutex_);
   return currentRequest_.url;
@@ -333,8 +338,7 @@ void URLSessionTask::Impl::noteActivity() { lastActivity_ = Clock::now(); }
 void URLSessionTask::Impl::armTimers() {
   if (phase_ != Phase::loading || suspended_) return;
   const auto& configuration = session_->impl().configuration;
-  auto request = this->request();
-  TimeInterval idle = request.hasExplicitTimeout() ? request.timeoutInterval : configuration.timeoutIntervalForRequest;
+  TimeInterval idle = idleTimeout();
   noteActivity();
   if (idle > 0) {
     if (!idleTimer_) idleTimer_ = std::make_unique<engine::Timer>(loop());
@@ -362,13 +366,11 @@ void URLSessionTask::Impl::disarmTimers() {
 }
 
 void URLSessionTask::Impl::checkIdle() {
-  auto request = this->request();
-  TimeInterval idle = request.hasExplicitTimeout() ? request.timeoutInterval
-                                                   : session_->impl().configuration.timeoutIntervalForRequest;
+  TimeInterval idle = idleTimeout();
   // The timer is disarmed while the task itself holds the body back (a slow delegate is not
   // an idle network); here it only measures how long nothing has moved.
   auto quietFor = Clock::now() - lastActivity_;
-  if (quietFor >= seconds(idle)) return finish(Error::url(URLError::timedOut, request.url));
+  if (quietFor >= seconds(idle)) return finish(Error::url(URLError::timedOut, currentURL()));
   idleTimer_->start(static_cast<std::uint64_t>(toMilliseconds(seconds(idle) - quietFor).count()),
                     [this] { checkIdle(); });
 }
@@ -377,7 +379,7 @@ void URLSessionTask::Impl::checkIdle() {
 
 detail::LoadContext URLSessionTask::Impl::loadContext() {
   auto& session = session_->impl();
-  return detail::LoadContext{session.pool(), session.configuration.httpAdditionalHeaders,
+  return detail::LoadContext{session.pool(), session.defaultHeaderLists(), session.configuration.httpAdditionalHeaders,
                              session.configuration.connectionProxyDictionary, body_, credential_,
                              authenticationMethod_};
 }
@@ -439,6 +441,7 @@ void URLSessionTask::Impl::restart(URLRequest request) {
   }
   heldChunks_.clear();
   finishPending_ = false;
+  pendingFailure_.reset();
   protocolClass_.reset();
   phase_ = Phase::idle;
   start();
@@ -574,7 +577,7 @@ void URLSessionTask::Impl::releaseBody() {
   }
   if (finishPending_ && heldChunks_.empty()) {
     finishPending_ = false;
-    finish(std::nullopt);
+    finish(std::exchange(pendingFailure_, std::nullopt));
   }
 }
 
@@ -773,17 +776,17 @@ void URLSessionTask::Impl::protocolDidCollectMetrics(URLSessionTaskTransactionMe
   metrics_.transactionMetrics.push_back(std::move(metrics));
 }
 
-void URLSessionTask::Impl::protocolDidFinish() {
+void URLSessionTask::Impl::protocolDidFinish() { protocolDidEnd(std::nullopt); }
+
+void URLSessionTask::Impl::protocolDidFail(Error error) { protocolDidEnd(std::move(error)); }
+
+void URLSessionTask::Impl::protocolDidEnd(std::optional<Error> error) {
   if (phase_ != Phase::loading) return;
   if (awaitingRedirect_ || awaitingDisposition_ || awaitingChallenge_ || !heldChunks_.empty() || protocolPaused_) {
     finishPending_ = true;
+    pendingFailure_ = std::move(error);
     return;
   }
-  finish(std::nullopt);
-}
-
-void URLSessionTask::Impl::protocolDidFail(Error error) {
-  if (phase_ != Phase::loading) return;
   finish(std::move(error));
 }
 
@@ -816,6 +819,7 @@ void URLSessionTask::Impl::becomeDownload() {
   next.slotHost_ = std::exchange(slotHost_, std::string());
   next.protocolPaused_ = std::exchange(protocolPaused_, false);
   next.finishPending_ = std::exchange(finishPending_, false);
+  next.pendingFailure_ = std::exchange(pendingFailure_, std::nullopt);
   next.heldChunks_ = std::move(heldChunks_);
   next.redirectCount_ = redirectCount_;
   next.metrics_ = metrics_;
@@ -886,7 +890,7 @@ void URLSessionTask::Impl::finish(std::optional<Error> error) {
 
 void URLSessionTask::Impl::deliverCompletion(std::optional<Error> error, std::optional<std::string> downloaded,
                                              std::optional<Data> lateBody, std::function<void()> afterLastMessage) {
-  auto metrics = metrics_;
+  auto metrics = std::move(metrics_);  // nothing reads them after the completion
   auto accumulated = std::move(accumulated_);
   enqueue([error = std::move(error), downloaded = std::move(downloaded), metrics = std::move(metrics),
            accumulated = std::move(accumulated), lateBody = std::move(lateBody),

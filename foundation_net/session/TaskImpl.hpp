@@ -95,6 +95,9 @@ class URLSessionTask::Impl {
   detail::LoadingClient::BodyVerdict protocolDidLoad(const char* bytes, std::size_t count, bool canPause);
   void protocolDidFinish();
   void protocolDidFail(Error error);
+  // Ends the load as the protocol did, or, while body bytes are held back (a delegate yet to
+  // answer, a paused transfer), once they are delivered: a failure after them loses none.
+  void protocolDidEnd(std::optional<Error> error);
   void protocolDidSendBodyData(std::int64_t bytesSent, std::int64_t totalSent, std::int64_t expected);
   void protocolDidReceiveInformational(std::shared_ptr<const HTTPURLResponse> response);
   void protocolDidCollectMetrics(URLSessionTaskTransactionMetrics metrics);
@@ -137,6 +140,8 @@ class URLSessionTask::Impl {
   bool propertiesMatch(const background::TaskSummary& summary) const;
   // earliestBeginDate_ in milliseconds since the epoch; the caller holds mutex_.
   std::optional<std::int64_t> earliestBeginMillis() const;
+  // The idle timeout of the current request: its own timeoutInterval or the session's.
+  TimeInterval idleTimeout() const;
   std::optional<URL> currentURL() const;
 
   // Loop-thread transitions.
@@ -232,7 +237,8 @@ class URLSessionTask::Impl {
   std::string authenticationMethod_;
   int challengeFailures_ = 0;
   bool protocolPaused_ = false;     // the protocol holds body bytes until resumeBody()
-  bool finishPending_ = false;      // the protocol finished while the body was held
+  bool finishPending_ = false;      // the protocol ended while the body was held
+  std::optional<Error> pendingFailure_;  // with finishPending_: how it ended, if it failed
   bool suspended_ = false;
   std::deque<Data> heldChunks_;     // from protocols that cannot pause
   int redirectCount_ = 0;

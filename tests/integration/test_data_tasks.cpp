@@ -116,6 +116,38 @@ TEST_CASE("request headers: defaults, additional headers, the request's own valu
   CHECK_FALSE(echo.header("Expect"));
 }
 
+TEST_CASE("request headers: requests without fields of their own share the session's list") {
+  TestServer server;
+  auto configuration = URLSessionConfiguration::defaultConfiguration();
+  configuration.httpAdditionalHeaders = {{"X-Session", "session"}, {"Accept-Encoding", "gzip"}};
+  auto session = URLSession::make(configuration);
+  URLRequest get(URL(server.url("/echo")));
+  URLRequest post(URL(server.url("/echo")));
+  post.httpMethod = "POST";
+  post.httpBody = Data(std::string("a=1"));
+  URLRequest own(URL(server.url("/echo")));
+  own.setValue("text/plain", "Accept");
+  // Twice each, interleaved: the second GET and POST reuse the lists the first ones built.
+  for (int round = 0; round < 2; ++round) {
+    auto plain = parseEcho(load(session, get).data->view());
+    CHECK(plain.header("X-Session") == "session");
+    CHECK(plain.header("Accept") == "*/*");
+    CHECK(plain.header("Accept-Encoding") == "gzip");
+    CHECK(plain.header("User-Agent").has_value());
+    CHECK(plain.header("Accept-Language").has_value());
+    CHECK_FALSE(plain.header("Content-Type"));
+    CHECK_FALSE(plain.header("Expect"));
+    auto form = parseEcho(load(session, post).data->view());
+    CHECK(form.method == "POST");
+    CHECK(form.header("Content-Type") == "application/x-www-form-urlencoded");
+    CHECK(form.header("X-Session") == "session");
+    CHECK(form.header("Accept") == "*/*");
+    auto mine = parseEcho(load(session, own).data->view());
+    CHECK(mine.header("Accept") == "text/plain");
+    CHECK(mine.header("X-Session") == "session");
+  }
+}
+
 TEST_CASE("POST bodies: default Content-Type, none for an empty body, no Expect") {
   TestServer server;
   auto session = URLSession::make(URLSessionConfiguration::defaultConfiguration());

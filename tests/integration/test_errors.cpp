@@ -1,6 +1,8 @@
 // Hostile and broken servers, unreachable hosts and bad URLs: a clear URLError, never a hang.
 #include <doctest/doctest.h>
 
+#include <algorithm>
+
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -87,4 +89,48 @@ TEST_CASE("many broken requests at once leave the session usable") {
   REQUIRE(recorder->waitForCompletions(paths.size() * 5, 30s));
   auto ok = load(session, URLRequest(URL(server.url("/hello"))));
   CHECK_FALSE(ok.error);
+}
+
+namespace {
+
+// A delegate that answers didReceiveResponse only when the test says so, from the test's thread.
+struct LateAnswerer : Recorder {
+  Awaited<std::function<void(URLSession::ResponseDisposition)>> answer;
+  void didReceiveResponse(URLSession& session, URLSessionDataTask& task, const URLResponse& response,
+                          std::function<void(URLSession::ResponseDisposition)> handler) override {
+    Recorder::didReceiveResponse(session, task, response, [](URLSession::ResponseDisposition) {});
+    answer.set(std::move(handler));
+  }
+};
+
+}  // namespace
+
+TEST_CASE("the bytes before a lost connection reach the delegate, even one that answers the response late") {
+  TestServer server;
+  const std::size_t sent = 40000;  // under the held-body limit: held by the task, not paused in curl
+  std::atomic<bool> closed{false};
+  server.route("/cut", [&](const RecordedRequest&, Responder& out) {
+    if (out.sendHead(200, {{"Content-Length", std::to_string(2 * sent)}})) out.writeRaw(pattern(0, sent));
+    out.close();
+    closed = true;
+  });
+  auto delegate = std::make_shared<LateAnswerer>();
+  auto session = URLSession::make(URLSessionConfiguration::defaultConfiguration(), delegate);
+  auto task = session->dataTask(URL(server.url("/cut")));
+  task->resume();
+  REQUIRE(delegate->answer.wait());
+  // The answer comes after the connection broke: the bytes wait for it, the failure for them.
+  for (int i = 0; i < 2000 && !closed; ++i) std::this_thread::sleep_for(5ms);
+  std::this_thread::sleep_for(300ms);
+  CHECK(delegate->completionCount() == 0);
+  (*delegate->answer.value)(URLSession::ResponseDisposition::allow);
+  REQUIRE(delegate->waitForCompletions(1));
+  const auto id = task->taskIdentifier();
+  auto error = delegate->completion(id).error;
+  REQUIRE(error);
+  CHECK(error->code == URLError::networkConnectionLost);
+  CHECK(delegate->body(id) == pattern(0, sent));
+  CHECK(task->countOfBytesReceived() == static_cast<std::int64_t>(sent));
+  auto events = delegate->events(id);
+  CHECK(std::find(events.begin(), events.end(), "didReceiveData") < std::find(events.begin(), events.end(), "didCompleteWithError"));
 }

@@ -110,10 +110,15 @@ struct Reports {
   }
 };
 
-std::unique_ptr<ConditionsMonitor> startMonitor(const std::shared_ptr<Reports>& reports) {
+// Makes a monitor on the loop; `initial`, when given, gets its conditions read in that same loop
+// turn, before anything the monitor started (an nmcli run) can have answered.
+std::unique_ptr<ConditionsMonitor> startMonitor(const std::shared_ptr<Reports>& reports,
+                                                DeviceConditions* initial = nullptr) {
   return onLoop([&] {
-    return std::make_unique<ConditionsMonitor>(engine::Loop::shared(),
-                                               [reports](const DeviceConditions& c) { reports->add(c); });
+    auto monitor = std::make_unique<ConditionsMonitor>(engine::Loop::shared(),
+                                                       [reports](const DeviceConditions& c) { reports->add(c); });
+    if (initial) *initial = monitor->current();
+    return monitor;
   });
 }
 
@@ -327,9 +332,10 @@ TEST_CASE("probeSystemConditions asks nmcli for the metered flag, at most every 
   SUBCASE("the probing monitor never waits on the loop and reports nmcli's answer when it comes") {
     ScopedEnvironment environment("PATH", unmetered.path().string() + ":" + path);
     auto reports = std::make_shared<Reports>();
-    auto monitor = startMonitor(reports);
-    // Until nmcli has answered, a network counts as metered.
-    const auto initial = currentOf(*monitor);
+    // Until nmcli has answered, a network counts as metered (read before it can have answered,
+    // however slow this thread is on a loaded machine).
+    DeviceConditions initial;
+    auto monitor = startMonitor(reports, &initial);
     CHECK(initial.network == Network::metered);
     REQUIRE(reports->waitFor(1, 2000ms));
     CHECK(reports->at(0).network == Network::unmetered);
