@@ -1,5 +1,7 @@
 #include "background/Connection.hpp"
 
+#include "platform/LocalSocket.hpp"
+
 #include "engine/Loop.hpp"
 
 namespace foundation::background {
@@ -14,7 +16,7 @@ void closePipe(uv_pipe_t* pipe) {
 std::shared_ptr<Connection> Connection::adopt(uv_pipe_t* pipe, MessageHandler onMessage, CloseHandler onClose) {
   std::shared_ptr<Connection> connection(new Connection());
   connection->pipe_ = pipe;
-  connection->writable_ = reinterpret_cast<uv_stream_t*>(pipe);
+  connection->handle_ = platform::socketHandle(pipe);
   connection->onMessage_ = std::move(onMessage);
   connection->onClose_ = std::move(onClose);
   connection->self_ = connection;
@@ -90,13 +92,13 @@ bool Connection::write(std::string frame, std::function<void()> written) {
   std::size_t offset = 0;
   {
     std::lock_guard lock(writeMutex_);
-    if (!writable_) return true;
+    if (handle_ < 0) return true;
     if (queuedWrites_ == 0) {
       // With nothing queued the frame usually fits the socket's buffer at once: written on the
-      // caller's thread, no request. libuv's stream is only read here: its own queue stays empty.
-      uv_buf_t whole = uv_buf_init(frame.data(), static_cast<unsigned>(frame.size()));
-      const int sent = uv_try_write(writable_, &whole, 1);
-      if (sent == static_cast<int>(frame.size())) return true;
+      // caller's thread, no request. libuv is not touched (it is not thread-safe), and while
+      // nothing is queued it writes nothing itself, so the two never interleave.
+      const long sent = platform::writeNonBlocking(handle_, frame.data(), frame.size());
+      if (sent == static_cast<long>(frame.size())) return true;
       if (sent > 0) offset = static_cast<std::size_t>(sent);  // an error: uv_write reports it below
     }
     // The rest goes behind every frame queued before it; posting under the lock keeps the order.
@@ -142,7 +144,7 @@ void Connection::close() {
   if (!pipe_) return;
   {
     std::lock_guard lock(writeMutex_);
-    writable_ = nullptr;
+    handle_ = -1;
   }
   auto* pipe = std::exchange(pipe_, nullptr);
   uv_read_stop(reinterpret_cast<uv_stream_t*>(pipe));

@@ -43,14 +43,14 @@ class Connection : public std::enable_shared_from_this<Connection> {
   Connection() = default;
   void onRead(ssize_t count, const uv_buf_t* buffer);
   bool write(std::string frame, std::function<void()> written);
-  // Loop thread: writes what uv_try_write left of `frame` (from `offset`) with uv_write.
+  // Loop thread: writes what the direct write left of `frame` (from `offset`) with uv_write.
   void writeQueued(std::string frame, std::size_t offset, std::function<void()> written);
   // Loop thread: a queued frame is in the kernel, or never will be.
   void finishQueued(const std::function<void()>& written);
 
   uv_pipe_t* pipe_ = nullptr;
   std::mutex writeMutex_;
-  uv_stream_t* writable_ = nullptr;  // writeMutex_: the pipe while open
+  int handle_ = -1;                  // writeMutex_: the pipe's OS handle while open, else -1
   int queuedWrites_ = 0;             // writeMutex_: frames posted to or waiting in uv_write
   wire::FrameReader reader_;
   MessageHandler onMessage_;

@@ -42,4 +42,18 @@ bool peerIsSameUser(uv_pipe_t* pipe) {
   return credentials.uid == ::getuid();
 }
 
+int socketHandle(uv_pipe_t* pipe) {
+  uv_os_fd_t fd;
+  return uv_fileno(reinterpret_cast<uv_handle_t*>(pipe), &fd) == 0 ? fd : -1;
+}
+
+long writeNonBlocking(int handle, const char* bytes, std::size_t count) {
+  for (;;) {
+    const ssize_t sent = ::send(handle, bytes, count, MSG_DONTWAIT | MSG_NOSIGNAL);
+    if (sent >= 0) return sent;
+    if (errno == EINTR) continue;
+    return errno == EAGAIN || errno == EWOULDBLOCK ? 0 : -errno;
+  }
+}
+
 }  // namespace foundation::platform
