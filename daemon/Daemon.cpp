@@ -796,7 +796,11 @@ void Daemon::transferFinished(std::uint64_t attempt, TransferOutcome outcome) {
     r.bytesReceived = outcome.bytes;
     if (!outcome.validator.empty()) r.validator = outcome.validator;
   }
-  if (outcome.error && detail::isTransientFailure(outcome.error->code) && nowMillis() < r.resourceDeadline) {
+  // A data task whose response reached the app is not retried: a new attempt would deliver
+  // the response and its bytes a second time.
+  const bool streamedToApp = r.kind == TaskKind::data && outcome.response;
+  if (outcome.error && detail::isTransientFailure(outcome.error->code) && !streamedToApp &&
+      nowMillis() < r.resourceDeadline) {
     retryLater(task, *outcome.error);
     return schedule();
   }

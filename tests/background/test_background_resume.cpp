@@ -155,3 +155,23 @@ TEST_CASE("background: a download out of retries on a lost connection hands over
   CHECK(local.content(resumed->taskIdentifier()) == pattern(0, size));
   CHECK(local.recorder->resumes(resumed->taskIdentifier()).at(0).first >= 40000);
 }
+
+TEST_CASE("background: a data task that loses its connection mid-body is not retried, so no byte arrives twice") {
+  BackgroundEnvironment env;
+  std::atomic<int> requests{0};
+  env.server.route("/cut", [&](const RecordedRequest&, Responder& out) {
+    ++requests;
+    if (!out.sendHead(200, {{"Content-Length", "100000"}})) return;
+    out.writeRaw(pattern(0, 30000));
+    out.close();
+  });
+  Client app(URLSessionConfiguration::background("data-cut"));
+  auto task = app.session->dataTask(URL(env.server.url("/cut")));
+  task->resume();
+  REQUIRE(app.recorder->waitForCompletions(1, 30s));
+  auto error = app.recorder->completion(task->taskIdentifier()).error;
+  REQUIRE(error);
+  CHECK(error->code == URLError::networkConnectionLost);
+  CHECK(app.recorder->body(task->taskIdentifier()) == pattern(0, 30000));
+  CHECK(requests == 1);
+}
