@@ -74,7 +74,6 @@ struct Daemon::Task {
   bool delayedAnswered = false;              // willBeginDelayedRequest was answered (or not needed)
   bool awaitingDelayedAnswer = false;
   ChallengeAnswer pendingChallenge;          // the transfer waits for the app's challengeAnswer
-  std::unique_ptr<engine::Timer> challengeTimeout;
   Millis windowStart = 0;                    // throughput floor: this attempt's current window
   std::int64_t movedInWindow = 0;            // bytes sent and received in it
 };
@@ -495,11 +494,8 @@ void Daemon::transferChallenge(std::uint64_t attempt, Message event, ChallengeAn
   auto holder = session.holder.lock();
   if (!holder || !holder->isOpen())
     return answer(URLSession::AuthChallengeDisposition::performDefaultHandling, std::nullopt);
-  answerChallengeByDefault(task);  // a newer challenge replaces one never answered
+  // Unanswered, the transfer's own request timeout ends it with -1001 (see transferFinished).
   task.pendingChallenge = std::move(answer);
-  if (!task.challengeTimeout) task.challengeTimeout = std::make_unique<engine::Timer>(engine::Loop::shared());
-  const auto seconds = std::max(session.configuration.timeoutIntervalForRequest, 0.0);
-  task.challengeTimeout->start(static_cast<std::uint64_t>(seconds * 1000), [this, &task] { answerChallengeByDefault(task); });
   event.add(tag::eventKind, static_cast<std::int64_t>(EventKind::challenge))
       .add(tag::taskId, static_cast<std::int64_t>(task.record.taskId));
   holder->send(event);
@@ -508,7 +504,6 @@ void Daemon::transferChallenge(std::uint64_t attempt, Message event, ChallengeAn
 void Daemon::answerChallenge(Task& task, const Message& message) {
   if (!task.pendingChallenge) return;
   auto answer = std::exchange(task.pendingChallenge, nullptr);
-  task.challengeTimeout->stop();
   const auto disposition =
       std::clamp<std::int64_t>(message.integer(tag::disposition).value_or(1), 0, 3);  // else default handling
   std::optional<URLCredential> credential;
@@ -522,7 +517,6 @@ void Daemon::answerChallenge(Task& task, const Message& message) {
 
 void Daemon::answerChallengeByDefault(Task& task) {
   if (!task.pendingChallenge) return;
-  task.challengeTimeout->stop();
   std::exchange(task.pendingChallenge, nullptr)(URLSession::AuthChallengeDisposition::performDefaultHandling, std::nullopt);
 }
 
@@ -723,7 +717,7 @@ void Daemon::startTransfer(Task& task) {
 }
 
 void Daemon::stopTransfer(Task& task) {
-  answerChallengeByDefault(task);
+  task.pendingChallenge = nullptr;  // the cancelled transfer ignores any answer
   if (!task.transfer) return;
   attempts_.erase(task.attempt);
   task.transfer->cancel();
@@ -831,7 +825,8 @@ void Daemon::transferFinished(std::uint64_t attempt, TransferOutcome outcome) {
   if (it == attempts_.end()) return;  // stopped on purpose (suspend, cancel)
   Task& task = *tasks_.at(it->second);
   attempts_.erase(it);
-  answerChallengeByDefault(task);
+  const bool challengeUnanswered = static_cast<bool>(task.pendingChallenge);
+  task.pendingChallenge = nullptr;
   task.transfer.reset();
   task.attempt = 0;
   --running_;
@@ -845,7 +840,10 @@ void Daemon::transferFinished(std::uint64_t attempt, TransferOutcome outcome) {
   // A data task whose response reached the app is not retried: a new attempt would deliver
   // the response and its bytes a second time.
   const bool streamedToApp = r.kind == TaskKind::data && outcome.response;
-  if (outcome.error && detail::isTransientFailure(outcome.error->code) && !streamedToApp &&
+  // Timed out while the app kept a challenge unanswered: as in-process (-1001), and not retried,
+  // since a new attempt would only ask again.
+  const bool appTimedOut = challengeUnanswered && outcome.error && outcome.error->code == URLError::timedOut;
+  if (outcome.error && detail::isTransientFailure(outcome.error->code) && !streamedToApp && !appTimedOut &&
       nowMillis() < r.resourceDeadline) {
     retryLater(task, *outcome.error);
     return schedule();

@@ -90,7 +90,7 @@ class Daemon {
   void answerDelayedRequest(Task& task, const wire::Message& message);
   // The app's challengeAnswer goes to the pending challenge of the task's transfer.
   void answerChallenge(Task& task, const wire::Message& message);
-  // Answers the task's pending challenge (if any) with default handling: no app, app gone, timeout.
+  // Answers the task's pending challenge (if any) with default handling: the app went away.
   void answerChallengeByDefault(Task& task);
   void applyProperties(Task& task, const wire::Message& message);
   // The app's foreground flag and launch command, from attach and appState.

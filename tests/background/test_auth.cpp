@@ -119,7 +119,7 @@ TEST_CASE("default handling of a background task's challenge makes the 401 the r
   CHECK(app.recorder->seen().size() == 1);
 }
 
-TEST_CASE("a challenge the app never answers gets default handling after the request timeout") {
+TEST_CASE("a challenge the app never answers times the task out after the request timeout, as in-process") {
   BackgroundEnvironment env;
   AuthApp app("auth-silent", 1.5);
   app.recorder->silent = true;
@@ -127,7 +127,21 @@ TEST_CASE("a challenge the app never answers gets default handling after the req
   auto task = app.download(env.server);
   REQUIRE(app.recorder->waitForCompletions(1));
   CHECK(std::chrono::steady_clock::now() - started >= 1400ms);
-  CHECK_FALSE(app.recorder->completion(task->taskIdentifier()).error);
-  CHECK(statusOf(task->response()) == 401);
-  CHECK(app.recorder->seen().size() == 1);
+  auto error = app.recorder->completion(task->taskIdentifier()).error;
+  REQUIRE(error);
+  CHECK(error->code == URLError::timedOut);
+  CHECK(app.recorder->seen().size() == 1);  // not retried: a new attempt would only ask again
+  CHECK(env.server.requests().size() == 1);
+}
+
+TEST_CASE("a challenge pending when its app goes away gets default handling, and the task completes") {
+  BackgroundEnvironment env;
+  {
+    App app({"auth-gone", "download", env.server.url("/auth/basic?user=bob&pass=hunter2"), "--hold-challenges"});
+    REQUIRE(app.waitFor("challenge") == "challenge 1");
+    app.kill9();
+  }
+  App relaunched({"auth-gone", "attach"});
+  CHECK(relaunched.waitFor("complete") == "complete 1 0 401");
+  CHECK(env.server.requests().size() == 1);
 }
