@@ -94,29 +94,28 @@ TEST_CASE("a background task's challenge goes to the attached app, which answers
   CHECK(requests[2].header("Authorization").has_value());
 }
 
-TEST_CASE("cancelling a background task's challenge cancels the task, as in-process") {
+TEST_CASE("the other answers to a background task's challenge act as in-process") {
   BackgroundEnvironment env;
-  AuthApp app("auth-cancel");
-  app.recorder->disposition = URLSession::AuthChallengeDisposition::cancelAuthenticationChallenge;
-  auto task = app.download(env.server);
-  REQUIRE(app.recorder->waitForCompletions(1));
-  auto error = app.recorder->completion(task->taskIdentifier()).error;
-  REQUIRE(error);
-  CHECK(error->code == URLError::cancelled);
-  CHECK(app.recorder->seen().size() == 1);
-  CHECK(env.server.requests().size() == 1);  // cancelled for good: not retried
-}
-
-TEST_CASE("default handling of a background task's challenge makes the 401 the response") {
-  BackgroundEnvironment env;
-  AuthApp app("auth-default");
-  app.recorder->disposition = URLSession::AuthChallengeDisposition::performDefaultHandling;
-  auto task = app.download(env.server);
-  REQUIRE(app.recorder->waitForCompletions(1));
-  CHECK_FALSE(app.recorder->completion(task->taskIdentifier()).error);
-  CHECK(statusOf(task->response()) == 401);
-  CHECK(app.recorder->downloaded(task->taskIdentifier()) == "unauthorized");
-  CHECK(app.recorder->seen().size() == 1);
+  AuthApp app("auth-answers");
+  std::shared_ptr<URLSessionDownloadTask> task;
+  auto run = [&](URLSession::AuthChallengeDisposition disposition) {
+    app.recorder->disposition = disposition;
+    task = app.download(env.server);
+    REQUIRE(app.recorder->waitForCompletions(1));
+    CHECK(app.recorder->seen().size() == 1);
+    CHECK(env.server.requests().size() == 1);  // nothing retried
+    return app.recorder->completion(task->taskIdentifier()).error;
+  };
+  SUBCASE("cancelAuthenticationChallenge cancels the task") {
+    auto error = run(URLSession::AuthChallengeDisposition::cancelAuthenticationChallenge);
+    REQUIRE(error);
+    CHECK(error->code == URLError::cancelled);
+  }
+  SUBCASE("default handling makes the 401 the response") {
+    CHECK_FALSE(run(URLSession::AuthChallengeDisposition::performDefaultHandling));
+    CHECK(statusOf(task->response()) == 401);
+    CHECK(app.recorder->downloaded(task->taskIdentifier()) == "unauthorized");
+  }
 }
 
 TEST_CASE("a challenge the app never answers times the task out after the request timeout, as in-process") {
