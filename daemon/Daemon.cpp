@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <filesystem>
+#include <utility>
 
 #include <fmt/format.h>
 
@@ -72,6 +73,7 @@ struct Daemon::Task {
   std::uint64_t attempt = 0;
   bool delayedAnswered = false;              // willBeginDelayedRequest was answered (or not needed)
   bool awaitingDelayedAnswer = false;
+  ChallengeAnswer pendingChallenge;          // the transfer waits for the app's challengeAnswer
   Millis windowStart = 0;                    // throughput floor: this attempt's current window
   std::int64_t movedInWindow = 0;            // bytes sent and received in it
 };
@@ -143,6 +145,7 @@ void Daemon::detach(Session& session) {
   // The app went away: its data tasks cannot go on (Apple: -997); everything else does.
   for (auto& [taskKey, task] : tasks_) {
     if (std::get<0>(taskKey) != session.record.appId || std::get<1>(taskKey) != session.record.sessionId) continue;
+    answerChallengeByDefault(*task);
     if (task->record.kind == TaskKind::data && task->record.state != TaskState::completed)
       complete(*task, Error::url(URLError::backgroundSessionWasDisconnected, std::nullopt,
                                  "the app went away during a background data task"),
@@ -175,6 +178,7 @@ void Daemon::handle(Connection& connection, Message message) {
       applyProperties(*task, message);
       return save(*task);
     case wire::Type::delayedRequestAnswer: return answerDelayedRequest(*task, message);
+    case wire::Type::challengeAnswer: return answerChallenge(*task, message);
     default: return connection.close();  // not a message a client sends
   }
 }
@@ -482,6 +486,40 @@ void Daemon::answerDelayedRequest(Task& task, const Message& message) {
   schedule();
 }
 
+void Daemon::transferChallenge(std::uint64_t attempt, Message event, ChallengeAnswer answer) {
+  auto it = attempts_.find(attempt);
+  if (it == attempts_.end()) return answer(URLSession::AuthChallengeDisposition::performDefaultHandling, std::nullopt);
+  Task& task = *tasks_.at(it->second);
+  Session& session = sessionFor(task);
+  auto holder = session.holder.lock();
+  if (!holder || !holder->isOpen())
+    return answer(URLSession::AuthChallengeDisposition::performDefaultHandling, std::nullopt);
+  // Unanswered, the transfer's own request timeout ends it with -1001 (see transferFinished).
+  task.pendingChallenge = std::move(answer);
+  event.add(tag::eventKind, static_cast<std::int64_t>(EventKind::challenge))
+      .add(tag::taskId, static_cast<std::int64_t>(task.record.taskId));
+  holder->send(event);
+}
+
+void Daemon::answerChallenge(Task& task, const Message& message) {
+  if (!task.pendingChallenge) return;
+  auto answer = std::exchange(task.pendingChallenge, nullptr);
+  const auto disposition =
+      std::clamp<std::int64_t>(message.integer(tag::disposition).value_or(1), 0, 3);  // else default handling
+  std::optional<URLCredential> credential;
+  if (auto user = message.bytes(tag::credentialUser)) {
+    const auto persistence = std::clamp<std::int64_t>(message.integer(tag::credentialPersistence).value_or(0), 0, 3);
+    credential = URLCredential(*user, message.bytes(tag::credentialPassword).value_or(""),
+                               static_cast<URLCredential::Persistence>(persistence));
+  }
+  answer(static_cast<URLSession::AuthChallengeDisposition>(disposition), std::move(credential));
+}
+
+void Daemon::answerChallengeByDefault(Task& task) {
+  if (!task.pendingChallenge) return;
+  std::exchange(task.pendingChallenge, nullptr)(URLSession::AuthChallengeDisposition::performDefaultHandling, std::nullopt);
+}
+
 void Daemon::acknowledge(std::int64_t sequence) {
   // The app's delegate has seen the task's last messages: the task and its files go.
   std::vector<EventRecord> all = store_->allPendingEvents();
@@ -679,6 +717,7 @@ void Daemon::startTransfer(Task& task) {
 }
 
 void Daemon::stopTransfer(Task& task) {
+  task.pendingChallenge = nullptr;  // the cancelled transfer ignores any answer
   if (!task.transfer) return;
   attempts_.erase(task.attempt);
   task.transfer->cancel();
@@ -786,6 +825,8 @@ void Daemon::transferFinished(std::uint64_t attempt, TransferOutcome outcome) {
   if (it == attempts_.end()) return;  // stopped on purpose (suspend, cancel)
   Task& task = *tasks_.at(it->second);
   attempts_.erase(it);
+  const bool challengeUnanswered = static_cast<bool>(task.pendingChallenge);
+  task.pendingChallenge = nullptr;
   task.transfer.reset();
   task.attempt = 0;
   --running_;
@@ -799,7 +840,10 @@ void Daemon::transferFinished(std::uint64_t attempt, TransferOutcome outcome) {
   // A data task whose response reached the app is not retried: a new attempt would deliver
   // the response and its bytes a second time.
   const bool streamedToApp = r.kind == TaskKind::data && outcome.response;
-  if (outcome.error && detail::isTransientFailure(outcome.error->code) && !streamedToApp &&
+  // Timed out while the app kept a challenge unanswered: as in-process (-1001), and not retried,
+  // since a new attempt would only ask again.
+  const bool appTimedOut = challengeUnanswered && outcome.error && outcome.error->code == URLError::timedOut;
+  if (outcome.error && detail::isTransientFailure(outcome.error->code) && !streamedToApp && !appTimedOut &&
       nowMillis() < r.resourceDeadline) {
     retryLater(task, *outcome.error);
     return schedule();

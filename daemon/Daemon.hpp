@@ -12,6 +12,7 @@
 #include <string>
 #include <tuple>
 
+#include <foundation_net/URLCredential.hpp>
 #include <foundation_net/URLSession.hpp>
 
 #include "background/Connection.hpp"
@@ -63,6 +64,9 @@ class Daemon {
   // A download's response arrived: what later attempts need to continue its partial file.
   void transferResponse(std::uint64_t attempt, std::string validator, std::int64_t expected, std::string response);
   void transferFinished(std::uint64_t attempt, TransferOutcome outcome);
+  // A task-level challenge (Basic, Digest): asks the attached app, else answers default handling.
+  using ChallengeAnswer = std::function<void(URLSession::AuthChallengeDisposition, std::optional<URLCredential>)>;
+  void transferChallenge(std::uint64_t attempt, wire::Message event, ChallengeAnswer answer);
 
  private:
   using SessionKey = std::pair<std::string, std::string>;             // app id, session id
@@ -84,6 +88,10 @@ class Daemon {
   void takeOverPartialFile(Task& task, const wire::Message& message);
   void acknowledge(std::int64_t sequence);
   void answerDelayedRequest(Task& task, const wire::Message& message);
+  // The app's challengeAnswer goes to the pending challenge of the task's transfer.
+  void answerChallenge(Task& task, const wire::Message& message);
+  // Answers the task's pending challenge (if any) with default handling: the app went away.
+  void answerChallengeByDefault(Task& task);
   void applyProperties(Task& task, const wire::Message& message);
   // The app's foreground flag and launch command, from attach and appState.
   void applyAppState(Session& session, const wire::Message& message);

@@ -39,6 +39,9 @@ class TransferDelegate : public URLSessionDataDelegate {
   void didReceiveData(URLSession&, URLSessionDataTask& task, const Data& data) override;
   void didSendBodyData(URLSession&, URLSessionTask& task, std::int64_t bytesSent, std::int64_t totalBytesSent,
                        std::int64_t totalBytesExpectedToSend) override;
+  // Task-level challenges go to the Daemon, which asks the attached app or answers default handling.
+  void didReceiveChallenge(URLSession&, URLSessionTask& task, const URLAuthenticationChallenge& challenge,
+      std::function<void(URLSession::AuthChallengeDisposition, std::optional<URLCredential>)> completionHandler) override;
   void didCompleteWithError(URLSession&, URLSessionTask& task, const std::optional<Error>& error) override;
 
  private:

@@ -471,7 +471,12 @@ void URLSessionTask::Impl::protocolDidReceiveChallenge(URLProtectionSpace space,
           if (auto task = self.lock()) task->impl().onChallengeDecision(disposition, std::move(credential), method);
         });
       });
-  enqueue([challenge = std::move(challenge), answer](URLSession& session, URLSessionTask& task) {
+  enqueueChallenge(std::move(challenge), std::move(answer));
+}
+
+void URLSessionTask::Impl::enqueueChallenge(URLAuthenticationChallenge challenge,
+    std::function<void(URLSession::AuthChallengeDisposition, std::optional<URLCredential>)> answer) {
+  enqueue([challenge = std::move(challenge), answer = std::move(answer)](URLSession& session, URLSessionTask& task) {
     detail::trace("urlSession(_:task:didReceive:completionHandler:)", task.taskIdentifier());
     if (auto d = task.impl().delegateAs<URLSessionTaskDelegate>()) {
       d->didReceiveChallenge(session, task, challenge, answer);

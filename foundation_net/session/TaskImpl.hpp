@@ -186,6 +186,10 @@ class URLSessionTask::Impl {
 
   // Delegate side.
   void enqueue(std::function<void(URLSession&, URLSessionTask&)> call);
+  // Calls didReceiveChallenge on the delegate queue: the task delegate's, else the session
+  // delegate's, else answers default handling.
+  void enqueueChallenge(URLAuthenticationChallenge challenge,
+      std::function<void(URLSession::AuthChallengeDisposition, std::optional<URLCredential>)> answer);
   template <class D>
   std::shared_ptr<D> delegateAs() const;
   // Enqueues the last messages: [the late body] [didFinishDownloadingTo] didFinishCollectingMetrics,

@@ -16,7 +16,8 @@
 //          --background (say the app is in the background before making tasks),
 //          --no-launch-events (sessionSendsLaunchEvents = false),
 //          --delete-file (remove the upload's FILE as soon as uploadTask() returned),
-//          --kill-after-resume (raise(SIGKILL) as soon as resume() returned)
+//          --kill-after-resume (raise(SIGKILL) as soon as resume() returned),
+//          --hold-challenges (print "challenge ID" and never answer task-level challenges)
 #include <unistd.h>
 
 #include <chrono>
@@ -28,6 +29,7 @@
 #include <sstream>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include <foundation_net/foundation_net.hpp>
 
@@ -52,6 +54,8 @@ std::int64_t epochMillis() {
 class Delegate : public URLSessionDataDelegate, public URLSessionDownloadDelegate {
  public:
   bool exitInFinish = false;
+  bool holdChallenges = false;
+  std::vector<std::function<void(URLSession::AuthChallengeDisposition, std::optional<URLCredential>)>> held;
   std::promise<void> done;
   std::atomic<bool> signalled{false};
   std::atomic<int> progress{0};
@@ -87,6 +91,12 @@ class Delegate : public URLSessionDataDelegate, public URLSessionDownloadDelegat
                                   std::function<void(std::optional<URLRequest>)> answer) override {
     say("redirect " + std::to_string(task.taskIdentifier()));  // never in background sessions
     answer(next);
+  }
+  void didReceiveChallenge(URLSession& session, URLSessionTask& task, const URLAuthenticationChallenge& challenge,
+      std::function<void(URLSession::AuthChallengeDisposition, std::optional<URLCredential>)> answer) override {
+    if (!holdChallenges) return URLSessionTaskDelegate::didReceiveChallenge(session, task, challenge, std::move(answer));
+    say("challenge " + std::to_string(task.taskIdentifier()));
+    held.push_back(std::move(answer));  // kept unanswered (delegate calls are serialized)
   }
   void didCompleteWithError(URLSession&, URLSessionTask& task, const std::optional<Error>& error) override {
     auto http = std::dynamic_pointer_cast<const HTTPURLResponse>(task.response());
@@ -160,6 +170,7 @@ int main(int argc, char** argv) {
     else if (a == "--no-launch-events") launchEvents = false;
     else if (a == "--delete-file") deleteFile = true;
     else if (a == "--kill-after-resume") killAfterResume = true;
+    else if (a == "--hold-challenges") delegate->holdChallenges = true;
     else positional.push_back(a);
   }
   if (command.rfind("launched", 0) == 0) return runLaunched(command, waitMs);
