@@ -369,8 +369,11 @@ void Daemon::createTask(Connection& connection, Session& session, const Message&
     int rc = platform::copyFile(source, r.uploadFile);
     if (rc < 0) {
       r.uploadFile.clear();
-      refusal = Error::url(rc == UV_ENOENT ? URLError::fileDoesNotExist : URLError::noPermissionsToReadFile,
-                           request->url, fmt::format("{}: {}", source, platform::errorName(rc)));
+      const int code = rc == UV_ENOENT ? URLError::fileDoesNotExist
+                     : rc == UV_EISDIR ? URLError::fileIsDirectory
+                     : (rc == UV_EACCES || rc == UV_EPERM) ? URLError::noPermissionsToReadFile
+                                                           : URLError::cannotOpenFile;
+      refusal = Error::url(code, request->url, fmt::format("{}: {}", source, platform::errorName(rc)));
     } else {
       r.bytesExpectedToSend = platform::fileSize(r.uploadFile);
     }

@@ -290,3 +290,25 @@ TEST_CASE("tasks made while the daemon restarts after SIGKILL reach the new daem
   CHECK(uploads == 1);
   CHECK(cancelled == 0);
 }
+
+TEST_CASE("background: an upload from a missing file or a folder fails through the delegate, as in-process") {
+  BackgroundEnvironment env;
+  auto recorder = std::make_shared<Recorder>();
+  auto session = URLSession::make(URLSessionConfiguration::background("upload-sources"), recorder);
+  URLRequest request(URL(env.server.url("/echo")));
+  request.httpMethod = "POST";
+  auto missing = session->uploadTask(request, URL::fileURLWithPath((env.root / "no-such-file").string()));
+  fs::create_directories(env.root / "a-folder");
+  auto folder = session->uploadTask(request, URL::fileURLWithPath((env.root / "a-folder").string()));
+  missing->resume();
+  folder->resume();
+  REQUIRE(recorder->waitForCompletions(2, 30s));
+  auto missingError = recorder->completion(missing->taskIdentifier()).error;
+  REQUIRE(missingError);
+  CHECK(missingError->code == URLError::fileDoesNotExist);
+  auto folderError = recorder->completion(folder->taskIdentifier()).error;
+  REQUIRE(folderError);
+  CHECK(folderError->code == URLError::fileIsDirectory);
+  CHECK(env.server.requests().empty());
+  session->finishTasksAndInvalidate();
+}
