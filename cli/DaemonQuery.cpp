@@ -7,7 +7,6 @@
 #include "background/Connection.hpp"
 #include "background/Protocol.hpp"
 #include "engine/Loop.hpp"
-#include "platform/Process.hpp"
 
 namespace foundation::cli {
 
@@ -19,46 +18,30 @@ using Clock = std::chrono::steady_clock;
 struct Exchange : std::enable_shared_from_this<Exchange> {
   wire::Message request;
   bool startDaemon = false;
-  bool spawned = false;
   Clock::time_point deadline;
   std::promise<std::optional<wire::Message>> answer;
   std::string failure;
   bool answered = false;
   std::shared_ptr<background::Connection> connection;
-  std::unique_ptr<engine::Timer> retry, limit;
+  std::unique_ptr<engine::Timer> limit;
 
   void finish(std::optional<wire::Message> message, std::string why) {
     if (answered) return;
     answered = true;
     failure = std::move(why);
-    retry.reset();
     limit.reset();
     if (connection) std::exchange(connection, nullptr)->close();  // drops the handlers' hold on us
     answer.set_value(std::move(message));
   }
 
   void connect() {
-    background::connectPipe(background::socketPath(), [self = shared_from_this()](uv_pipe_t* pipe, int status) {
+    background::connectToDaemon(startDaemon, deadline, [self = shared_from_this()](uv_pipe_t* pipe, std::string why) {
       if (self->answered) {
         if (pipe) uv_close(reinterpret_cast<uv_handle_t*>(pipe), [](uv_handle_t* h) { delete reinterpret_cast<uv_pipe_t*>(h); });
         return;
       }
       if (pipe) return self->exchange(pipe);
-      if (!self->startDaemon) {
-        return self->finish(std::nullopt, "no urlsessiond is serving " + background::socketPath() + " (" +
-                                              uv_strerror(status) + ")");
-      }
-      if (!self->spawned) {
-        self->spawned = true;
-        if (int rc = platform::spawnDetached(background::daemonExecutable(), {"--foreground"}); rc != 0) {
-          return self->finish(std::nullopt, "cannot start " + background::daemonExecutable() + ": " + uv_strerror(rc));
-        }
-      }
-      if (Clock::now() >= self->deadline) {
-        return self->finish(std::nullopt, "urlsessiond was started but does not answer on " + background::socketPath());
-      }
-      self->retry = std::make_unique<engine::Timer>(engine::Loop::shared());
-      self->retry->start(20, [self] { self->connect(); });
+      self->finish(std::nullopt, std::move(why));
     });
   }
 

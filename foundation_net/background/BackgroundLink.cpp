@@ -22,8 +22,6 @@ constexpr auto attachTimeout = std::chrono::seconds(10);
 struct Attempt : std::enable_shared_from_this<Attempt> {
   std::shared_ptr<BackgroundLink> link;
   Clock::time_point deadline;
-  bool spawned = false;
-  std::unique_ptr<engine::Timer> retry;
   std::function<void(std::shared_ptr<Connection>, std::optional<Error>)> done;
 
   void run();
@@ -31,25 +29,15 @@ struct Attempt : std::enable_shared_from_this<Attempt> {
   void finish(std::shared_ptr<Connection> connection, std::optional<Error> error) {
     auto self = shared_from_this();
     if (auto callback = std::move(done)) callback(std::move(connection), std::move(error));
-    retry.reset();
   }
 };
 
 void Attempt::run() {
-    connectPipe(socketPath(), [self = shared_from_this()](uv_pipe_t* pipe, int status) {
-      if (pipe) return self->connected(pipe);
-      if (!self->spawned) {
-        self->spawned = true;
-        // Nobody serves the socket: start the daemon (it exits at once if another one wins).
-        platform::spawnDetached(daemonExecutable(), {"--foreground"});
-      }
-      if (Clock::now() >= self->deadline) {
-        return self->finish(nullptr, Error::url(URLError::backgroundSessionWasDisconnected, std::nullopt,
-            "urlsessiond is not running and could not be started (" + std::string(uv_strerror(status)) + ")"));
-      }
-      if (!self->retry) self->retry = std::make_unique<engine::Timer>(engine::Loop::shared());
-      self->retry->start(50, [self] { self->run(); });
-    });
+  connectToDaemon(true, deadline, [self = shared_from_this()](uv_pipe_t* pipe, std::string failure) {
+    if (pipe) return self->connected(pipe);
+    self->finish(nullptr, Error::url(URLError::backgroundSessionWasDisconnected, std::nullopt,
+                                     "urlsessiond is not running and could not be started: " + failure));
+  });
 }
 
 std::shared_ptr<BackgroundLink> BackgroundLink::attach(const std::shared_ptr<URLSession>& session,

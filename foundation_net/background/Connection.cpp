@@ -2,7 +2,9 @@
 
 #include "platform/LocalSocket.hpp"
 
+#include "background/Protocol.hpp"
 #include "engine/Loop.hpp"
+#include "platform/Process.hpp"
 
 namespace foundation::background {
 namespace {
@@ -156,6 +158,10 @@ void Connection::close() {
   });
 }
 
+
+namespace {
+
+// Connects to the socket at `path`; `done` gets the pipe or a libuv error.
 void connectPipe(const std::string& path, std::function<void(uv_pipe_t*, int)> done) {
   auto* pipe = new uv_pipe_t;
   uv_pipe_init(engine::Loop::shared().uv(), pipe, 0);
@@ -175,6 +181,43 @@ void connectPipe(const std::string& path, std::function<void(uv_pipe_t*, int)> d
     }
     delete c;
   });
+}
+
+// One connectToDaemon call: its retries share the deadline and the one start of the daemon.
+struct DaemonConnect : std::enable_shared_from_this<DaemonConnect> {
+  bool startDaemon = false, spawned = false;
+  std::chrono::steady_clock::time_point deadline;
+  std::function<void(uv_pipe_t*, std::string)> done;
+  std::unique_ptr<engine::Timer> retry;
+
+  void run() {
+    connectPipe(socketPath(), [self = shared_from_this()](uv_pipe_t* pipe, int status) {
+      if (pipe) return self->done(pipe, "");
+      const std::string reason = " (" + std::string(uv_strerror(status)) + ")";
+      if (!self->startDaemon) return self->done(nullptr, "no urlsessiond is serving " + socketPath() + reason);
+      if (!self->spawned) {
+        self->spawned = true;
+        // Nobody serves the socket: start the daemon (it exits at once if another one wins).
+        if (int rc = platform::spawnDetached(daemonExecutable(), {"--foreground"}); rc != 0)
+          return self->done(nullptr, "cannot start " + daemonExecutable() + ": " + uv_strerror(rc));
+      }
+      if (std::chrono::steady_clock::now() >= self->deadline)
+        return self->done(nullptr, "urlsessiond was started but does not answer on " + socketPath() + reason);
+      if (!self->retry) self->retry = std::make_unique<engine::Timer>(engine::Loop::shared());
+      self->retry->start(20, [self] { self->run(); });
+    });
+  }
+};
+
+}  // namespace
+
+void connectToDaemon(bool startDaemon, std::chrono::steady_clock::time_point deadline,
+                     std::function<void(uv_pipe_t*, std::string)> done) {
+  auto attempt = std::make_shared<DaemonConnect>();
+  attempt->startDaemon = startDaemon;
+  attempt->deadline = deadline;
+  attempt->done = std::move(done);
+  attempt->run();
 }
 
 }  // namespace foundation::background

@@ -2,6 +2,7 @@
 // Windows), on the loop thread. Both the library's link to the daemon and the daemon's
 // clients use it. A malformed or oversized frame closes the connection and nothing else.
 #pragma once
+#include <chrono>
 #include <functional>
 #include <memory>
 #include <mutex>
@@ -58,8 +59,10 @@ class Connection : public std::enable_shared_from_this<Connection> {
   std::shared_ptr<Connection> self_;  // alive while the pipe is open
 };
 
-// Connects to the socket at `path` on the loop thread; `done` gets the pipe (owned by the
-// caller, for Connection::adopt) or a libuv error.
-void connectPipe(const std::string& path, std::function<void(uv_pipe_t* pipe, int status)> done);
+// Loop thread: connects to urlsessiond's socket. When nobody answers and `startDaemon` is set,
+// starts the daemon once and retries until `deadline`. `done` runs once, with the pipe (owned by
+// the caller, for Connection::adopt) or with nullptr and why no daemon could be reached.
+void connectToDaemon(bool startDaemon, std::chrono::steady_clock::time_point deadline,
+                     std::function<void(uv_pipe_t* pipe, std::string failure)> done);
 
 }  // namespace foundation::background
