@@ -306,8 +306,9 @@ void Daemon::attach(Connection& connection, const Message& message) {
   auto pending = store_->pendingEvents(*appId, *sessionId);
   for (const auto& event : pending) deliver(session, event);
   for (auto& [taskKey, task] : tasks_) {
-    if (std::get<0>(taskKey) != *appId || std::get<1>(taskKey) != *sessionId || !task->awaitingAppUntil) continue;
-    task->awaitingAppUntil = 0;
+    if (std::get<0>(taskKey) != *appId || std::get<1>(taskKey) != *sessionId) continue;
+    task->defaultHandlingNext = false;  // an app came after all: it is asked
+    if (!std::exchange(task->awaitingAppUntil, 0)) continue;
     session.finishAfter.insert(task->record.taskId);
   }
   session.replaying = !pending.empty() || !session.finishAfter.empty();
@@ -926,6 +927,7 @@ void Daemon::complete(Task& task, std::optional<Error> error, const std::optiona
                       const std::optional<std::string>& body) {
   if (task.record.state == TaskState::completed) return;
   stopTransfer(task);
+  task.awaitingAppUntil = 0;
   auto& r = task.record;
   if (error && !error->failingURL) {
     if (auto m = Message::decode(r.request))

@@ -148,18 +148,6 @@ TEST_CASE("a challenge pending when its app goes away gets default handling, and
 
 namespace {
 
-// Only the session-level didReceiveChallenge (the task-level one is URLSessionTaskDelegate's,
-// which hands the challenge on to it, as Apple does).
-class SessionLevelRecorder : public Recorder {
- public:
-  std::atomic<int> asked{0};
-  void didReceiveChallenge(URLSession&, const URLAuthenticationChallenge&,
-      std::function<void(URLSession::AuthChallengeDisposition, std::optional<URLCredential>)> answer) override {
-    ++asked;
-    answer(URLSession::AuthChallengeDisposition::useCredential, credential("bob", "hunter2"));
-  }
-};
-
 // The app `bg_app SESSION download URL --kill-after-resume` with `options`: it registers its
 // launch command (MODE, logging to `log`) and is gone before the server's 401 arrives.
 void startProtectedDownloadAndDie(BackgroundEnvironment& env, const std::string& session, const fs::path& log,
@@ -169,6 +157,21 @@ void startProtectedDownloadAndDie(BackgroundEnvironment& env, const std::string&
   arguments.insert(arguments.end(), options.begin(), options.end());
   App app(arguments);
   app.wait();
+}
+
+// Waits (at most 10 s) until the server got `count` requests; returns how many it got.
+std::size_t waitForRequests(BackgroundEnvironment& env, std::size_t count) {
+  for (int i = 0; i < 1000 && env.server.requests().size() < count; ++i) std::this_thread::sleep_for(10ms);
+  return env.server.requests().size();
+}
+
+// A new process of the app attaches `session` and gets the task's completion: the 401 as the
+// result, its challenge answered by the daemon (default handling), never asked of an app.
+void expectDefaultHandled(const std::string& session) {
+  App relaunched({session, "attach"});
+  CHECK(relaunched.waitFor("complete") == "complete 1 0 401");
+  CHECK(relaunched.waitFor("body") == "body 1 unauthorized");
+  CHECK(relaunched.count("challenge") == 0);
 }
 
 // The lines of `lines` from the first that starts with `first`, less the progress reports.
@@ -183,7 +186,7 @@ std::vector<std::string> from(const std::vector<std::string>& lines, const std::
 
 TEST_CASE("a delegate with only the session-level didReceiveChallenge gets a background task's challenge") {
   BackgroundEnvironment env;
-  auto recorder = std::make_shared<SessionLevelRecorder>();
+  auto recorder = std::make_shared<SessionLevelChallengeRecorder>(credential("bob", "hunter2"));
   recorder->keepsDownloads = true;
   auto session = URLSession::make(URLSessionConfiguration::background("auth-session-level"), recorder);
   auto task = session->downloadTask(URL(env.server.url("/auth/basic?user=bob&pass=hunter2")));
@@ -236,13 +239,10 @@ TEST_CASE("a challenge with no app and no way to launch one gets default handlin
   SUBCASE("sessionSendsLaunchEvents is false") {
     startProtectedDownloadAndDie(env, "al3", log, "launched", {"--no-launch-events"});
   }
-  for (int i = 0; i < 500 && env.server.requests().empty(); ++i) std::this_thread::sleep_for(10ms);
+  REQUIRE(waitForRequests(env, 1) == 1);
   std::this_thread::sleep_for(300ms);  // a launch would come at once
   CHECK_FALSE(fs::exists(log));
-  App relaunched({"al3", "attach"});
-  CHECK(relaunched.waitFor("complete") == "complete 1 0 401");
-  CHECK(relaunched.waitFor("body") == "body 1 unauthorized");
-  CHECK(relaunched.count("challenge") == 0);
+  expectDefaultHandled("al3");
   CHECK(env.server.requests().size() == 1);
 }
 
@@ -253,13 +253,9 @@ TEST_CASE("a launched app that does not attach within the request timeout: the c
   startProtectedDownloadAndDie(env, "al4", log, "launched-noop", {"--request-timeout", "1"});
   REQUIRE_FALSE(waitForLog(log, "launched").empty());
   // After the 1 s timeout the daemon tries again and answers the new 401 itself.
-  for (int i = 0; i < 1000 && env.server.requests().size() < 2; ++i) std::this_thread::sleep_for(10ms);
-  REQUIRE(env.server.requests().size() == 2);
+  REQUIRE(waitForRequests(env, 2) == 2);
   CHECK(std::chrono::steady_clock::now() - started >= 900ms);
-  App relaunched({"al4", "attach"});
-  CHECK(relaunched.waitFor("complete") == "complete 1 0 401");
-  CHECK(relaunched.waitFor("body") == "body 1 unauthorized");
-  CHECK(relaunched.count("challenge") == 0);
+  expectDefaultHandled("al4");
   CHECK(env.server.requests().size() == 2);
 }
 
@@ -271,8 +267,7 @@ TEST_CASE("a challenge waiting for the app survives a daemon SIGKILL: the restar
   env.killDaemon();
   env.startDaemon();
   // The restarted daemon tries the task again (and is challenged again).
-  for (int i = 0; i < 1000 && env.server.requests().size() < 2; ++i) std::this_thread::sleep_for(10ms);
-  REQUIRE(env.server.requests().size() >= 2);
+  REQUIRE(waitForRequests(env, 2) >= 2);
   App app({"al5", "attach", "--answer", "bob:hunter2"});
   CHECK(app.waitFor("challenge") == "challenge 1 0 -");
   CHECK(app.waitFor("complete") == "complete 1 0 200");

@@ -170,19 +170,8 @@ TEST_CASE("a Digest challenge is answered with a Digest credential") {
 }
 
 TEST_CASE("a delegate that implements only the session-level didReceiveChallenge is handed task-level challenges") {
-  // URLSessionTaskDelegate's task-level method hands the challenge on to the session-level one,
-  // the delegate's own override, as Apple does.
-  class SessionLevel : public Recorder {
-   public:
-    std::atomic<int> asked{0};
-    void didReceiveChallenge(URLSession&, const URLAuthenticationChallenge&,
-        std::function<void(URLSession::AuthChallengeDisposition, std::optional<URLCredential>)> answer) override {
-      ++asked;
-      answer(URLSession::AuthChallengeDisposition::useCredential, credential("bob", "hunter2"));
-    }
-  };
   TestServer server;
-  auto delegate = std::make_shared<SessionLevel>();
+  auto delegate = std::make_shared<SessionLevelChallengeRecorder>(credential("bob", "hunter2"));
   auto session = URLSession::make(URLSessionConfiguration::defaultConfiguration(), delegate);
   auto task = session->dataTask(URL(server.url("/auth/basic?user=bob&pass=hunter2")));
   task->resume();
