@@ -216,6 +216,23 @@ TEST_CASE("a challenge with no app attached launches the app, which answers it; 
   CHECK(requests[3].header("Authorization").has_value());
 }
 
+TEST_CASE("a challenge left unanswered by an app that dies waits for the app, which is launched and answers it") {
+  BackgroundEnvironment env;
+  auto log = env.root / "launched.log";
+  {
+    App app({"al6", "download", env.server.url("/auth/basic?user=bob&pass=hunter2"), "--hold-challenges",
+             "--register-launch", log.string(), "launched", "--answer", "bob:hunter2"});
+    REQUIRE(app.waitFor("challenge") == "challenge 1 0 -");
+    app.kill9();
+  }
+  auto lines = waitForLog(log, "run-loop-stopped");
+  CHECK(from(lines, "handle-events") ==
+        std::vector<std::string>{"handle-events al6", "challenge 1 0 -", "downloaded 1 10 corrupt bg-app-download",
+                                 "body 1 authorized", "complete 1 0 200", "finished-events", "completion-handler",
+                                 "run-loop-stopped"});
+  CHECK(env.server.requests().size() == 3);
+}
+
 TEST_CASE("the launched app cancels the challenge: the task completes with -999") {
   BackgroundEnvironment env;
   auto log = env.root / "launched.log";
