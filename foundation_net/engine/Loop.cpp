@@ -121,6 +121,12 @@ void Loop::schedule(Timer* timer) {
   armHeapTimer();
 }
 
+void Loop::reschedule(Timer* timer) {
+  siftUp(timer->heapIndex_);
+  siftDown(timer->heapIndex_);
+  armHeapTimer();
+}
+
 void Loop::unschedule(Timer* timer) {
   const std::size_t index = timer->heapIndex_;
   timer->heapIndex_ = Timer::notScheduled;
@@ -173,11 +179,14 @@ Timer::~Timer() {
 }
 
 void Timer::start(std::uint64_t milliseconds, std::function<void()> fire) {
-  if (isActive()) loop_->unschedule(this);
   fire_ = std::move(fire);
   due_ = uv_now(loop_->uv()) + milliseconds;
   sequence_ = loop_->timerSequence_++;
-  loop_->schedule(this);
+  if (isActive()) {
+    loop_->reschedule(this);  // moved within the heap: cheaper than out and in again
+  } else {
+    loop_->schedule(this);
+  }
 }
 
 void Timer::stop() {

@@ -36,6 +36,8 @@ class Loop {
   // uv_timer set for the earliest.
   // Adds an armed timer to the heap.
   void schedule(Timer* timer);
+  // Restores the heap order after an armed timer's due time changed.
+  void reschedule(Timer* timer);
   // Takes an armed timer out of the heap.
   void unschedule(Timer* timer);
   // The heap's order: the earlier due time first, then the earlier start.
