@@ -137,6 +137,8 @@ void HTTPProtocol::startLoading() {
 
 void HTTPProtocol::stopLoading() {
   stopped_ = true;
+  // A transfer that completed released its handle already: nothing is left to stop.
+  if (engine::Loop::shared().isLoopThread() && !easy_ && !pool_) return;
   auto self = std::static_pointer_cast<HTTPProtocol>(shared_from_this());
   engine::Loop::shared().post([self] { self->releaseTransfer(); });
 }
@@ -523,8 +525,14 @@ void HTTPProtocol::releaseTransfer() {
   }
   bodyFile_.close();
   self_.reset();
-  // The pool may be released only outside its own callbacks (see engine::Multi).
-  if (pool_) engine::Loop::shared().post([pool = std::move(pool_)] {});
+  // The pool may be destroyed only outside its own callbacks (see engine::Multi): the last
+  // reference is dropped later. Its references are all taken and dropped on the loop thread,
+  // so the count is exact here.
+  if (pool_.use_count() > 1) {
+    pool_.reset();
+  } else if (pool_) {
+    engine::Loop::shared().post([pool = std::move(pool_)] {});
+  }
 }
 
 }  // namespace foundation::detail
