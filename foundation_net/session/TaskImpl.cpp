@@ -347,25 +347,27 @@ void URLSessionTask::Impl::armTimers() {
   TimeInterval idle = idleTimeout();
   noteActivity();
   if (idle > 0) {
-    idleTimer_.start(static_cast<std::uint64_t>(toMilliseconds(seconds(idle)).count()), [this] { checkIdle(); });
+    if (!idleTimer_) idleTimer_ = std::make_unique<engine::Timer>(loop());
+    idleTimer_->start(static_cast<std::uint64_t>(toMilliseconds(seconds(idle)).count()), [this] { checkIdle(); });
   }
-  if (configuration.timeoutIntervalForResource > 0 && !resourceTimer_.isActive()) {
+  if (configuration.timeoutIntervalForResource > 0 && !(resourceTimer_ && resourceTimer_->isActive())) {
     activeSince_ = Clock::now();
     auto remaining = seconds(configuration.timeoutIntervalForResource) - resourceUsed_;
-    resourceTimer_.start(static_cast<std::uint64_t>(toMilliseconds(remaining).count()),
+    if (!resourceTimer_) resourceTimer_ = std::make_unique<engine::Timer>(loop());
+    resourceTimer_->start(static_cast<std::uint64_t>(toMilliseconds(remaining).count()),
                           [this] { finish(Error::url(URLError::timedOut, currentURL(), "resource timeout")); });
   }
 }
 
 void URLSessionTask::Impl::disarmIdleTimer() {
-  idleTimer_.stop();
+  if (idleTimer_) idleTimer_->stop();
 }
 
 void URLSessionTask::Impl::disarmTimers() {
   disarmIdleTimer();
-  if (resourceTimer_.isActive()) {
+  if (resourceTimer_ && resourceTimer_->isActive()) {
     resourceUsed_ += Clock::now() - activeSince_;
-    resourceTimer_.stop();
+    resourceTimer_->stop();
   }
 }
 
@@ -375,7 +377,7 @@ void URLSessionTask::Impl::checkIdle() {
   // an idle network); here it only measures how long nothing has moved.
   auto quietFor = Clock::now() - lastActivity_;
   if (quietFor >= seconds(idle)) return finish(Error::url(URLError::timedOut, currentURL()));
-  idleTimer_.start(static_cast<std::uint64_t>(toMilliseconds(seconds(idle) - quietFor).count()),
+  idleTimer_->start(static_cast<std::uint64_t>(toMilliseconds(seconds(idle) - quietFor).count()),
                     [this] { checkIdle(); });
 }
 
@@ -636,8 +638,9 @@ detail::LoadingClient::BodyVerdict URLSessionTask::Impl::consume(const char* byt
   if (now >= due) {
     handOverBody();
   } else {
-    if (!bodyTimer_.isActive())
-      bodyTimer_.start(static_cast<std::uint64_t>(toMilliseconds(due - now).count()), [this] { handOverBody(); });
+    if (!bodyTimer_) bodyTimer_ = std::make_unique<engine::Timer>(loop());
+    if (!bodyTimer_->isActive())
+      bodyTimer_->start(static_cast<std::uint64_t>(toMilliseconds(due - now).count()), [this] { handOverBody(); });
   }
   return Verdict::consumed;
 }
@@ -646,7 +649,7 @@ void URLSessionTask::Impl::handOverBody() {
   if (!bodyBatch_ || bodyBatch_->handedOver) return;
   bodyBatch_->handedOver = true;
   lastBodyHandOver_ = Clock::now();
-  bodyTimer_.stop();
+  if (bodyTimer_) bodyTimer_->stop();
   enqueue([batch = bodyBatch_](URLSession& session, URLSessionTask& task) {
     auto& impl = task.impl();
     Data chunk = batch->take();
@@ -836,8 +839,8 @@ void URLSessionTask::Impl::becomeDownload() {
 
   // The data task sends nothing more after didBecomeDownloadTask: no didCompleteWithError.
   phase_ = Phase::done;
-  idleTimer_.stop();
-  resourceTimer_.stop();
+  idleTimer_.reset();
+  resourceTimer_.reset();
   enqueue([download](URLSession& session, URLSessionTask& task) {
     task.impl().state_ = State::completed;
     if (auto d = task.impl().delegateAs<URLSessionDataDelegate>()) {
@@ -860,9 +863,9 @@ void URLSessionTask::Impl::finish(std::optional<Error> error) {
   // The progress not yet reported comes before the last messages.
   if (downloadProgress_->flush()) reportDownloadProgress();
   if (uploadProgress_->flush()) reportUploadProgress();
-  idleTimer_.stop();
-  resourceTimer_.stop();
-  bodyTimer_.stop();  // a batch it held back leaves with the completion, just before it
+  idleTimer_.reset();
+  resourceTimer_.reset();
+  bodyTimer_.reset();  // a batch it held back leaves with the completion, just before it
   heldChunks_.clear();
   if (error && !error->failingURL) error->failingURL = currentURL();
   // Cancelled for resume data, or cut off by the network: the bytes so far are worth keeping.

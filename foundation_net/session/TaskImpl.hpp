@@ -251,14 +251,14 @@ class URLSessionTask::Impl {
   int redirectCount_ = 0;
   URLSessionTaskMetrics metrics_;
   std::chrono::steady_clock::time_point startedAt_{};
-  engine::Timer idleTimer_{engine::Loop::shared()}, resourceTimer_{engine::Loop::shared()};
+  std::unique_ptr<engine::Timer> idleTimer_, resourceTimer_;
   std::chrono::steady_clock::time_point lastActivity_{};
   std::chrono::steady_clock::duration resourceUsed_{};   // active time before the last resume
   std::chrono::steady_clock::time_point activeSince_{};
   Data accumulated_;                 // the body, for a data completion handler
   std::shared_ptr<detail::BodyBatch> bodyBatch_;  // the last didReceiveData batch, which bytes may join
   std::chrono::steady_clock::time_point lastBodyHandOver_{};
-  engine::Timer bodyTimer_{engine::Loop::shared()};  // hands over a batch held back by the interval
+  std::unique_ptr<engine::Timer> bodyTimer_;     // hands over a batch held back by the interval
   platform::File downloadFile_;
   std::string downloadPath_;
   std::int64_t bytesWritten_ = 0;
