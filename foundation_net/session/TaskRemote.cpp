@@ -9,6 +9,7 @@
 
 #include "background/BackgroundLink.hpp"
 #include "background/Protocol.hpp"
+#include "platform/File.hpp"
 #include "session/SessionImpl.hpp"
 #include "session/TaskImpl.hpp"
 
@@ -255,7 +256,12 @@ void URLSessionTask::Impl::remoteEvent(const Message& event) {
       std::optional<Data> body;
       if (auto data = event.bytes(tag::data)) body = Data(*data);
       answerResumeDataHandler(error);
-      deliverCompletion(std::move(error), event.bytes(tag::location), std::move(body), acknowledge);
+      // The daemon keeps the staged file until the acknowledgement, and only the return of
+      // didFinishDownloadingTo removes it: when it is gone, an earlier launch that died before
+      // acknowledging had the file already, and gets only the rest of the completion again.
+      auto location = event.bytes(tag::location);
+      if (location && platform::fileSize(*location) < 0) location.reset();
+      deliverCompletion(std::move(error), std::move(location), std::move(body), acknowledge);
       return;
     }
     case EventKind::finishedEvents:
