@@ -230,6 +230,7 @@ class URLSessionTask::Impl {
   std::optional<Error> startFailure_;
   std::shared_ptr<background::BackgroundLink> remote_;
   std::int64_t lastCompletionSequence_ = 0;  // loop thread: the daemon's completion already delivered
+  std::atomic<bool> completionReturned_{false};  // its delegate methods returned (it may be acknowledged)
   std::optional<URLProtocolClass> protocolClass_;
   std::shared_ptr<URLProtocol> protocol_;
   std::shared_ptr<detail::TaskClient> client_;

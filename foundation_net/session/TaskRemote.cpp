@@ -107,6 +107,7 @@ std::optional<std::int64_t> URLSessionTask::Impl::earliestBeginMillis() const {
 void URLSessionTask::Impl::abandonRemote(Error error) {
   if (phase_ == Phase::done) return;
   lastCompletionSequence_ = std::numeric_limits<std::int64_t>::max();
+  completionReturned_ = true;  // the daemon's completion, should it come, is acknowledged unseen
   sendToDaemon(static_cast<int>(wire::Type::cancelTask));  // in case it turns up there later
   {
     std::lock_guard lock(mutex_);
@@ -231,12 +232,15 @@ void URLSessionTask::Impl::remoteEvent(const Message& event) {
     case EventKind::completed: {
       const auto sequence = event.integer(tag::sequence).value_or(0);
       auto link = remote_;
-      auto acknowledge = [link, sequence] {
+      auto acknowledge = [this, link, sequence] {
+        completionReturned_ = true;
         link->send(Message(wire::Type::acknowledge).add(tag::sequence, sequence));
       };
       if (phase_ == Phase::done) {
-        // Delivered before the daemon restarted without our acknowledgement: acknowledge again.
-        if (sequence <= lastCompletionSequence_) acknowledge();
+        // Delivered before the daemon restarted without our acknowledgement: acknowledge again,
+        // unless the delegate is still at it: its own acknowledgement follows when it returns,
+        // and an app that dies before must get the completion again.
+        if (sequence <= lastCompletionSequence_ && completionReturned_) acknowledge();
         return;
       }
       phase_ = Phase::done;
