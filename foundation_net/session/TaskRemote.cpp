@@ -170,6 +170,7 @@ void URLSessionTask::Impl::remoteEvent(const Message& event) {
       return;
     case EventKind::sendProgress:
       bytesSent_ = total;
+      if (expected >= 0) bytesExpectedToSend_ = expected;  // the daemon's copy, which is what goes
       enqueue([bytes, total, expected](URLSession& session, URLSessionTask& task) {
         if (auto d = task.impl().delegateAs<URLSessionTaskDelegate>()) {
           detail::trace("urlSession(_:task:didSendBodyData:totalBytesSent:totalBytesExpectedToSend:)", task.taskIdentifier());
