@@ -366,14 +366,16 @@ void Daemon::createTask(Connection& connection, Session& session, const Message&
     // Snapshot the body now: the app may change or delete its file afterwards.
     auto source = message.bytes(tag::uploadFile).value_or("");
     r.uploadFile = stagingPath(*task, "upload");
-    int rc = platform::copyFile(source, r.uploadFile);
+    int rc = platform::snapshotFile(source, r.uploadFile);
     if (rc < 0) {
       r.uploadFile.clear();
       const int code = rc == UV_ENOENT ? URLError::fileDoesNotExist
                      : rc == UV_EISDIR ? URLError::fileIsDirectory
                      : (rc == UV_EACCES || rc == UV_EPERM) ? URLError::noPermissionsToReadFile
                                                            : URLError::cannotOpenFile;
-      refusal = Error::url(code, request->url, fmt::format("{}: {}", source, platform::errorName(rc)));
+      refusal = Error::url(code, request->url,
+                           rc == UV_EBUSY ? fmt::format("{} kept changing while it was copied", source)
+                                          : fmt::format("{}: {}", source, platform::errorName(rc)));
     } else {
       r.bytesExpectedToSend = platform::fileSize(r.uploadFile);
     }

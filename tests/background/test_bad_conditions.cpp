@@ -146,3 +146,36 @@ TEST_CASE("background: an upload file that changes or vanishes before the daemon
     CHECK(task->countOfBytesExpectedToSend() == 5000);
   }
 }
+
+TEST_CASE("background: an upload file rewritten while the daemon copies it is uploaded as one version, or fails") {
+  BackgroundEnvironment env;
+  Uploads u(env, "snapshot-during");
+  const std::size_t size = 4 << 20;
+  const std::string a = pattern(0, size), b = pattern(1, size);
+  u.write(a);
+  // Rewritten in place, over and over, the whole time uploadTask() runs.
+  std::atomic<bool> stop{false};
+  std::thread writer([&] {
+    std::fstream out(u.file, std::ios::binary | std::ios::in | std::ios::out);
+    for (int i = 0; !stop; ++i) {
+      const std::string& next = i % 2 ? a : b;
+      for (std::size_t at = 0; at < size && !stop; at += 65536) {
+        out.seekp(static_cast<std::streamoff>(at));
+        out.write(next.data() + at, 65536);
+        out.flush();
+      }
+    }
+  });
+  auto task = u.upload();
+  stop = true;
+  writer.join();
+  auto bodies = u.finish(task);
+  auto error = u.recorder->completion(task->taskIdentifier()).error;
+  if (error) {
+    CHECK(error->code == URLError::cannotOpenFile);  // it never held still
+    CHECK(bodies.empty());
+  } else {
+    REQUIRE(bodies.size() == 1);
+    CHECK((bodies[0] == a || bodies[0] == b));
+  }
+}
