@@ -149,7 +149,10 @@ void Multi::checkIdleConnection(CURL* easy) {
   curl_easy_getinfo(easy, CURLINFO_LOCAL_IP, &localIp);
   curl_easy_getinfo(easy, CURLINFO_LOCAL_PORT, &localPort);
   if (!primaryIp || !localIp) return;
-  idleHttp1_[{primaryIp, static_cast<int>(primaryPort), localIp, static_cast<int>(localPort)}] = fd;
+  ConnectionKey key{primaryIp, static_cast<int>(primaryPort), localIp, static_cast<int>(localPort)};
+  if (auto stale = idleHttp1BySocket_.find(fd); stale != idleHttp1BySocket_.end()) idleHttp1_.erase(stale->second);
+  idleHttp1_[key] = fd;
+  idleHttp1BySocket_[fd] = std::move(key);
 }
 
 // Called by curl once a transfer has its connection, before the request goes. A reused
@@ -161,6 +164,7 @@ int Multi::onPrerequest(void* self, char* primaryIp, char* localIp, int primaryP
   auto found = multi->idleHttp1_.find({primaryIp, primaryPort, localIp, localPort});
   if (found == multi->idleHttp1_.end()) return CURL_PREREQFUNC_OK;  // a new connection, or not HTTP/1
   curl_socket_t fd = found->second;
+  multi->idleHttp1BySocket_.erase(fd);
   multi->idleHttp1_.erase(found);
   platform::shutDownIfReadable(fd);
   return CURL_PREREQFUNC_OK;

@@ -66,6 +66,9 @@ class Multi {
   int active_ = 0;
   std::vector<CURL*> spareHandles_;
   std::map<ConnectionKey, curl_socket_t> idleHttp1_;
+  // The other way round: a socket number curl closed and reused replaces its stale entry, so
+  // the map stays as small as the set of sockets.
+  std::map<curl_socket_t, ConnectionKey> idleHttp1BySocket_;
 };
 
 }  // namespace foundation::engine

@@ -52,6 +52,7 @@ void URLSession::Impl::adoptTask(const std::shared_ptr<URLSessionTask>& task) {
 void URLSession::Impl::taskDidFinish(std::uint64_t identifier) {
   std::lock_guard lock(mutex_);
   tasks_.erase(identifier);
+  if (isBackground()) finishedHere_.insert(identifier);
   if (invalidating_ && tasks_.empty()) deliverInvalidationLocked();
 }
 

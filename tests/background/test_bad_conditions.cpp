@@ -6,6 +6,7 @@
 #include "../integration/Recorder.hpp"
 #include "BackgroundFixture.hpp"
 
+#include <algorithm>
 #include <future>
 
 using namespace fntest;
@@ -23,6 +24,29 @@ TEST_CASE("a completion replayed by a restarted daemon while the delegate still 
   App relaunched({"early-ack", "attach"});
   CHECK(relaunched.waitFor("downloaded") == "downloaded 1 50000 exact bg-app-download");
   CHECK(relaunched.waitFor("complete") == "complete 1 0 200");
+}
+
+TEST_CASE("a completion whose acknowledgement died with the daemon is not delivered twice to the same process") {
+  BackgroundEnvironment env;
+  auto recorder = std::make_shared<Recorder>();
+  // Stopped inside the delegate: the acknowledgement that follows waits unread in its socket.
+  recorder->onDownloaded = [&](URLSessionDownloadTask&, const URL&) { ::kill(env.daemonPid(), SIGSTOP); };
+  auto session = URLSession::make(URLSessionConfiguration::background("ack-lost"), recorder);
+  auto task = session->downloadTask(URL(env.server.url("/bytes?n=50000")));
+  task->resume();
+  REQUIRE(recorder->waitForCompletions(1, 30s));
+  std::this_thread::sleep_for(200ms);
+  env.killDaemon();  // the library starts the next one, which replays the completion
+  std::this_thread::sleep_for(2500ms);
+  auto events = recorder->events(task->taskIdentifier());
+  CHECK(std::count(events.begin(), events.end(), "didCompleteWithError") == 1);
+  CHECK(std::count(events.begin(), events.end(), "didFinishDownloadingTo") == 1);
+  session->finishTasksAndInvalidate();
+  REQUIRE(recorder->waitForInvalidation());
+  // And acknowledged again: nothing is left for the next process.
+  App later({"ack-lost", "attach", "--wait-ms", "1500"});
+  later.wait();
+  CHECK(later.count("complete") == 0);
 }
 
 // ---- A server that lies about Content-Length -------------------------------------------------
