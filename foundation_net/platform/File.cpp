@@ -159,7 +159,7 @@ int snapshotFile(const std::string& from, const std::string& to) {
   // File times move in clock ticks (up to 10 ms): writes within the tick of the last change
   // leave them as they are. A file that changed less than `quiet` ago is waited for, so any
   // write during the copy lands in a later tick and shows.
-  constexpr auto quiet = std::chrono::milliseconds(50);
+  constexpr auto quiet = std::chrono::milliseconds(20);
   constexpr int attempts = 6;
   for (int i = 0; i < attempts; ++i) {
     auto before = version(from);

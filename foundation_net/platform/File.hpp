@@ -45,7 +45,7 @@ int renameFile(const std::string& from, const std::string& to);
 int copyFile(const std::string& from, const std::string& to);
 // copyFile, made sure to be one version of `from`: the file held still for a moment before the
 // copy and its size, times and inode are the same after it, else it tries again (a few times
-// over about 300 ms, then UV_EBUSY), so a file being rewritten meanwhile never yields part of
+// over about 150 ms, then UV_EBUSY), so a file being rewritten meanwhile never yields part of
 // one version and part of another. Blocks the caller while it waits.
 int snapshotFile(const std::string& from, const std::string& to);
 // The size of the file at `path`, or a negative error.
