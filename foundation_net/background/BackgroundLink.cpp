@@ -23,6 +23,7 @@ struct Attempt : std::enable_shared_from_this<Attempt> {
   std::shared_ptr<BackgroundLink> link;
   Clock::time_point deadline;
   std::function<void(std::shared_ptr<Connection>, std::optional<Error>)> done;
+  std::unique_ptr<engine::Timer> retry;
 
   void run();
   void connected(uv_pipe_t* pipe);
@@ -101,6 +102,13 @@ void Attempt::connected(uv_pipe_t* pipe) {
       [self, waiting, link](Connection&) {
         if (*waiting) {
           *waiting = false;
+          // Gone before it answered (a daemon killed while it attached us): the next one may be
+          // up in a moment, so try again until the deadline instead of failing the session.
+          if (Clock::now() < self->deadline) {
+            if (!self->retry) self->retry = std::make_unique<engine::Timer>(engine::Loop::shared());
+            self->retry->start(50, [self] { self->run(); });
+            return;
+          }
           self->finish(nullptr, Error::url(URLError::backgroundSessionWasDisconnected, std::nullopt,
                                            "urlsessiond closed the connection"));
           return;

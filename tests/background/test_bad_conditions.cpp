@@ -6,6 +6,8 @@
 #include "../integration/Recorder.hpp"
 #include "BackgroundFixture.hpp"
 
+#include <sys/file.h>
+
 #include <algorithm>
 #include <future>
 
@@ -47,6 +49,38 @@ TEST_CASE("a completion whose acknowledgement died with the daemon is not delive
   App later({"ack-lost", "attach", "--wait-ms", "1500"});
   later.wait();
   CHECK(later.count("complete") == 0);
+}
+
+TEST_CASE("a session whose daemon dies before it answered attaches to the next daemon") {
+  BackgroundEnvironment env;
+  auto recorder = std::make_shared<Recorder>();
+  std::string session = "attach-kill";
+  SUBCASE("killed while attaching") {
+    env.startDaemon();
+    for (int i = 0; i < 500 && !fs::exists(env.root / "run" / "urlsessiond.sock"); ++i) std::this_thread::sleep_for(10ms);
+    ::kill(env.daemonPid(), SIGSTOP);  // it has the connection (the kernel accepts it) but never answers
+  }
+  int lock = -1;
+  SUBCASE("killed while starting, holding the lock") {
+    // A daemon that took the lock and died before it served: every daemon the library starts
+    // meanwhile exits at once; the one started after the lock is free must serve.
+    session = "attach-lock";
+    fs::create_directories(env.root / "run");
+    lock = ::open((env.root / "run" / "urlsessiond.lock").c_str(), O_RDWR | O_CREAT, 0600);
+    REQUIRE(::flock(lock, LOCK_EX) == 0);
+  }
+  auto making = std::async(std::launch::async,
+                           [&] { return URLSession::make(URLSessionConfiguration::background(session), recorder); });
+  std::this_thread::sleep_for(1s);
+  if (lock >= 0) ::close(lock);
+  else env.killDaemon();
+  auto made = making.get();
+  auto task = made->downloadTask(URL(env.server.url("/bytes?n=30000")));
+  task->resume();
+  REQUIRE(recorder->waitForCompletions(1, 30s));
+  auto error = recorder->completion(task->taskIdentifier()).error;
+  CHECK_MESSAGE(!error, (error ? std::to_string(error->code) + " " + error->localizedFailureReason.value_or("") : ""));
+  made->finishTasksAndInvalidate();
 }
 
 // ---- A server that lies about Content-Length -------------------------------------------------
