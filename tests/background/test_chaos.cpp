@@ -223,13 +223,15 @@ TEST_CASE("chaos: background transfers survive daemon and app kills with exact b
 
   const auto sent = static_cast<std::int64_t>(env.server.bytesSent() - sentBefore);
   const auto seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  MESSAGE("chaos (" << std::string(std::getenv("FNTEST_CHAOS") ? std::getenv("FNTEST_CHAOS") : "short") << "): "
-          << s.downloads << " downloads, " << s.uploads << " uploads in " << seconds << " s; kills survived: daemon "
-          << daemonKills.load() << ", app " << appKills << " + " << appDeathsInDelegate << " inside a delegate; "
-          << "bytes re-sent by the server beyond the resources (heads included): " << (sent - static_cast<std::int64_t>(resourceBytes))
-          << " (" << resourceBytes << " resource bytes); upload bytes received beyond the files: "
-          << (static_cast<std::int64_t>(uploadBytesReceived.load()) - static_cast<std::int64_t>(uploadBytes)) << " (" << uploadBytes << "); re-deliveries of unacknowledged "
-          << "completions: " << redeliveries << "; duplicates: " << duplicates << "; wrong: " << wrong);
+  const auto resent = sent - static_cast<std::int64_t>(resourceBytes);
+  const auto uploadsResent = static_cast<std::int64_t>(uploadBytesReceived.load() - uploadBytes);
+  const char* mode = std::getenv("FNTEST_CHAOS");
+  MESSAGE("chaos (" << std::string(mode ? mode : "short") << "): " << s.downloads << " downloads, " << s.uploads << " uploads in "
+          << seconds << " s; kills survived: daemon " << daemonKills.load() << ", app " << appKills << " + "
+          << appDeathsInDelegate << " inside a delegate; bytes re-sent by the server beyond the resources (heads "
+          << "included): " << resent << " (of " << resourceBytes << "); upload bytes received beyond the files: "
+          << uploadsResent << " (of " << uploadBytes << "); re-deliveries of unacknowledged completions: "
+          << redeliveries << "; duplicates: " << duplicates << "; wrong: " << wrong);
   CHECK(duplicates == 0);
   CHECK(wrong == 0);
   CHECK(daemonKills.load() >= 5);
