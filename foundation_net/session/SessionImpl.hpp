@@ -86,6 +86,7 @@ class URLSession::Impl {
   // not have committed the acknowledgement yet (a daemon killed meanwhile replays it); kept
   // until an attach no longer lists them.
   std::set<std::uint64_t> finishedHere_;
+  static constexpr std::size_t kFinishedHereLimit = 65536;
   bool invalidating_ = false;
   bool invalidationDelivered_ = false;
   std::atomic<std::uint64_t> nextTaskIdentifier_{1};
