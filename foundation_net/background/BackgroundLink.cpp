@@ -164,19 +164,25 @@ void BackgroundLink::setConnection(std::shared_ptr<Connection> connection) {
   connection_ = std::move(connection);
 }
 
-bool BackgroundLink::sendCreationAndConfirm(wire::Message creation, std::uint64_t taskId) {
+bool BackgroundLink::sendCreationAndConfirm(wire::Message creation, std::uint64_t taskId,
+                                            std::optional<std::int64_t>& copiedBytes) {
   auto& loop = engine::Loop::shared();
   if (loop.isLoopThread()) {
     deliver(creation, {});
     return true;
   }
-  auto answered = std::make_shared<std::promise<void>>();
+  auto answered = std::make_shared<std::promise<std::optional<std::int64_t>>>();
   auto answer = answered->get_future();
   loop.post([self = shared_from_this(), creation = std::move(creation), answered, taskId] {
-    self->confirmations_[taskId] = [answered] { answered->set_value(); };
+    self->confirmations_[taskId] = [answered](const wire::Message& reply) {
+      answered->set_value(reply.integer(wire::tag::expectedBytes));
+    };
     self->deliver(creation, {});
   });
-  if (answer.wait_for(confirmTimeout) == std::future_status::ready) return true;
+  if (answer.wait_for(confirmTimeout) == std::future_status::ready) {
+    copiedBytes = answer.get();
+    return true;
+  }
   loop.post([self = shared_from_this(), taskId] { self->confirmations_.erase(taskId); });
   return false;
 }
@@ -224,7 +230,7 @@ void BackgroundLink::onMessage(wire::Message message) {
     if (auto it = confirmations_.find(static_cast<std::uint64_t>(*id)); it != confirmations_.end()) {
       auto confirm = std::move(it->second);
       confirmations_.erase(it);
-      confirm();
+      confirm(message);
     }
     return;
   }

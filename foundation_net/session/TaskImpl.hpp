@@ -82,6 +82,8 @@ class URLSessionTask::Impl {
   std::int64_t countOfBytesSent() const { return bytesSent_; }
   std::int64_t countOfBytesReceived() const { return bytesReceived_; }
   std::int64_t countOfBytesExpectedToSend() const { return bytesExpectedToSend_; }
+  // The body's size as the daemon copied it (background uploads from a file).
+  void setBytesExpectedToSend(std::int64_t bytes) { bytesExpectedToSend_ = bytes; }
   std::int64_t countOfBytesExpectedToReceive() const { return bytesExpectedToReceive_; }
   std::shared_ptr<URLSessionTaskDelegate> delegate() const;
   void setDelegate(std::shared_ptr<URLSessionTaskDelegate> delegate);
