@@ -34,6 +34,8 @@ struct Attempt : std::enable_shared_from_this<Attempt> {
 };
 
 void Attempt::run() {
+  // A link closed meanwhile (its session let go) must not start daemons nobody will use.
+  if (link->closed_) return finish(nullptr, Error::url(URLError::backgroundSessionWasDisconnected));
   connectToDaemon(true, deadline, [self = shared_from_this()](uv_pipe_t* pipe, std::string failure) {
     if (pipe) return self->connected(pipe);
     self->finish(nullptr, Error::url(URLError::backgroundSessionWasDisconnected, std::nullopt,
@@ -127,8 +129,12 @@ void BackgroundLink::reconnect() {
   attempt->link = shared_from_this();
   attempt->deadline = Clock::now() + attachTimeout;
   attempt->done = [link = shared_from_this()](std::shared_ptr<Connection> connection, std::optional<Error> error) {
+    if (link->closed_) {
+      if (connection) connection->close();  // attached after the session let go: hang up
+      return;
+    }
     link->setConnection(std::move(connection));
-    if (!error || link->closed_) return;
+    if (!error) return;
     // Still unreachable: the tasks are safe in the daemon's store; keep trying.
     if (!link->reconnectTimer_) link->reconnectTimer_ = std::make_unique<engine::Timer>(engine::Loop::shared());
     link->reconnectTimer_->start(1000, [link] { link->reconnect(); });
@@ -216,6 +222,7 @@ void BackgroundLink::detach() {
   auto answered = std::make_shared<std::promise<void>>();
   auto answer = answered->get_future();
   engine::Loop::shared().post([self = shared_from_this(), answered] {
+    self->closed_ = true;  // letting go: a connection lost now is not made again
     if (!self->connection_) return answered->set_value();
     self->detachAnswer_ = answered;
     self->connection_->send(wire::Message(wire::Type::invalidate));

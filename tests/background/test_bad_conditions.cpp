@@ -81,6 +81,7 @@ TEST_CASE("a session whose daemon dies before it answered attaches to the next d
   auto error = recorder->completion(task->taskIdentifier()).error;
   CHECK_MESSAGE(!error, (error ? std::to_string(error->code) + " " + error->localizedFailureReason.value_or("") : ""));
   made->finishTasksAndInvalidate();
+  CHECK(recorder->waitForInvalidation());
 }
 
 // ---- A server that lies about Content-Length -------------------------------------------------
@@ -135,7 +136,11 @@ struct Uploads {
     session->getAllTasks([&](std::vector<std::shared_ptr<URLSessionTask>>) { attached.set_value(); });
     attached.get_future().wait();  // the daemon runs
   }
-  ~Uploads() { session->invalidateAndCancel(); }
+  // Let go of the daemon before the environment kills it: a live link would start another.
+  ~Uploads() {
+    session->invalidateAndCancel();
+    recorder->waitForInvalidation(5s);
+  }
   void write(const std::string& content) { std::ofstream(file, std::ios::binary | std::ios::trunc) << content; }
   std::shared_ptr<URLSessionUploadTask> upload() {
     URLRequest request(URL(env.server.url("/sink")));
