@@ -357,12 +357,20 @@ void Daemon::createTask(Connection& connection, Session& session, const Message&
   TaskKey key{session.record.appId, session.record.sessionId, static_cast<std::uint64_t>(*id)};
   // An upload's creator waits until its file is copied and the task committed: this answer is
   // held until the store's commit (GroupCommit), like every message.
-  auto confirm = [&] {
-    if (message.bytes(tag::uploadFile))
-      connection.send(Message(wire::Type::reply).add(tag::ok, std::int64_t{1}).add(tag::taskId, *id));
+  // With the size of the copy, when there is one: what the upload will send.
+  auto confirm = [&](std::optional<std::int64_t> copied) {
+    if (!message.bytes(tag::uploadFile)) return;
+    Message reply(wire::Type::reply);
+    reply.add(tag::ok, std::int64_t{1}).add(tag::taskId, *id);
+    if (copied) reply.add(tag::expectedBytes, *copied);
+    connection.send(std::move(reply));
   };
   // Resent after a reconnection: known, or created once and finished since (ids only grow).
-  if (tasks_.count(key) || static_cast<std::uint64_t>(*id) < session.record.nextTaskId) return confirm();
+  if (auto known = tasks_.find(key); known != tasks_.end()) {
+    const auto& record = known->second->record;
+    return confirm(record.uploadFile.empty() ? std::nullopt : std::optional(record.bytesExpectedToSend));
+  }
+  if (static_cast<std::uint64_t>(*id) < session.record.nextTaskId) return confirm(std::nullopt);
 
   auto task = std::make_unique<Task>();
   auto& r = task->record;
@@ -390,14 +398,16 @@ void Daemon::createTask(Connection& connection, Session& session, const Message&
     // Snapshot the body now: the app may change or delete its file afterwards.
     auto source = message.bytes(tag::uploadFile).value_or("");
     r.uploadFile = stagingPath(*task, "upload");
-    int rc = platform::copyFile(source, r.uploadFile);
+    int rc = platform::snapshotFile(source, r.uploadFile);
     if (rc < 0) {
       r.uploadFile.clear();
       const int code = rc == UV_ENOENT ? URLError::fileDoesNotExist
                      : rc == UV_EISDIR ? URLError::fileIsDirectory
                      : (rc == UV_EACCES || rc == UV_EPERM) ? URLError::noPermissionsToReadFile
                                                            : URLError::cannotOpenFile;
-      refusal = Error::url(code, request->url, fmt::format("{}: {}", source, platform::errorName(rc)));
+      refusal = Error::url(code, request->url,
+                           rc == UV_EBUSY ? fmt::format("{} kept changing while it was copied", source)
+                                          : fmt::format("{}: {}", source, platform::errorName(rc)));
     } else {
       r.bytesExpectedToSend = platform::fileSize(r.uploadFile);
     }
@@ -412,7 +422,7 @@ void Daemon::createTask(Connection& connection, Session& session, const Message&
     store_->putSession(session.record);
     save(created);
   });
-  confirm();
+  confirm(r.uploadFile.empty() ? std::nullopt : std::optional(r.bytesExpectedToSend));
   if (refusal) complete(created, refusal, std::nullopt, std::nullopt);
 }
 

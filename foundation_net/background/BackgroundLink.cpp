@@ -23,6 +23,7 @@ struct Attempt : std::enable_shared_from_this<Attempt> {
   std::shared_ptr<BackgroundLink> link;
   Clock::time_point deadline;
   std::function<void(std::shared_ptr<Connection>, std::optional<Error>)> done;
+  std::unique_ptr<engine::Timer> retry;
 
   void run();
   void connected(uv_pipe_t* pipe);
@@ -33,6 +34,8 @@ struct Attempt : std::enable_shared_from_this<Attempt> {
 };
 
 void Attempt::run() {
+  // A link closed meanwhile (its session let go) must not start daemons nobody will use.
+  if (link->closed_) return finish(nullptr, Error::url(URLError::backgroundSessionWasDisconnected));
   connectToDaemon(true, deadline, [self = shared_from_this()](uv_pipe_t* pipe, std::string failure) {
     if (pipe) return self->connected(pipe);
     self->finish(nullptr, Error::url(URLError::backgroundSessionWasDisconnected, std::nullopt,
@@ -101,6 +104,13 @@ void Attempt::connected(uv_pipe_t* pipe) {
       [self, waiting, link](Connection&) {
         if (*waiting) {
           *waiting = false;
+          // Gone before it answered (a daemon killed while it attached us): the next one may be
+          // up in a moment, so try again until the deadline instead of failing the session.
+          if (Clock::now() < self->deadline) {
+            if (!self->retry) self->retry = std::make_unique<engine::Timer>(engine::Loop::shared());
+            self->retry->start(50, [self] { self->run(); });
+            return;
+          }
           self->finish(nullptr, Error::url(URLError::backgroundSessionWasDisconnected, std::nullopt,
                                            "urlsessiond closed the connection"));
           return;
@@ -119,8 +129,12 @@ void BackgroundLink::reconnect() {
   attempt->link = shared_from_this();
   attempt->deadline = Clock::now() + attachTimeout;
   attempt->done = [link = shared_from_this()](std::shared_ptr<Connection> connection, std::optional<Error> error) {
+    if (link->closed_) {
+      if (connection) connection->close();  // attached after the session let go: hang up
+      return;
+    }
     link->setConnection(std::move(connection));
-    if (!error || link->closed_) return;
+    if (!error) return;
     // Still unreachable: the tasks are safe in the daemon's store; keep trying.
     if (!link->reconnectTimer_) link->reconnectTimer_ = std::make_unique<engine::Timer>(engine::Loop::shared());
     link->reconnectTimer_->start(1000, [link] { link->reconnect(); });
@@ -156,19 +170,25 @@ void BackgroundLink::setConnection(std::shared_ptr<Connection> connection) {
   connection_ = std::move(connection);
 }
 
-bool BackgroundLink::sendCreationAndConfirm(wire::Message creation, std::uint64_t taskId) {
+bool BackgroundLink::sendCreationAndConfirm(wire::Message creation, std::uint64_t taskId,
+                                            std::optional<std::int64_t>& copiedBytes) {
   auto& loop = engine::Loop::shared();
   if (loop.isLoopThread()) {
     deliver(creation, {});
     return true;
   }
-  auto answered = std::make_shared<std::promise<void>>();
+  auto answered = std::make_shared<std::promise<std::optional<std::int64_t>>>();
   auto answer = answered->get_future();
   loop.post([self = shared_from_this(), creation = std::move(creation), answered, taskId] {
-    self->confirmations_[taskId] = [answered] { answered->set_value(); };
+    self->confirmations_[taskId] = [answered](const wire::Message& reply) {
+      answered->set_value(reply.integer(wire::tag::expectedBytes));
+    };
     self->deliver(creation, {});
   });
-  if (answer.wait_for(confirmTimeout) == std::future_status::ready) return true;
+  if (answer.wait_for(confirmTimeout) == std::future_status::ready) {
+    copiedBytes = answer.get();
+    return true;
+  }
   loop.post([self = shared_from_this(), taskId] { self->confirmations_.erase(taskId); });
   return false;
 }
@@ -202,6 +222,7 @@ void BackgroundLink::detach() {
   auto answered = std::make_shared<std::promise<void>>();
   auto answer = answered->get_future();
   engine::Loop::shared().post([self = shared_from_this(), answered] {
+    self->closed_ = true;  // letting go: a connection lost now is not made again
     if (!self->connection_) return answered->set_value();
     self->detachAnswer_ = answered;
     self->connection_->send(wire::Message(wire::Type::invalidate));
@@ -216,7 +237,7 @@ void BackgroundLink::onMessage(wire::Message message) {
     if (auto it = confirmations_.find(static_cast<std::uint64_t>(*id)); it != confirmations_.end()) {
       auto confirm = std::move(it->second);
       confirmations_.erase(it);
-      confirm();
+      confirm(message);
     }
     return;
   }

@@ -46,7 +46,8 @@ class BackgroundLink : public std::enable_shared_from_this<BackgroundLink> {
   // Sends the createTask of an upload from a file and waits (up to `confirmTimeout`) until the
   // daemon answered that it has copied the file and committed the task; false when it did not.
   // On the loop thread it cannot wait and answers true.
-  bool sendCreationAndConfirm(wire::Message creation, std::uint64_t taskId);
+  // `copiedBytes` gets the size of the daemon's copy when it said.
+  bool sendCreationAndConfirm(wire::Message creation, std::uint64_t taskId, std::optional<std::int64_t>& copiedBytes);
   static constexpr auto confirmTimeout = std::chrono::seconds(15);
   void close();
   // Lets go of the daemon's session for good (the session was invalidated): tells the daemon and
@@ -77,7 +78,7 @@ class BackgroundLink : public std::enable_shared_from_this<BackgroundLink> {
   std::unique_ptr<engine::Timer> reconnectTimer_;
   std::shared_ptr<std::promise<void>> detachAnswer_;  // loop thread: detach() waits on it
   std::vector<std::function<void()>> parked_;         // loop thread: senders waiting for the link
-  std::map<std::uint64_t, std::function<void()>> confirmations_;  // loop thread: by task id
+  std::map<std::uint64_t, std::function<void(const wire::Message&)>> confirmations_;  // loop thread: by task id
 };
 
 }  // namespace foundation::background

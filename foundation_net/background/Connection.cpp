@@ -1,5 +1,7 @@
 #include "background/Connection.hpp"
 
+#include <optional>
+
 #include "platform/LocalSocket.hpp"
 
 #include "background/Protocol.hpp"
@@ -183,10 +185,12 @@ void connectPipe(const std::string& path, std::function<void(uv_pipe_t*, int)> d
   });
 }
 
-// One connectToDaemon call: its retries share the deadline and the one start of the daemon.
+// One connectToDaemon call: its retries share the deadline, and start the daemon at most
+// every half second.
 struct DaemonConnect : std::enable_shared_from_this<DaemonConnect> {
-  bool startDaemon = false, spawned = false;
+  bool startDaemon = false;
   std::chrono::steady_clock::time_point deadline;
+  std::optional<std::chrono::steady_clock::time_point> nextSpawn;  // none yet: at once
   std::function<void(uv_pipe_t*, std::string)> done;
   std::unique_ptr<engine::Timer> retry;
 
@@ -195,9 +199,11 @@ struct DaemonConnect : std::enable_shared_from_this<DaemonConnect> {
       if (pipe) return self->done(pipe, "");
       const std::string reason = " (" + std::string(uv_strerror(status)) + ")";
       if (!self->startDaemon) return self->done(nullptr, "no urlsessiond is serving " + socketPath() + reason);
-      if (!self->spawned) {
-        self->spawned = true;
-        // Nobody serves the socket: start the daemon (it exits at once if another one wins).
+      const auto now = std::chrono::steady_clock::now();
+      if (!self->nextSpawn || now >= *self->nextSpawn) {
+        // Nobody serves the socket: start the daemon (it exits at once if another one holds
+        // the lock). Again every half second: the one holding it may die before it serves.
+        self->nextSpawn = now + std::chrono::milliseconds(500);
         if (int rc = platform::spawnDetached(daemonExecutable(), {"--foreground"}); rc != 0)
           return self->done(nullptr, "cannot start " + daemonExecutable() + ": " + uv_strerror(rc));
       }

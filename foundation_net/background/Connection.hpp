@@ -60,7 +60,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
 };
 
 // Loop thread: connects to urlsessiond's socket. When nobody answers and `startDaemon` is set,
-// starts the daemon once and retries until `deadline`. `done` runs once, with the pipe (owned by
+// starts the daemon (again every half second while still nobody answers: one that holds the
+// lock may die before it serves) and retries until `deadline`. `done` runs once, with the pipe (owned by
 // the caller, for Connection::adopt) or with nullptr and why no daemon could be reached.
 void connectToDaemon(bool startDaemon, std::chrono::steady_clock::time_point deadline,
                      std::function<void(uv_pipe_t* pipe, std::string failure)> done);

@@ -1,5 +1,7 @@
 #include "engine/Multi.hpp"
 
+#include "platform/NetworkSocket.hpp"
+
 namespace foundation::engine {
 
 // One uv_poll per socket, found again through curl_multi_assign.
@@ -32,6 +34,8 @@ Multi::~Multi() {
 
 CURLMcode Multi::add(CURL* easy, TransferOwner* owner) {
   curl_easy_setopt(easy, CURLOPT_PRIVATE, owner);
+  curl_easy_setopt(easy, CURLOPT_PREREQFUNCTION, &Multi::onPrerequest);
+  curl_easy_setopt(easy, CURLOPT_PREREQDATA, this);
   CURLMcode rc = curl_multi_add_handle(multi_, easy);
   if (rc == CURLM_OK) ++active_;
   return rc;
@@ -138,8 +142,48 @@ void Multi::drainCompletions() {
     curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, reinterpret_cast<char**>(&owner));
     // Copy the result first: the owner may remove (and free) the handle, which invalidates msg.
     CURLcode result = msg->data.result;
+    checkIdleConnection(msg->easy_handle);
     if (owner) owner->transferDidComplete(result);
   }
+}
+
+// Excess bytes already here: the connection is shut down, and curl, which checks a cached
+// connection before reusing it, finds it closed and opens another. Else it is remembered, for
+// excess that comes later, while it is idle (onPrerequest).
+void Multi::checkIdleConnection(CURL* easy) {
+  long version = 0;
+  curl_socket_t fd = CURL_SOCKET_BAD;
+  curl_easy_getinfo(easy, CURLINFO_HTTP_VERSION, &version);
+  if (version != CURL_HTTP_VERSION_1_0 && version != CURL_HTTP_VERSION_1_1) return;  // HTTP/2 frames itself
+  if (curl_easy_getinfo(easy, CURLINFO_ACTIVESOCKET, &fd) != CURLE_OK || fd == CURL_SOCKET_BAD) return;  // closed
+  if (platform::shutDownIfReadable(fd)) return;
+  char* primaryIp = nullptr;
+  char* localIp = nullptr;
+  long primaryPort = 0, localPort = 0;
+  curl_easy_getinfo(easy, CURLINFO_PRIMARY_IP, &primaryIp);
+  curl_easy_getinfo(easy, CURLINFO_PRIMARY_PORT, &primaryPort);
+  curl_easy_getinfo(easy, CURLINFO_LOCAL_IP, &localIp);
+  curl_easy_getinfo(easy, CURLINFO_LOCAL_PORT, &localPort);
+  if (!primaryIp || !localIp) return;
+  ConnectionKey key{primaryIp, static_cast<int>(primaryPort), localIp, static_cast<int>(localPort)};
+  if (auto stale = idleHttp1BySocket_.find(fd); stale != idleHttp1BySocket_.end()) idleHttp1_.erase(stale->second);
+  idleHttp1_[key] = fd;
+  idleHttp1BySocket_[fd] = std::move(key);
+}
+
+// Called by curl once a transfer has its connection, before the request goes. A reused
+// HTTP/1 connection on which the server sent bytes while it was idle is shut down here: the
+// request then fails to go out, and curl retries it on a new connection, as it does for any
+// reused connection that turns out dead.
+int Multi::onPrerequest(void* self, char* primaryIp, char* localIp, int primaryPort, int localPort) {
+  auto* multi = static_cast<Multi*>(self);
+  auto found = multi->idleHttp1_.find({primaryIp, primaryPort, localIp, localPort});
+  if (found == multi->idleHttp1_.end()) return CURL_PREREQFUNC_OK;  // a new connection, or not HTTP/1
+  curl_socket_t fd = found->second;
+  multi->idleHttp1BySocket_.erase(fd);
+  multi->idleHttp1_.erase(found);
+  platform::shutDownIfReadable(fd);
+  return CURL_PREREQFUNC_OK;
 }
 
 }  // namespace foundation::engine

@@ -4,6 +4,9 @@
 // One Multi is one connection pool. Everything here runs on the loop thread, and a Multi must
 // not be destroyed from inside one of its owners' callbacks (defer that with Loop::post).
 #pragma once
+#include <map>
+#include <string>
+#include <tuple>
 #include <vector>
 
 #include <curl/curl.h>
@@ -56,6 +59,13 @@ class Multi {
   static int onTimer(CURLM* multi, long timeoutMs, void* self);
   void socketAction(curl_socket_t fd, int events);
   void drainCompletions();
+  // HTTP/1 framing: a response that ended before all of the server's bytes were read leaves
+  // them on the connection, where the next request would take them for its response.
+  void checkIdleConnection(CURL* easy);
+  static int onPrerequest(void* self, char* primaryIp, char* localIp, int primaryPort, int localPort);
+
+  // An HTTP/1 connection back in curl's cache: its addresses, and the socket.
+  using ConnectionKey = std::tuple<std::string, int, std::string, int>;  // primary ip, port, local ip, port
 
   Loop& loop_;
   CURLM* multi_;
@@ -63,6 +73,10 @@ class Multi {
   int active_ = 0;
   std::vector<CURL*> spareHandles_;       // reset
   std::vector<CURL*> configuredHandles_;  // with their last transfer's options
+  std::map<ConnectionKey, curl_socket_t> idleHttp1_;
+  // The other way round: a socket number curl closed and reused replaces its stale entry, so
+  // the map stays as small as the set of sockets.
+  std::map<curl_socket_t, ConnectionKey> idleHttp1BySocket_;
 };
 
 }  // namespace foundation::engine

@@ -4,6 +4,11 @@
 
 #include <uv.h>
 
+#include <chrono>
+#include <optional>
+#include <thread>
+#include <tuple>
+
 namespace foundation::platform {
 namespace {
 
@@ -122,6 +127,54 @@ int renameFile(const std::string& from, const std::string& to) {
 
 int copyFile(const std::string& from, const std::string& to) {
   return static_cast<int>(runFs([&](uv_fs_t* r) { uv_fs_copyfile(nullptr, r, from.c_str(), to.c_str(), 0, nullptr); }));
+}
+
+namespace {
+
+struct FileVersion {
+  std::tuple<std::uint64_t, std::uint64_t, long, long, long, long> fields;  // inode, size, mtime, ctime
+  std::chrono::system_clock::time_point changed;                          // ctime
+  bool operator==(const FileVersion& other) const { return fields == other.fields; }
+};
+
+// What changes when a file is written or replaced; nullopt when it cannot be read.
+std::optional<FileVersion> version(const std::string& path) {
+  uv_fs_t request;
+  int rc = uv_fs_stat(nullptr, &request, path.c_str(), nullptr);
+  const uv_stat_t& s = request.statbuf;
+  std::optional<FileVersion> result;
+  if (rc == 0) {
+    result = FileVersion{std::tuple(s.st_ino, s.st_size, s.st_mtim.tv_sec, s.st_mtim.tv_nsec, s.st_ctim.tv_sec,
+                                    s.st_ctim.tv_nsec),
+                         std::chrono::system_clock::time_point(std::chrono::seconds(s.st_ctim.tv_sec) +
+                                                               std::chrono::nanoseconds(s.st_ctim.tv_nsec))};
+  }
+  uv_fs_req_cleanup(&request);
+  return result;
+}
+
+}  // namespace
+
+int snapshotFile(const std::string& from, const std::string& to) {
+  // File times move in clock ticks (up to 10 ms): writes within the tick of the last change
+  // leave them as they are. A file that changed less than `quiet` ago is waited for, so any
+  // write during the copy lands in a later tick and shows.
+  constexpr auto quiet = std::chrono::milliseconds(20);
+  constexpr int attempts = 6;
+  for (int i = 0; i < attempts; ++i) {
+    auto before = version(from);
+    if (before) {
+      auto age = std::chrono::system_clock::now() - before->changed;
+      if (age < quiet) {
+        std::this_thread::sleep_for(quiet - age);
+        continue;
+      }
+    }
+    if (int rc = copyFile(from, to); rc < 0) return rc;
+    if (before && before == version(from)) return 0;
+  }
+  removeFile(to);
+  return UV_EBUSY;
 }
 
 std::int64_t fileSize(const std::string& path) {

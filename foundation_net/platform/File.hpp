@@ -43,6 +43,11 @@ int removeFile(const std::string& path);
 int renameFile(const std::string& from, const std::string& to);
 // Copies a file (a snapshot: later changes to `from` do not reach `to`).
 int copyFile(const std::string& from, const std::string& to);
+// copyFile, made sure to be one version of `from`: the file held still for a moment before the
+// copy and its size, times and inode are the same after it, else it tries again (a few times
+// over about 150 ms, then UV_EBUSY), so a file being rewritten meanwhile never yields part of
+// one version and part of another. Blocks the caller while it waits.
+int snapshotFile(const std::string& from, const std::string& to);
 // The size of the file at `path`, or a negative error.
 std::int64_t fileSize(const std::string& path);
 const char* errorName(int uvError);

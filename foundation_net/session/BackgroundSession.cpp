@@ -4,6 +4,7 @@
 #include <foundation_net/URLSessionUploadTask.hpp>
 
 #include <map>
+#include <set>
 
 #include "background/BackgroundLink.hpp"
 #include "background/Protocol.hpp"
@@ -51,17 +52,22 @@ std::vector<wire::Message> URLSession::Impl::adoptBackgroundTasks(
     if (summary) known.emplace(summary->taskId, std::move(*summary));
   }
   std::map<std::uint64_t, std::shared_ptr<URLSessionTask>> local;
+  std::set<std::uint64_t> finished;
   {
     std::lock_guard lock(mutex_);
     local = tasks_;
+    // What the daemon no longer lists, it has forgotten: its acknowledgement was committed.
+    std::erase_if(finishedHere_, [&](std::uint64_t id) { return !known.count(id); });
+    finished = finishedHere_;
   }
   std::vector<wire::Message> missed;
   for (const auto& [id, task] : local) {
     auto it = known.find(id);
     task->impl().reconcile(it == known.end() ? nullptr : &it->second, missed);
   }
+  // A task that completed here is not made again: its replayed completion is only acknowledged.
   for (const auto& [id, summary] : known)
-    if (!local.count(id)) adoptTask(makeMirror(owner, summary, link));
+    if (!local.count(id) && !finished.count(id)) adoptTask(makeMirror(owner, summary, link));
   return missed;
 }
 
@@ -77,13 +83,20 @@ void URLSession::Impl::backgroundEvent(const wire::Message& event) {
     });
     return;
   }
+  const auto id = static_cast<std::uint64_t>(event.integer(tag::taskId).value_or(0));
   std::shared_ptr<URLSessionTask> task;
+  bool finishedHere = false;
   {
     std::lock_guard lock(mutex_);
-    auto it = tasks_.find(static_cast<std::uint64_t>(event.integer(tag::taskId).value_or(0)));
+    auto it = tasks_.find(id);
     if (it != tasks_.end()) task = it->second;
+    finishedHere = finishedHere_.count(id) > 0;
   }
-  if (task) task->impl().remoteEvent(event);
+  if (task) return task->impl().remoteEvent(event);
+  // Delivered in this process, but the daemon that had the acknowledgement died before it
+  // committed it: acknowledge again, deliver nothing.
+  if (finishedHere && kind == wire::EventKind::completed)
+    link->send(wire::Message(wire::Type::acknowledge).add(tag::sequence, event.integer(tag::sequence).value_or(0)));
 }
 
 }  // namespace foundation

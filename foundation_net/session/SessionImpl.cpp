@@ -52,6 +52,12 @@ void URLSession::Impl::adoptTask(const std::shared_ptr<URLSessionTask>& task) {
 void URLSession::Impl::taskDidFinish(std::uint64_t identifier) {
   std::lock_guard lock(mutex_);
   tasks_.erase(identifier);
+  if (isBackground()) {
+    finishedHere_.insert(identifier);
+    // Needed only until the daemon committed the acknowledgement, a moment later; bounded for
+    // a process that never re-attaches. Task ids grow, so the smallest is the oldest.
+    if (finishedHere_.size() > kFinishedHereLimit) finishedHere_.erase(finishedHere_.begin());
+  }
   if (invalidating_ && tasks_.empty()) deliverInvalidationLocked();
 }
 

@@ -6,6 +6,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <set>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -81,6 +82,11 @@ class URLSession::Impl {
   std::shared_ptr<URLSessionDelegate> delegate_;
   std::string description_;
   std::map<std::uint64_t, std::shared_ptr<URLSessionTask>> tasks_;
+  // Background: tasks that delivered their completion in this process while the daemon may
+  // not have committed the acknowledgement yet (a daemon killed meanwhile replays it); kept
+  // until an attach no longer lists them.
+  std::set<std::uint64_t> finishedHere_;
+  static constexpr std::size_t kFinishedHereLimit = 65536;
   bool invalidating_ = false;
   bool invalidationDelivered_ = false;
   std::atomic<std::uint64_t> nextTaskIdentifier_{1};

@@ -82,6 +82,8 @@ class URLSessionTask::Impl {
   std::int64_t countOfBytesSent() const { return bytesSent_; }
   std::int64_t countOfBytesReceived() const { return bytesReceived_; }
   std::int64_t countOfBytesExpectedToSend() const { return bytesExpectedToSend_; }
+  // The body's size as the daemon copied it (background uploads from a file).
+  void setBytesExpectedToSend(std::int64_t bytes) { bytesExpectedToSend_ = bytes; }
   std::int64_t countOfBytesExpectedToReceive() const { return bytesExpectedToReceive_; }
   std::shared_ptr<URLSessionTaskDelegate> delegate() const;
   void setDelegate(std::shared_ptr<URLSessionTaskDelegate> delegate);
@@ -233,6 +235,7 @@ class URLSessionTask::Impl {
   std::optional<Error> startFailure_;
   std::shared_ptr<background::BackgroundLink> remote_;
   std::int64_t lastCompletionSequence_ = 0;  // loop thread: the daemon's completion already delivered
+  std::atomic<bool> completionReturned_{false};  // its delegate methods returned (it may be acknowledged)
   std::optional<URLProtocolClass> protocolClass_;
   std::shared_ptr<URLProtocol> protocol_;
   std::shared_ptr<detail::TaskClient> client_;

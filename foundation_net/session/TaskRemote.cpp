@@ -9,6 +9,7 @@
 
 #include "background/BackgroundLink.hpp"
 #include "background/Protocol.hpp"
+#include "platform/File.hpp"
 #include "session/SessionImpl.hpp"
 #include "session/TaskImpl.hpp"
 
@@ -106,6 +107,7 @@ std::optional<std::int64_t> URLSessionTask::Impl::earliestBeginMillis() const {
 void URLSessionTask::Impl::abandonRemote(Error error) {
   if (phase_ == Phase::done) return;
   lastCompletionSequence_ = std::numeric_limits<std::int64_t>::max();
+  completionReturned_ = true;  // the daemon's completion, should it come, is acknowledged unseen
   sendToDaemon(static_cast<int>(wire::Type::cancelTask));  // in case it turns up there later
   {
     std::lock_guard lock(mutex_);
@@ -168,6 +170,7 @@ void URLSessionTask::Impl::remoteEvent(const Message& event) {
       return;
     case EventKind::sendProgress:
       bytesSent_ = total;
+      if (expected >= 0) bytesExpectedToSend_ = expected;  // the daemon's copy, which is what goes
       enqueue([bytes, total, expected](URLSession& session, URLSessionTask& task) {
         if (auto d = task.impl().delegateAs<URLSessionTaskDelegate>()) {
           detail::trace("urlSession(_:task:didSendBodyData:totalBytesSent:totalBytesExpectedToSend:)", task.taskIdentifier());
@@ -219,12 +222,15 @@ void URLSessionTask::Impl::remoteEvent(const Message& event) {
     case EventKind::completed: {
       const auto sequence = event.integer(tag::sequence).value_or(0);
       auto link = remote_;
-      auto acknowledge = [link, sequence] {
+      auto acknowledge = [this, link, sequence] {
+        completionReturned_ = true;
         link->send(Message(wire::Type::acknowledge).add(tag::sequence, sequence));
       };
       if (phase_ == Phase::done) {
-        // Delivered before the daemon restarted without our acknowledgement: acknowledge again.
-        if (sequence <= lastCompletionSequence_) acknowledge();
+        // Delivered before the daemon restarted without our acknowledgement: acknowledge again,
+        // unless the delegate is still at it: its own acknowledgement follows when it returns,
+        // and an app that dies before must get the completion again.
+        if (sequence <= lastCompletionSequence_ && completionReturned_) acknowledge();
         return;
       }
       phase_ = Phase::done;
@@ -244,7 +250,12 @@ void URLSessionTask::Impl::remoteEvent(const Message& event) {
       std::optional<Data> body;
       if (auto data = event.bytes(tag::data)) body = Data(*data);
       answerResumeDataHandler(error);
-      deliverCompletion(std::move(error), event.bytes(tag::location), std::move(body), acknowledge);
+      // The daemon keeps the staged file until the acknowledgement, and only the return of
+      // didFinishDownloadingTo removes it: when it is gone, an earlier launch that died before
+      // acknowledging had the file already, and gets only the rest of the completion again.
+      auto location = event.bytes(tag::location);
+      if (location && platform::fileSize(*location) < 0) location.reset();
+      deliverCompletion(std::move(error), std::move(location), std::move(body), acknowledge);
       return;
     }
     case EventKind::finishedEvents:

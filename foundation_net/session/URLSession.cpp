@@ -85,12 +85,17 @@ std::shared_ptr<T> createTask(URLSession& session, URLSessionTask::Impl::Setup s
   if (task->impl().isRemote()) {
     if (!task->impl().uploadsFromFile()) {
       impl.link->send(task->impl().creationMessage());
-    } else if (!impl.link->sendCreationAndConfirm(task->impl().creationMessage(), task->taskIdentifier())) {
+    } else {
       // The app may delete its file once this returns, so the daemon's copy must exist first.
-      engine::Loop::shared().post([task] {
-        task->impl().abandonRemote(Error::url(URLError::backgroundSessionWasDisconnected, std::nullopt,
-                                              "urlsessiond did not confirm that it copied the file to upload"));
-      });
+      std::optional<std::int64_t> copied;
+      if (!impl.link->sendCreationAndConfirm(task->impl().creationMessage(), task->taskIdentifier(), copied)) {
+        engine::Loop::shared().post([task] {
+          task->impl().abandonRemote(Error::url(URLError::backgroundSessionWasDisconnected, std::nullopt,
+                                                "urlsessiond did not confirm that it copied the file to upload"));
+        });
+      } else if (copied) {
+        task->impl().setBytesExpectedToSend(*copied);  // what goes is the copy, not the app's file
+      }
     }
   }
   if (auto delegate = std::dynamic_pointer_cast<URLSessionTaskDelegate>(session.delegate())) {

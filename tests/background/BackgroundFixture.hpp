@@ -92,12 +92,22 @@ struct BackgroundEnvironment {
     ::waitpid(pid, &status, 0);
   }
   void killDaemon() {
-    if (pid_t pid = daemonPid(); pid > 0) {
-      ::kill(pid, SIGKILL);
-      for (int i = 0; i < 100 && ::kill(pid, 0) == 0; ++i) std::this_thread::sleep_for(10ms);
-    }
+    pid_t pid = daemonPid();
+    if (pid <= 0) return;
+    ::kill(pid, SIGKILL);
+    for (int i = 0; i < 100 && isRunning(pid); ++i) std::this_thread::sleep_for(10ms);
+    // Only its own: an app may have started the next daemon meanwhile, which wrote its pid.
     std::error_code ignored;
-    fs::remove(root / "run" / "urlsessiond.pid", ignored);
+    if (daemonPid() == pid) fs::remove(root / "run" / "urlsessiond.pid", ignored);
+  }
+  // Alive and not a zombie (a detached daemon's zombie lingers where nobody reaps orphans).
+  static bool isRunning(pid_t pid) {
+    if (::kill(pid, 0) != 0) return false;
+    std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
+    std::string line;
+    std::getline(stat, line);
+    auto end = line.rfind(')');
+    return end == std::string::npos || line.size() < end + 3 || line[end + 2] != 'Z';
   }
 };
 
@@ -203,6 +213,15 @@ class App {
   void kill9() {
     ::kill(pid_, SIGKILL);
     wait();
+  }
+  pid_t pid() const { return pid_; }
+  // False once the process has exited (it is reaped then).
+  bool running() {
+    if (reaped_) return false;
+    int status = 0;
+    if (::waitpid(pid_, &status, WNOHANG) != pid_) return true;
+    reaped_ = true;
+    return false;
   }
   int wait() {
     int status = 0;

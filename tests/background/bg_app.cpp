@@ -10,6 +10,7 @@
 //                                                   handle-events flow, ending with the run loop
 //   bg_app SESSION launched-noop                    started for launch events, but exits at once
 // Options: --exit-in-finish (exit inside didFinishDownloadingTo, before it returns),
+//          --exit-in-finish-after MS (the same, after printing "in-finish" and waiting MS),
 //          --stay (do not exit after the task completes), --wait-ms N (how long to wait, default 20 s),
 //          --log FILE (also append every line to FILE: launched apps have no stdout),
 //          --register-launch FILE MODE (register "bg_app SESSION MODE --log FILE" as the launch command),
@@ -60,6 +61,7 @@ std::int64_t epochMillis() {
 class Delegate : public URLSessionDataDelegate, public URLSessionDownloadDelegate {
  public:
   bool exitInFinish = false;
+  int exitInFinishAfterMs = 0;
   bool holdChallenges = false;
   std::vector<std::string> answers;  // --answer, consumed in turn
   std::vector<std::function<void(URLSession::AuthChallengeDisposition, std::optional<URLCredential>)>> held;
@@ -85,7 +87,13 @@ class Delegate : public URLSessionDataDelegate, public URLSessionDownloadDelegat
     say("downloaded " + std::to_string(task.taskIdentifier()) + " " + std::to_string(body.size()) + " " +
         (exact ? "exact" : "corrupt") + " " + task.taskDescription());
     if (!exact && body.size() <= 64) say("body " + std::to_string(task.taskIdentifier()) + " " + body);
-    if (exitInFinish) _exit(3);  // dies before the method returns: the event must come again
+    if (exitInFinish) {
+      if (exitInFinishAfterMs > 0) {
+        say("in-finish");
+        std::this_thread::sleep_for(std::chrono::milliseconds(exitInFinishAfterMs));
+      }
+      _exit(3);  // dies before the method returns: the event must come again
+    }
   }
   void didReceiveResponse(URLSession&, URLSessionDataTask& task, const URLResponse&,
                           std::function<void(URLSession::ResponseDisposition)> answer) override {
@@ -176,6 +184,10 @@ int main(int argc, char** argv) {
   for (int i = 3; i < argc; ++i) {
     std::string a = argv[i];
     if (a == "--exit-in-finish") delegate->exitInFinish = true;
+    else if (a == "--exit-in-finish-after" && i + 1 < argc) {
+      delegate->exitInFinish = true;
+      delegate->exitInFinishAfterMs = std::stoi(argv[++i]);
+    }
     else if (a == "--stay") stay = true;
     else if (a == "--wait-ms" && i + 1 < argc) waitMs = std::stoi(argv[++i]);
     else if (a == "--earliest-ms" && i + 1 < argc) earliestMs = std::stol(argv[++i]);

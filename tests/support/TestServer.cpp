@@ -307,6 +307,7 @@ struct TestServer::Impl {
     int activeRequests = 0;
     int maxActiveRequests = 0;
     int acceptedConnections = 0;
+    std::atomic<std::uint64_t> bytesWritten{0};  // every byte any connection sent
 };
 
 // ---- One client connection ---------------------------------------------------
@@ -351,6 +352,7 @@ public:
                 if (errno == EINTR) continue;
                 return false;
             }
+            server_.bytesWritten += static_cast<std::uint64_t>(n);
             bytes.remove_prefix(static_cast<std::size_t>(n));
         }
         return true;
@@ -366,6 +368,7 @@ public:
                 if (errno == EINTR) continue;
                 return false;
             }
+            server_.bytesWritten += static_cast<std::uint64_t>(n);
             auto left = static_cast<std::size_t>(n);
             while (count > 0 && left >= parts->iov_len) left -= parts->iov_len, ++parts, --count;
             if (count > 0) {
@@ -1193,6 +1196,8 @@ int TestServer::connectionsAccepted() const {
     std::lock_guard lock(impl_->mutex);
     return impl_->acceptedConnections;
 }
+
+std::uint64_t TestServer::bytesSent() const { return impl_->bytesWritten; }
 
 void TestServer::resetCounters() {
     std::lock_guard lock(impl_->mutex);

@@ -173,6 +173,7 @@ public:
     int maxConcurrentConnections() const;  // most client connections open at once
     int maxConcurrentRequests() const;     // most requests being handled at once
     int connectionsAccepted() const;
+    std::uint64_t bytesSent() const;       // every byte written to clients (heads and bodies), never reset
     // Maxima restart from what is open right now; the accepted count from 0.
     void resetCounters();
 
