@@ -11,6 +11,7 @@
 #include "background/BackgroundLink.hpp"
 #include "background/Protocol.hpp"
 #include "engine/Loop.hpp"
+#include "model/Text.hpp"
 #include "protocols/Redirect.hpp"
 #include "session/SessionImpl.hpp"
 #include "session/TaskClient.hpp"
@@ -35,6 +36,9 @@ constexpr auto bodyHandOverInterval = std::chrono::milliseconds(1);
 // While didReceiveResponse is pending, up to this much body waits in the task rather than
 // pausing curl: a short response completes without a pause/unpause round trip.
 constexpr std::size_t heldBodyLimit = 64 << 10;
+
+// A resumed upload whose server keeps answering 409 gives up after this many.
+constexpr int maximumOffsetConflicts = 3;
 
 Clock::duration seconds(TimeInterval s) {
   return std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(s));
@@ -70,6 +74,8 @@ URLSessionTask::Impl::Impl(Setup setup)
       remote_(std::move(setup.remote)),
       resumeFrom_(std::move(setup.resumeFrom)),
       resumePath_(std::move(setup.resumePath)),
+      uploadResource_(std::move(setup.uploadResource)),
+      bodyIsCopy_(setup.bodyIsCopy),
       backlog_(std::make_shared<detail::Backlog>()),
       downloadProgress_(std::make_shared<detail::CoalescedProgress>()),
       uploadProgress_(std::make_shared<detail::CoalescedProgress>()) {
@@ -77,6 +83,17 @@ URLSessionTask::Impl::Impl(Setup setup)
   if (body_.filePath) {
     platform::File file;
     if (platform::File::openForReading(*body_.filePath, file) == 0) bytesExpectedToSend_ = file.size();
+  }
+  const int version = session_->impl().configuration.resumableUploadInteropVersion;
+  const auto scheme = currentRequest_.url ? currentRequest_.url->scheme() : std::string();
+  if (kind_ == Kind::upload && !body_.empty() && detail::resumption::isInteropVersion(version) &&
+      (scheme == "http" || scheme == "https"))
+    interopVersion_ = version;
+  if (uploadResource_) {
+    // Resumed from resume data: first ask the server how much it holds.
+    interopVersion_ = uploadResource_->version;
+    uploadStep_ = UploadStep::askingOffset;
+    currentRequest_ = detail::resumption::offsetRequest(*uploadResource_, originalRequest_);
   }
   if (resumeFrom_) {
     originalRequest_ = resumeFrom_->originalRequest();
@@ -94,14 +111,16 @@ URLSessionTask::Impl::~Impl() = default;
 URLSessionTask::Impl::Setup URLSessionTask::Impl::Setup::fromResumeData(std::shared_ptr<URLSession> session,
                                                                         Kind kind, const Data& resumeData) {
   Setup setup{std::move(session), kind, URLRequest(URL("about:blank")), {}, nullptr, nullptr, std::nullopt};
-  auto decoded = kind == Kind::download ? detail::ResumeData::decode(resumeData) : std::nullopt;
-  if (!decoded) {
+  auto decoded = detail::ResumeData::decode(resumeData);
+  const auto expected = kind == Kind::download ? detail::ResumeData::Kind::download : detail::ResumeData::Kind::upload;
+  if (!decoded || decoded->kind != expected) {
     // Foreign, damaged, or of a newer major version: the task fails cleanly when resumed.
     setup.request.url.reset();
     setup.startFailure = Error::url(URLError::cannotDecodeRawData, std::nullopt,
                                     resumeData.empty() ? "the resume data is empty" : "the resume data is not valid");
     return setup;
   }
+  if (kind == Kind::upload) return uploadFromResumeData(std::move(setup), *decoded);
   setup.request = decoded->request();
   setup.resumePath = (decoded->folder == detail::ResumeData::Folder::staging
                           ? background::stateDirectory() + "/staging"
@@ -116,6 +135,25 @@ URLSessionTask::Impl::Setup URLSessionTask::Impl::Setup::fromResumeData(std::sha
   }
   decoded->bytesReceived = size;
   setup.resumeFrom = std::move(decoded);
+  return setup;
+}
+
+URLSessionTask::Impl::Setup URLSessionTask::Impl::Setup::uploadFromResumeData(Setup setup,
+                                                                              const detail::ResumeData& decoded) {
+  setup.request = decoded.originalRequest();
+  const std::string path = decoded.bodyPath.empty() ? platform::temporaryDirectory() + "/" + decoded.fileName
+                                                    : decoded.bodyPath;
+  // The bytes the server holds are a prefix of this body only if it is the same length still.
+  const std::int64_t size = platform::fileSize(path);
+  if (size < 0 || size != decoded.bodyLength) {
+    setup.startFailure = Error::url(URLError::cannotOpenFile, setup.request.url,
+                                    size < 0 ? fmt::format("the upload body {}: {}", path, platform::errorName(static_cast<int>(size)))
+                                             : fmt::format("the upload body {} changed", path));
+    return setup;
+  }
+  setup.body.filePath = path;
+  setup.bodyIsCopy = decoded.bodyPath.empty();
+  setup.uploadResource = detail::resumption::Resource{URL(decoded.url), decoded.interopVersion};
   return setup;
 }
 
@@ -379,9 +417,18 @@ void URLSessionTask::Impl::checkIdle() {
 
 detail::LoadContext URLSessionTask::Impl::loadContext() {
   auto& session = session_->impl();
+  detail::BodySource body = body_;
+  std::vector<std::pair<std::string, std::string>> extraHeaders;
+  switch (uploadStep_) {
+    case UploadStep::askingOffset: body = {}; break;
+    case UploadStep::appending: body.offset = uploadOffset_; break;
+    case UploadStep::creating:
+      if (interopVersion_) extraHeaders = detail::resumption::creationFields(interopVersion_);
+      break;
+  }
   return detail::LoadContext{session.pool(), session.defaultHeaderLists(), session.configuration.httpAdditionalHeaders,
-                             session.configuration.connectionProxyDictionary, body_, credential_,
-                             authenticationMethod_};
+                             session.configuration.connectionProxyDictionary, std::move(body), std::move(extraHeaders),
+                             credential_, authenticationMethod_};
 }
 
 void URLSessionTask::Impl::protocolWasRedirected(URLRequest newRequest, std::shared_ptr<const URLResponse> response) {
@@ -509,6 +556,10 @@ void URLSessionTask::Impl::onChallengeDecision(URLSession::AuthChallengeDisposit
 void URLSessionTask::Impl::protocolDidReceiveResponse(std::shared_ptr<const URLResponse> response) {
   if (phase_ != Phase::loading) return;
   noteActivity();
+  if (uploadStep_ != UploadStep::creating) {
+    auto http = std::dynamic_pointer_cast<const HTTPURLResponse>(response);
+    if (http && continueResumedUpload(*http)) return;
+  }
   if (uploadProgress_->flush()) reportUploadProgress();  // every didSendBodyData before the response
   {
     std::lock_guard lock(mutex_);
@@ -726,6 +777,90 @@ void URLSessionTask::Impl::reportResumed(std::int64_t offset, std::int64_t expec
   });
 }
 
+std::optional<Data> URLSessionTask::Impl::makeUploadResumeData() {
+  if (!uploadResource_ || isRemote() || response()) return std::nullopt;
+  const URLRequest original = *originalRequest();
+  if (!original.url) return std::nullopt;
+  detail::ResumeData data;
+  data.kind = detail::ResumeData::Kind::upload;
+  data.url = uploadResource_->url.absoluteString();
+  data.originalURL = original.url->absoluteString();
+  data.method = original.httpMethod;
+  for (const auto& [name, value] : original.headerFields())
+    if (data.headers.size() < detail::ResumeData::maximumHeaders && !text::equalsIgnoringCase(name, "Range") &&
+        !text::equalsIgnoringCase(name, "If-Range"))
+      data.headers.emplace_back(name, value);
+  if (original.hasExplicitTimeout() && original.timeoutInterval > 0)
+    data.timeoutMilliseconds = static_cast<std::int64_t>(original.timeoutInterval * 1000);
+  data.interopVersion = uploadResource_->version;
+  data.bodyLength = bytesExpectedToSend_;
+  data.uploadOffset = std::min(uploadOffset_, data.bodyLength);
+  if (body_.filePath && !bodyIsCopy_) {
+    data.bodyPath = *body_.filePath;
+  } else {
+    // A Data body lives only in this task: resuming needs it in a file that outlives the task.
+    std::string path = body_.filePath.value_or("");
+    if (!body_.filePath) {
+      platform::File copy;
+      if (!body_.data || platform::File::createUnique(platform::temporaryDirectory(), std::string(detail::temporaryUploadPrefix), copy, path) < 0)
+        return std::nullopt;
+      if (copy.write(reinterpret_cast<const char*>(body_.data->bytes()), body_.data->size()) < 0 || copy.close() < 0) {
+        platform::removeFile(path);
+        return std::nullopt;
+      }
+      body_ = {std::nullopt, path};
+      bodyIsCopy_ = true;
+    }
+    data.fileName = path.substr(path.find_last_of('/') + 1);
+  }
+  Data encoded = data.encode();
+  if (encoded.size() > detail::ResumeData::maximumSize || !detail::ResumeData::decode(encoded)) return std::nullopt;
+  keepBodyCopy_ = true;
+  return encoded;
+}
+
+bool URLSessionTask::Impl::continueResumedUpload(const HTTPURLResponse& response) {
+  const int status = response.statusCode();
+  const std::int64_t total = bytesExpectedToSend_;
+  // -1: the response names no offset inside the body.
+  const std::int64_t named = detail::resumption::offsetFrom(response).value_or(-1);
+  const std::int64_t offset = named > total ? -1 : named;
+  if (uploadStep_ == UploadStep::askingOffset) {
+    if (status >= 200 && status < 300 && offset >= 0) {
+      appendUploadFrom(offset);
+    } else {
+      // The server lost the upload (or will not say): the whole body goes again, as a new upload.
+      uploadResource_.reset();
+      uploadStep_ = UploadStep::creating;
+      uploadOffset_ = 0;
+      uploadProgress_->startAt(0);
+      restart(*originalRequest());
+    }
+    return true;
+  }
+  if (status != 409 || ++offsetConflicts_ > maximumOffsetConflicts) return false;
+  // The server holds another offset than the one sent: continue from its own, or ask it.
+  if (offset >= 0) {
+    appendUploadFrom(offset);
+  } else {
+    askUploadOffset();
+  }
+  return true;
+}
+
+void URLSessionTask::Impl::askUploadOffset() {
+  uploadStep_ = UploadStep::askingOffset;
+  restart(detail::resumption::offsetRequest(*uploadResource_, *originalRequest()));
+}
+
+void URLSessionTask::Impl::appendUploadFrom(std::int64_t offset) {
+  uploadStep_ = UploadStep::appending;
+  uploadOffset_ = offset;
+  bytesSent_ = offset;
+  uploadProgress_->startAt(offset);  // totalBytesSent is the position in the body
+  restart(detail::resumption::appendRequest(*uploadResource_, *originalRequest(), offset));
+}
+
 void URLSessionTask::Impl::answerResumeDataHandler(const std::optional<Error>& error) {
   if (!resumeDataHandler_) return;
   enqueue([handler = std::exchange(resumeDataHandler_, nullptr),
@@ -768,6 +903,10 @@ void URLSessionTask::Impl::reportUploadProgress() {
 void URLSessionTask::Impl::protocolDidReceiveInformational(std::shared_ptr<const HTTPURLResponse> response) {
   if (phase_ != Phase::loading) return;
   noteActivity();
+  if (interopVersion_ && uploadStep_ == UploadStep::creating) {
+    if (auto resource = detail::resumption::resourceFrom(*response, *currentURL(), interopVersion_))
+      uploadResource_ = std::move(resource);
+  }
   enqueue([response](URLSession& session, URLSessionTask& task) {
     if (auto d = task.impl().delegateAs<URLSessionTaskDelegate>()) {
       detail::trace("urlSession(_:task:didReceiveInformationalResponse:)", task.taskIdentifier());
@@ -863,10 +1002,11 @@ void URLSessionTask::Impl::finish(std::optional<Error> error) {
   heldChunks_.clear();
   if (error && !error->failingURL) error->failingURL = currentURL();
   // Cancelled for resume data, or cut off by the network: the bytes so far are worth keeping.
-  if (error && kind_ == Kind::download && !error->resumeData &&
+  if (error && kind_ != Kind::data && !error->resumeData &&
       (resumeDataHandler_ || detail::isTransientFailure(error->code)))
-    error->resumeData = makeResumeData();
+    error->resumeData = kind_ == Kind::download ? makeResumeData() : makeUploadResumeData();
   answerResumeDataHandler(error);
+  if (bodyIsCopy_ && !keepBodyCopy_ && body_.filePath) platform::removeFile(*body_.filePath);
 
   std::optional<std::string> downloaded;
   if (kind_ == Kind::download) {
