@@ -704,6 +704,8 @@ void Daemon::startTransfer(Task& task) {
   attempt.partialFile = task.record.partialFile;
   attempt.offset = task.record.kind == TaskKind::download ? std::max<std::int64_t>(0, platform::fileSize(task.record.partialFile)) : 0;
   attempt.validator = task.record.validator;
+  attempt.uploadResource = task.record.uploadResource;
+  attempt.uploadVersion = task.record.uploadVersion;
   attempt.progressInterval = options_.progressInterval;
   task.attempt = attempt.id;
   attempts_[attempt.id] = TaskKey{task.record.appId, task.record.sessionId, task.record.taskId};
@@ -806,6 +808,15 @@ void Daemon::transferResponse(std::uint64_t attempt, std::string validator, std:
   r.bytesExpected = expected;
   r.response = std::move(response);
   save(*tasks_.at(it->second));
+}
+
+void Daemon::transferUploadResource(std::uint64_t attempt, std::string resource, int version) {
+  auto it = attempts_.find(attempt);
+  if (it == attempts_.end()) return;
+  auto& task = *tasks_.at(it->second);
+  task.record.uploadResource = std::move(resource);
+  task.record.uploadVersion = version;
+  save(task);
 }
 
 void Daemon::transferEvent(std::uint64_t attempt, Message event) {

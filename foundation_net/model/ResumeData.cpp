@@ -293,6 +293,22 @@ std::optional<ResumeData> ResumeData::make(const URLRequest& originalRequest, co
   return data;
 }
 
+ResumeData ResumeData::forUpload(const URLRequest& original, std::string resourceURL, int version,
+                                 std::int64_t bodyLength) {
+  ResumeData data;
+  data.kind = Kind::upload;
+  data.url = std::move(resourceURL);
+  if (original.url) data.originalURL = original.url->absoluteString();
+  data.method = original.httpMethod;
+  for (const auto& [name, value] : original.headerFields())
+    if (!isRangeHeader(name) && data.headers.size() < maximumHeaders) data.headers.emplace_back(name, value);
+  if (original.hasExplicitTimeout() && original.timeoutInterval > 0)
+    data.timeoutMilliseconds = static_cast<std::int64_t>(original.timeoutInterval * 1000);
+  data.interopVersion = version;
+  data.bodyLength = bodyLength;
+  return data;
+}
+
 std::string strongValidator(const HTTPURLResponse& response) {
   if (auto etag = response.value("ETag"); etag && !etag->empty() && etag->rfind("W/", 0) != 0) return *etag;
   return response.value("Last-Modified").value_or("");

@@ -66,6 +66,10 @@ struct ResumeData {
   URLRequest originalRequest() const;
   // Resume data for `request` whose response was `response`, with `fileName` holding
   // `bytesReceived` bytes; nullopt unless the download can be continued (see resumable()).
+  // Upload resume data for `original` (its URL, method, headers, timeout) continuing at the upload
+  // resource `resourceURL` of interop version `version`, for a body of `bodyLength` bytes; the
+  // caller names the body (bodyPath, or folder + fileName).
+  static ResumeData forUpload(const URLRequest& original, std::string resourceURL, int version, std::int64_t bodyLength);
   static std::optional<ResumeData> make(const URLRequest& originalRequest, const URLRequest& request,
                                         const HTTPURLResponse& response, Folder folder, std::string fileName,
                                         std::int64_t bytesReceived);

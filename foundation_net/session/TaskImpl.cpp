@@ -11,7 +11,6 @@
 #include "background/BackgroundLink.hpp"
 #include "background/Protocol.hpp"
 #include "engine/Loop.hpp"
-#include "model/Text.hpp"
 #include "protocols/Redirect.hpp"
 #include "session/SessionImpl.hpp"
 #include "session/TaskClient.hpp"
@@ -781,19 +780,8 @@ std::optional<Data> URLSessionTask::Impl::makeUploadResumeData() {
   if (!uploadResource_ || isRemote() || response()) return std::nullopt;
   const URLRequest original = *originalRequest();
   if (!original.url) return std::nullopt;
-  detail::ResumeData data;
-  data.kind = detail::ResumeData::Kind::upload;
-  data.url = uploadResource_->url.absoluteString();
-  data.originalURL = original.url->absoluteString();
-  data.method = original.httpMethod;
-  for (const auto& [name, value] : original.headerFields())
-    if (data.headers.size() < detail::ResumeData::maximumHeaders && !text::equalsIgnoringCase(name, "Range") &&
-        !text::equalsIgnoringCase(name, "If-Range"))
-      data.headers.emplace_back(name, value);
-  if (original.hasExplicitTimeout() && original.timeoutInterval > 0)
-    data.timeoutMilliseconds = static_cast<std::int64_t>(original.timeoutInterval * 1000);
-  data.interopVersion = uploadResource_->version;
-  data.bodyLength = bytesExpectedToSend_;
+  auto data = detail::ResumeData::forUpload(original, uploadResource_->url.absoluteString(), uploadResource_->version,
+                                            bytesExpectedToSend_);
   data.uploadOffset = std::min(uploadOffset_, data.bodyLength);
   if (body_.filePath && !bodyIsCopy_) {
     data.bodyPath = *body_.filePath;
