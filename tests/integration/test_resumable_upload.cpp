@@ -80,6 +80,15 @@ struct Fixture {
     REQUIRE(recorder->waitForCompletions(before + 1));
     return recorder->completion(task->taskIdentifier());
   }
+  // The resume data of a file upload of /resumable-upload`query` that the server interrupts.
+  Data interruptedUpload(const std::string& query) {
+    auto task = session->uploadTask(post("/resumable-upload" + query), URL::fileURLWithPath(bodyPath));
+    auto failed = run(task);
+    REQUIRE(failed.error);
+    CHECK(failed.error->code == URLError::networkConnectionLost);
+    REQUIRE(failed.error->resumeData);
+    return *failed.error->resumeData;
+  }
   ResumableUpload upload() const {
     auto uploads = server.resumableUploads();
     REQUIRE(uploads.size() == 1);
@@ -240,12 +249,8 @@ TEST_CASE("resumable upload: cancelByProducingResumeData mid-upload, then resume
 TEST_CASE("resumable upload: a 409 on the PATCH continues from the offset the server holds") {
   Fixture f;
   // The first HEAD reports 1000 bytes fewer than the server holds: the PATCH there gets a 409.
-  auto first = f.session->uploadTask(
-      f.post("/resumable-upload?head_lag=1000&drop_after=" + std::to_string(dropAt)), URL::fileURLWithPath(f.bodyPath));
-  auto failed = f.run(first);
-  REQUIRE(failed.error);
-  REQUIRE(failed.error->resumeData);
-  auto resumed = f.session->uploadTaskWithResumeData(*failed.error->resumeData);
+  auto resumed = f.session->uploadTaskWithResumeData(
+      f.interruptedUpload("?head_lag=1000&drop_after=" + std::to_string(dropAt)));
   auto done = f.run(resumed);
   REQUIRE_FALSE(done.error);
   CHECK(statusOf(done.response) == 200);
@@ -266,12 +271,7 @@ TEST_CASE("resumable upload: a 409 on the PATCH continues from the offset the se
 
 TEST_CASE("resumable upload: a resumed upload interrupted again gives resume data again") {
   Fixture f;
-  auto first = f.session->uploadTask(f.post("/resumable-upload?drop_after=200000,600000"),
-                                     URL::fileURLWithPath(f.bodyPath));
-  auto failed = f.run(first);
-  REQUIRE(failed.error);
-  REQUIRE(failed.error->resumeData);
-  auto second = f.session->uploadTaskWithResumeData(*failed.error->resumeData);
+  auto second = f.session->uploadTaskWithResumeData(f.interruptedUpload("?drop_after=200000,600000"));
   auto failedAgain = f.run(second);
   REQUIRE(failedAgain.error);
   CHECK(failedAgain.error->code == URLError::networkConnectionLost);
@@ -337,27 +337,23 @@ TEST_CASE("resumable upload: resume data that cannot be used fails the task clea
     CHECK(result.value->error->code == URLError::cannotDecodeRawData);
   }
   SUBCASE("upload resume data whose body file is gone") {
-    auto first = f.session->uploadTask(f.post("/resumable-upload?drop_after=" + std::to_string(dropAt)),
-                                       URL::fileURLWithPath(f.bodyPath));
-    auto failed = f.run(first);
-    REQUIRE(failed.error);
-    REQUIRE(failed.error->resumeData);
+    const Data resumeData = f.interruptedUpload("?drop_after=" + std::to_string(dropAt));
     SUBCASE("given to downloadTaskWithResumeData") {
-      auto task = f.session->downloadTaskWithResumeData(*failed.error->resumeData);
+      auto task = f.session->downloadTaskWithResumeData(resumeData);
       auto refused = f.run(task);
       REQUIRE(refused.error);
       CHECK(refused.error->code == URLError::cannotDecodeRawData);
     }
     SUBCASE("removed") {
       fs::remove(f.bodyPath);
-      auto task = f.session->uploadTaskWithResumeData(*failed.error->resumeData);
+      auto task = f.session->uploadTaskWithResumeData(resumeData);
       auto refused = f.run(task);
       REQUIRE(refused.error);
       CHECK(refused.error->code == URLError::cannotOpenFile);
     }
     SUBCASE("changed length") {
       std::ofstream(f.bodyPath, std::ios::binary | std::ios::app) << "more";
-      auto task = f.session->uploadTaskWithResumeData(*failed.error->resumeData);
+      auto task = f.session->uploadTaskWithResumeData(resumeData);
       auto refused = f.run(task);
       REQUIRE(refused.error);
       CHECK(refused.error->code == URLError::cannotOpenFile);

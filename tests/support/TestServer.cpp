@@ -364,13 +364,9 @@ public:
     bool readBodySome(std::uint64_t limit, std::string& out) {
         limit = std::min(limit, unreadBody_);
         if (limit == 0) return true;
-        if (input_.empty() && !fill()) return false;
-        std::string_view data = input_.view();
-        std::size_t take = static_cast<std::size_t>(std::min<std::uint64_t>(limit, data.size()));
-        out.append(data.data(), take);
-        input_.consume(take);
-        unreadBody_ -= take;
-        return true;
+        std::size_t taken = takeInput(limit, out);
+        unreadBody_ -= taken;
+        return taken > 0;
     }
     std::uint64_t unreadBody() const { return unreadBody_; }
     // Reads and drops the rest of such a body; false when the peer is gone first.
@@ -483,6 +479,9 @@ private:
     ReadResult readRequest(Request& request);
     ReadResult readChunkedBody(std::string& body);
     bool readBytes(std::uint64_t count, std::string& out);
+    // Moves up to `limit` (> 0) buffered bytes to `out`, reading the socket when none are
+    // buffered; how many, 0 when the peer is gone.
+    std::size_t takeInput(std::uint64_t limit, std::string& out);
     std::optional<std::string> readLine();
     bool fill();
 
@@ -602,14 +601,20 @@ std::optional<std::string> Connection::readLine() {
     }
 }
 
+std::size_t Connection::takeInput(std::uint64_t limit, std::string& out) {
+    if (input_.empty() && !fill()) return 0;
+    std::string_view data = input_.view();
+    std::size_t take = static_cast<std::size_t>(std::min<std::uint64_t>(limit, data.size()));
+    out.append(data.data(), take);
+    input_.consume(take);
+    return take;
+}
+
 bool Connection::readBytes(std::uint64_t count, std::string& out) {
     while (count > 0) {
-        if (input_.empty() && !fill()) return false;
-        std::string_view data = input_.view();
-        std::size_t take = static_cast<std::size_t>(std::min<std::uint64_t>(count, data.size()));
-        out.append(data.data(), take);
-        input_.consume(take);
-        count -= take;
+        std::size_t taken = takeInput(count, out);
+        if (taken == 0) return false;
+        count -= taken;
     }
     return true;
 }
