@@ -695,6 +695,7 @@ void Daemon::startTransfer(Task& task) {
     configuration.httpMaximumConnectionsPerHost = session.configuration.httpMaximumConnectionsPerHost;
     configuration.httpAdditionalHeaders = session.configuration.httpAdditionalHeaders;
     configuration.connectionProxyDictionary = session.configuration.connectionProxyDictionary;
+    configuration.resumableUploadInteropVersion = session.configuration.resumableUploadInteropVersion;
     session.delegate = std::make_shared<TransferDelegate>(*this);
     session.transfers = URLSession::make(configuration, session.delegate);
   }

@@ -15,10 +15,12 @@ struct UploadingApp {
   std::shared_ptr<URLSession> session;
   fs::path file;
   std::string body;
-  UploadingApp(BackgroundEnvironment& env, const std::string& sessionId, std::size_t size)
+  UploadingApp(BackgroundEnvironment& env, const std::string& sessionId, std::size_t size, int version = 6)
       : file(env.root / "upload.bin"), body(pattern(0, size)) {
     std::ofstream(file, std::ios::binary) << body;
-    session = URLSession::make(URLSessionConfiguration::background(sessionId), recorder);
+    auto configuration = URLSessionConfiguration::background(sessionId);
+    configuration.resumableUploadInteropVersion = version;  // the daemon's transfers announce it
+    session = URLSession::make(configuration, recorder);
   }
   std::shared_ptr<URLSessionUploadTask> start(BackgroundEnvironment& env, const std::string& pathAndQuery) {
     URLRequest request{URL(env.server.url(pathAndQuery))};
@@ -40,7 +42,7 @@ std::uint64_t bodyBytesOf(const ResumableUpload& upload) {
 TEST_CASE("background: an upload interrupted by a lost connection continues with HEAD + PATCH, not from zero") {
   BackgroundEnvironment env;
   constexpr std::size_t size = 1 << 20;
-  UploadingApp app(env, "resumable-retry", size);
+  UploadingApp app(env, "resumable-retry", size, 5);
   auto task = app.start(env, "/resumable-upload?drop_after=300000");
   REQUIRE(app.recorder->waitForCompletions(1, 30s));
   auto done = app.recorder->completion(task->taskIdentifier());
@@ -50,6 +52,7 @@ TEST_CASE("background: an upload interrupted by a lost connection continues with
   auto uploads = env.server.resumableUploads();
   REQUIRE(uploads.size() == 1);
   const auto& upload = uploads.front();
+  CHECK(upload.version == 5);
   CHECK(upload.complete);
   CHECK(upload.bytes == app.body);
   REQUIRE(upload.requests.size() == 3);
@@ -60,6 +63,20 @@ TEST_CASE("background: an upload interrupted by a lost connection continues with
   CHECK(upload.requests[2].offset == 300000);
   CHECK(upload.requests[2].bodyBytes == size - 300000);
   CHECK(bodyBytesOf(upload) == size);  // only the missing bytes were sent again
+}
+
+TEST_CASE("background: resumableUploadInteropVersion 0 makes the daemon send an interrupted upload again whole") {
+  BackgroundEnvironment env;
+  constexpr std::size_t size = 1 << 20;
+  UploadingApp app(env, "resumable-off", size, 0);
+  auto task = app.start(env, "/resumable-upload?plain=1&drop_after=300000");
+  REQUIRE(app.recorder->waitForCompletions(1, 30s));
+  CHECK_FALSE(app.recorder->completion(task->taskIdentifier()).error);
+  auto uploads = env.server.resumableUploads();
+  REQUIRE(uploads.size() == 2);  // the retry is a new upload, from byte 0
+  CHECK(uploads[0].bytes.size() == 300000);
+  CHECK(uploads[1].bytes == app.body);
+  for (const auto& request : env.server.requests()) CHECK_FALSE(request.header("Upload-Draft-Interop-Version"));
 }
 
 TEST_CASE("background: a resumable upload survives urlsessiond's SIGKILL and continues where the server stopped") {

@@ -20,6 +20,7 @@
 #include <cstdio>
 #include <deque>
 #include <list>
+#include <set>
 #include <mutex>
 #include <stdexcept>
 #include <system_error>
@@ -297,6 +298,7 @@ struct UploadStore {
     std::condition_variable idle;
     std::map<std::string, Slot> slots;  // by path
     std::vector<std::string> order;     // paths in creation order
+    std::set<std::string> targetsSeen;  // creation targets: drop_after cuts only the first upload of each
     int nextId = 1;
 };
 
@@ -1068,7 +1070,7 @@ void routeResumableUpload(Exchange& x) {
         detail::UploadStore::Slot& slot = store.slots[path];
         slot.upload.path = version ? path : std::string();
         slot.upload.version = version;
-        slot.dropAt = std::move(dropAt);
+        if (store.targetsSeen.insert(x.recorded().target).second) slot.dropAt = std::move(dropAt);
         slot.headLag = x.number("head_lag", 0);
         slot.pace = x.millis("pace_ms");
         store.order.push_back(path);

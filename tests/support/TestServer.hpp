@@ -48,7 +48,8 @@
 //                               [version=V: speak only V; plain=1: no draft (no 104, body read, 200);
 //                                drop_after=A,B,…: the connection closes (FIN, the rest read and
 //                                dropped) when the upload reaches offset A (once), then B, …, in
-//                                any of its requests;
+//                                any of its requests; only the first upload of a target is cut,
+//                                so a client that starts over succeeds;
 //                                head_lag=K: the first HEAD reports K bytes fewer than stored;
 //                                pace_ms=P: P ms after each 16 KiB read]
 //   /resumable-upload/ID        HEAD: 204 + Upload-Offset and the completion field; PATCH with
