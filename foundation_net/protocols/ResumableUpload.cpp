@@ -73,6 +73,10 @@ URLRequest appendRequest(const Resource& resource, const URLRequest& original, s
   return request;
 }
 
+URLRequest cancellationRequest(const Resource& resource, const URLRequest& original) {
+  return resourceRequest(resource, original, "DELETE");
+}
+
 std::optional<std::int64_t> offsetFrom(const HTTPURLResponse& response) {
   auto field = response.value("Upload-Offset");
   if (!field) return std::nullopt;

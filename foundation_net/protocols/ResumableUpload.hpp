@@ -35,6 +35,8 @@ std::optional<Resource> resourceFrom(const HTTPURLResponse& informational, const
 URLRequest offsetRequest(const Resource& resource, const URLRequest& original);
 // PATCH on the resource appending the body from `offset` to its end, which completes the upload.
 URLRequest appendRequest(const Resource& resource, const URLRequest& original, std::int64_t offset);
+// DELETE on the resource: the upload was cancelled for good, the server may drop what it holds.
+URLRequest cancellationRequest(const Resource& resource, const URLRequest& original);
 // The offset a HEAD's 2xx or a PATCH's 409 reports (Upload-Offset), when it is a usable number.
 std::optional<std::int64_t> offsetFrom(const HTTPURLResponse& response);
 

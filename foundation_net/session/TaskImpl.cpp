@@ -39,6 +39,13 @@ constexpr std::size_t heldBodyLimit = 64 << 10;
 // A resumed upload whose server keeps answering 409 gives up after this many.
 constexpr int maximumOffsetConflicts = 3;
 
+// Sends the library's own requests (a cancelled upload's DELETE): no delegate, and its tasks
+// are in no session of the app's.
+URLSession& housekeepingSession() {
+  static const auto session = URLSession::make(URLSessionConfiguration::ephemeral(), nullptr);
+  return *session;
+}
+
 Clock::duration seconds(TimeInterval s) {
   return std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(s));
 }
@@ -993,6 +1000,11 @@ void URLSessionTask::Impl::finish(std::optional<Error> error) {
   if (error && kind_ != Kind::data && !error->resumeData &&
       (resumeDataHandler_ || detail::isTransientFailure(error->code)))
     error->resumeData = kind_ == Kind::download ? makeResumeData() : makeUploadResumeData();
+  // Cancelled for good (no resume data asked for): as Apple does, the server may drop the
+  // upload at once. Nobody waits for the answer.
+  if (error && error->code == URLError::cancelled && !resumeDataHandler_ && uploadResource_ && !isRemote() &&
+      !response())
+    housekeepingSession().dataTask(detail::resumption::cancellationRequest(*uploadResource_, *originalRequest()))->resume();
   answerResumeDataHandler(error);
   if (bodyIsCopy_ && !keepBodyCopy_ && body_.filePath) platform::removeFile(*body_.filePath);
 

@@ -246,6 +246,32 @@ TEST_CASE("resumable upload: cancelByProducingResumeData mid-upload, then resume
   checkResumedOnce(upload, heldAtCancel, size);
 }
 
+TEST_CASE("resumable upload: cancel() deletes the upload on the server") {
+  constexpr std::size_t size = 8 << 20;
+  Fixture f(6, size);
+  auto task = f.session->uploadTask(f.post("/resumable-upload?pace_ms=2"), URL::fileURLWithPath(f.bodyPath));
+  task->resume();
+  for (int i = 0; i < 2000; ++i) {
+    auto uploads = f.server.resumableUploads();
+    if (!uploads.empty() && uploads.front().bytes.size() >= 100000) break;
+    std::this_thread::sleep_for(5ms);
+  }
+  task->cancel();
+  REQUIRE(f.recorder->waitForCompletions(1));
+  auto cancelled = f.recorder->completion(task->taskIdentifier());
+  REQUIRE(cancelled.error);
+  CHECK(cancelled.error->code == URLError::cancelled);
+  CHECK_FALSE(cancelled.error->resumeData);
+  bool deleted = false;
+  for (int i = 0; i < 2000 && !deleted; ++i) {
+    deleted = f.upload().deleted;
+    if (!deleted) std::this_thread::sleep_for(5ms);
+  }
+  CHECK(deleted);
+  CHECK(f.upload().requests.back().method == "DELETE");
+  CHECK(f.upload().requests.back().status == 204);
+}
+
 TEST_CASE("resumable upload: a 409 on the PATCH continues from the offset the server holds") {
   Fixture f;
   // The first HEAD reports 1000 bytes fewer than the server holds: the PATCH there gets a 409.
