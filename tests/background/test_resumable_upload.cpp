@@ -29,6 +29,11 @@ struct UploadingApp {
     task->resume();
     return task;
   }
+  // The task's completion, which must come within a minute.
+  Recorder::Completion completion(const std::shared_ptr<URLSessionUploadTask>& task) {
+    REQUIRE(recorder->waitForCompletions(1, 60s));
+    return recorder->completion(task->taskIdentifier());
+  }
 };
 
 std::uint64_t bodyBytesOf(const ResumableUpload& upload) {
@@ -44,8 +49,7 @@ TEST_CASE("background: an upload interrupted by a lost connection continues with
   constexpr std::size_t size = 1 << 20;
   UploadingApp app(env, "resumable-retry", size, 5);
   auto task = app.start(env, "/resumable-upload?drop_after=300000");
-  REQUIRE(app.recorder->waitForCompletions(1, 30s));
-  auto done = app.recorder->completion(task->taskIdentifier());
+  auto done = app.completion(task);
   CHECK_FALSE(done.error);
   CHECK(statusOf(done.response) == 200);
   CHECK(app.recorder->body(task->taskIdentifier()) == "stored " + std::to_string(size) + " bytes");
@@ -70,8 +74,7 @@ TEST_CASE("background: resumableUploadInteropVersion 0 makes the daemon send an 
   constexpr std::size_t size = 1 << 20;
   UploadingApp app(env, "resumable-off", size, 0);
   auto task = app.start(env, "/resumable-upload?plain=1&drop_after=300000");
-  REQUIRE(app.recorder->waitForCompletions(1, 30s));
-  CHECK_FALSE(app.recorder->completion(task->taskIdentifier()).error);
+  CHECK_FALSE(app.completion(task).error);
   auto uploads = env.server.resumableUploads();
   REQUIRE(uploads.size() == 2);  // the retry is a new upload, from byte 0
   CHECK(uploads[0].bytes.size() == 300000);
@@ -91,8 +94,7 @@ TEST_CASE("background: a resumable upload survives urlsessiond's SIGKILL and con
     std::this_thread::sleep_for(5ms);
   }
   env.killDaemon();  // the app's link starts a new daemon, which reloads the task
-  REQUIRE(app.recorder->waitForCompletions(1, 60s));
-  auto done = app.recorder->completion(task->taskIdentifier());
+  auto done = app.completion(task);
   CHECK_FALSE(done.error);
   CHECK(statusOf(done.response) == 200);
   auto uploads = env.server.resumableUploads();

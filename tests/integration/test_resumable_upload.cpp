@@ -89,6 +89,17 @@ struct Fixture {
     REQUIRE(failed.error->resumeData);
     return *failed.error->resumeData;
   }
+  // Starts a file upload the server reads slowly, and returns once the server holds 100,000 bytes.
+  std::shared_ptr<URLSessionUploadTask> startSlowUpload() {
+    auto task = session->uploadTask(post("/resumable-upload?pace_ms=2"), URL::fileURLWithPath(bodyPath));
+    task->resume();
+    for (int i = 0; i < 2000; ++i) {
+      auto uploads = server.resumableUploads();
+      if (!uploads.empty() && uploads.front().bytes.size() >= 100000) break;
+      std::this_thread::sleep_for(5ms);
+    }
+    return task;
+  }
   ResumableUpload upload() const {
     auto uploads = server.resumableUploads();
     REQUIRE(uploads.size() == 1);
@@ -216,13 +227,7 @@ TEST_CASE("resumable upload: cancelByProducingResumeData mid-upload, then resume
   // Larger than what the loopback buffers hold, so that the cancellation stops the upload.
   constexpr std::size_t size = 8 << 20;
   Fixture f(6, size);
-  auto task = f.session->uploadTask(f.post("/resumable-upload?pace_ms=2"), URL::fileURLWithPath(f.bodyPath));
-  task->resume();
-  for (int i = 0; i < 2000; ++i) {
-    auto uploads = f.server.resumableUploads();
-    if (!uploads.empty() && uploads.front().bytes.size() >= 100000) break;
-    std::this_thread::sleep_for(5ms);
-  }
+  auto task = f.startSlowUpload();
   Awaited<std::optional<Data>> produced;
   task->cancelByProducingResumeData([&](std::optional<Data> data) { produced.set(std::move(data)); });
   REQUIRE(produced.wait());
@@ -249,13 +254,7 @@ TEST_CASE("resumable upload: cancelByProducingResumeData mid-upload, then resume
 TEST_CASE("resumable upload: cancel() deletes the upload on the server") {
   constexpr std::size_t size = 8 << 20;
   Fixture f(6, size);
-  auto task = f.session->uploadTask(f.post("/resumable-upload?pace_ms=2"), URL::fileURLWithPath(f.bodyPath));
-  task->resume();
-  for (int i = 0; i < 2000; ++i) {
-    auto uploads = f.server.resumableUploads();
-    if (!uploads.empty() && uploads.front().bytes.size() >= 100000) break;
-    std::this_thread::sleep_for(5ms);
-  }
+  auto task = f.startSlowUpload();
   task->cancel();
   REQUIRE(f.recorder->waitForCompletions(1));
   auto cancelled = f.recorder->completion(task->taskIdentifier());
