@@ -208,3 +208,65 @@ TEST_CASE("Content-Range parsing") {
   CHECK_FALSE(parseContentRange("bytes 1-2/x"));
   CHECK_FALSE(parseContentRange("bytes -5-9/10"));
 }
+
+namespace {
+
+ResumeData uploadSample() {
+  URLRequest post(URL("https://example.com/uploads?album=1"));
+  post.httpMethod = "PUT";
+  post.setValue("image/heic", "Content-Type");
+  post.setTimeoutInterval(30);
+  auto d = ResumeData::forUpload(post, "https://example.com/uploads/7f3a", 5, 1048576);
+  d.bodyPath = "/home/user/photo.heic";
+  d.uploadOffset = 300000;
+  return d;
+}
+
+}  // namespace
+
+TEST_CASE("upload resume data round-trips: the resource, the original request, the version and the body") {
+  const auto d = uploadSample();
+  auto back = ResumeData::decode(d.encode());
+  REQUIRE(back);
+  CHECK(back->kind == ResumeData::Kind::upload);
+  CHECK(back->url == "https://example.com/uploads/7f3a");
+  CHECK(back->interopVersion == 5);
+  CHECK(back->bodyPath == "/home/user/photo.heic");
+  CHECK(back->bodyLength == 1048576);
+  CHECK(back->uploadOffset == 300000);
+  CHECK(back->encode() == d.encode());
+  auto original = back->originalRequest();
+  CHECK(original.url->absoluteString() == "https://example.com/uploads?album=1");
+  CHECK(original.httpMethod == "PUT");
+  CHECK(original.value("Content-Type") == "image/heic");
+  CHECK(original.timeoutInterval == doctest::Approx(30));
+
+  auto copy = uploadSample();
+  copy.bodyPath.clear();
+  copy.fileName = "CFNetworkUpload_Zz9";
+  auto copyBack = ResumeData::decode(copy.encode());
+  REQUIRE(copyBack);
+  CHECK(copyBack->fileName == "CFNetworkUpload_Zz9");
+  CHECK(copyBack->bodyPath.empty());
+}
+
+TEST_CASE("upload resume data that breaks a rule is rejected") {
+  auto rejects = [](auto change) {
+    auto d = uploadSample();
+    change(d);
+    return !ResumeData::decode(d.encode());
+  };
+  CHECK(rejects([](ResumeData& d) { d.interopVersion = 4; }));
+  CHECK(rejects([](ResumeData& d) { d.method = ""; }));
+  CHECK(rejects([](ResumeData& d) { d.method = "PO ST"; }));
+  CHECK(rejects([](ResumeData& d) { d.originalURL = ""; }));
+  CHECK(rejects([](ResumeData& d) { d.url = "file:///etc/passwd"; }));
+  CHECK(rejects([](ResumeData& d) { d.uploadOffset = d.bodyLength + 1; }));
+  CHECK(rejects([](ResumeData& d) { d.bodyPath = "relative/photo.heic"; }));
+  CHECK(rejects([](ResumeData& d) { d.bodyPath.clear(); }));                                  // no body at all
+  CHECK(rejects([](ResumeData& d) { d.bodyPath.clear(); d.fileName = "../photo.heic"; }));
+  CHECK(rejects([](ResumeData& d) { d.bodyPath.clear(); d.fileName = "CFNetworkDownload_x"; }));
+  CHECK(rejects([](ResumeData& d) { d.bodyPath.clear(); d.fileName = "CFNetworkUpload_x"; d.folder = ResumeData::Folder::staging; }));
+  // A download's record is not an upload's, nor the reverse: the factories check the kind.
+  CHECK(ResumeData::decode(sample().encode())->kind == ResumeData::Kind::download);
+}
