@@ -40,6 +40,12 @@ std::int64_t environmentNumber(const char* name, std::int64_t fallback) {
 
 std::string encoded(const Message& message) { return message.encode(); }
 
+// A protection space as one comparable value.
+std::string spaceKey(const URLProtectionSpace& s) {
+  return fmt::format("{}\n{}\n{}\n{}\n{}", s.host(), s.port(), s.protocol(), s.realm().value_or(""),
+                     s.authenticationMethod());
+}
+
 }  // namespace
 
 Options Options::fromEnvironment(std::string stateDirectory) {
@@ -65,6 +71,8 @@ struct Daemon::Session {
   bool holderForeground = true;      // what the attached app last said of its state
   std::shared_ptr<TransferDelegate> delegate;
   std::shared_ptr<URLSession> transfers;  // created on first use
+  bool replaying = false;                 // attached, finishedEvents not sent yet
+  std::set<std::uint64_t> finishAfter;    // tasks that attach found waiting for an app (awaitApp)
 };
 
 struct Daemon::Task {
@@ -74,6 +82,13 @@ struct Daemon::Task {
   bool delayedAnswered = false;              // willBeginDelayedRequest was answered (or not needed)
   bool awaitingDelayedAnswer = false;
   ChallengeAnswer pendingChallenge;          // the transfer waits for the app's challengeAnswer
+  Millis awaitingAppUntil = 0;               // > 0: a challenge waits for a launched app (awaitApp)
+  bool defaultHandlingNext = false;          // no app came: the next challenge gets default handling
+  // Apple counts previousFailureCount per task and protection space, across attempts; and
+  // proposes the credential last tried. Memory only: passwords are not written to the store.
+  std::string challengeSpace;
+  int challengeFailures = 0;
+  std::optional<URLCredential> triedCredential;
   Millis windowStart = 0;                    // throughput floor: this attempt's current window
   std::int64_t movedInWindow = 0;            // bytes sent and received in it
 };
@@ -142,10 +157,13 @@ void Daemon::clientClosed(Connection& connection) {
 
 void Daemon::detach(Session& session) {
   session.holder.reset();
-  // The app went away: its data tasks cannot go on (Apple: -997); everything else does.
+  session.replaying = false;
+  session.finishAfter.clear();
+  // The app went away: its data tasks cannot go on (Apple: -997); everything else does, and a
+  // challenge it left unanswered waits for the app to be launched again.
   for (auto& [taskKey, task] : tasks_) {
     if (std::get<0>(taskKey) != session.record.appId || std::get<1>(taskKey) != session.record.sessionId) continue;
-    answerChallengeByDefault(*task);
+    if (task->pendingChallenge) awaitApp(*task, std::exchange(task->pendingChallenge, nullptr));
     if (task->record.kind == TaskKind::data && task->record.state != TaskState::completed)
       complete(*task, Error::url(URLError::backgroundSessionWasDisconnected, std::nullopt,
                                  "the app went away during a background data task"),
@@ -283,13 +301,19 @@ void Daemon::attach(Connection& connection, const Message& message) {
   attached.add(tag::nextTaskId, static_cast<std::int64_t>(next));
   connection.send(attached);
 
-  // What happened while no process was attached, in order; then the end-of-replay marker.
+  // What happened while no process was attached, in order; then the end-of-replay marker —
+  // after the challenges that waited for this app, which go again now and ask it.
   auto pending = store_->pendingEvents(*appId, *sessionId);
   for (const auto& event : pending) deliver(session, event);
-  if (!pending.empty()) {
-    connection.send(Message(wire::Type::event).add(tag::eventKind, static_cast<std::int64_t>(EventKind::finishedEvents)));
+  for (auto& [taskKey, task] : tasks_) {
+    if (std::get<0>(taskKey) != *appId || std::get<1>(taskKey) != *sessionId) continue;
+    task->defaultHandlingNext = false;  // an app came after all: it is asked
+    if (!std::exchange(task->awaitingAppUntil, 0)) continue;
+    session.finishAfter.insert(task->record.taskId);
   }
-  schedule();  // delayed requests can now ask the app
+  session.replaying = !pending.empty() || !session.finishAfter.empty();
+  finishEventsWhenDone(session);
+  schedule();  // delayed requests can now ask the app, challenges go again
 }
 
 void Daemon::applyAppState(Session& session, const Message& message) {
@@ -489,38 +513,68 @@ void Daemon::answerDelayedRequest(Task& task, const Message& message) {
   schedule();
 }
 
-void Daemon::transferChallenge(std::uint64_t attempt, Message event, ChallengeAnswer answer) {
+void Daemon::transferChallenge(std::uint64_t attempt, URLAuthenticationChallenge challenge, ChallengeAnswer answer) {
   auto it = attempts_.find(attempt);
   if (it == attempts_.end()) return answer(URLSession::AuthChallengeDisposition::performDefaultHandling, std::nullopt);
   Task& task = *tasks_.at(it->second);
-  Session& session = sessionFor(task);
-  auto holder = session.holder.lock();
-  if (!holder || !holder->isOpen())
+  if (std::exchange(task.defaultHandlingNext, false))
     return answer(URLSession::AuthChallengeDisposition::performDefaultHandling, std::nullopt);
+  const auto& space = challenge.protectionSpace();
+  if (auto key = spaceKey(space); key != task.challengeSpace) {
+    task.challengeSpace = std::move(key);
+    task.challengeFailures = 0;
+    task.triedCredential.reset();
+  }
+  auto holder = sessionFor(task).holder.lock();
+  if (!holder || !holder->isOpen()) return awaitApp(task, std::move(answer));
   // Unanswered, the transfer's own request timeout ends it with -1001 (see transferFinished).
   task.pendingChallenge = std::move(answer);
-  event.add(tag::eventKind, static_cast<std::int64_t>(EventKind::challenge))
-      .add(tag::taskId, static_cast<std::int64_t>(task.record.taskId));
-  holder->send(event);
+  URLAuthenticationChallenge asked(space, task.triedCredential ? task.triedCredential : challenge.proposedCredential(),
+                                   task.challengeFailures, challenge.failureResponse());
+  holder->send(Message(wire::Type::event)
+                   .add(tag::eventKind, static_cast<std::int64_t>(EventKind::challenge))
+                   .add(tag::taskId, static_cast<std::int64_t>(task.record.taskId))
+                   .append(wire::encodeChallenge(asked)));
+}
+
+bool Daemon::launchesApp(const Session& session) {
+  // A session id with a newline cannot be named in FOUNDATION_NET_LAUNCH_SESSIONS.
+  return session.configuration.sessionSendsLaunchEvents && !session.record.launchCommand.empty() &&
+         session.record.sessionId.find('\n') == std::string::npos;
+}
+
+void Daemon::awaitApp(Task& task, ChallengeAnswer answer) {
+  // Data tasks end with their app (-997); without launch events nobody could come.
+  if (task.record.kind == TaskKind::data || !launchesApp(sessionFor(task)))
+    return answer(URLSession::AuthChallengeDisposition::performDefaultHandling, std::nullopt);
+  // The attempt goes (the app may take long to start); the attached app is asked on a new one.
+  stopTransfer(task);
+  task.record.state = TaskState::waiting;
+  save(task);
+  const auto timeout = sessionFor(task).configuration.timeoutIntervalForRequest;
+  task.awaitingAppUntil = nowMillis() + std::max<Millis>(1, static_cast<Millis>(timeout * 1000));
+  schedule();  // launches the app
+}
+
+void Daemon::finishEventsWhenDone(Session& session) {
+  auto holder = session.holder.lock();
+  if (!session.replaying || !session.finishAfter.empty() || !holder) return;
+  session.replaying = false;
+  holder->send(Message(wire::Type::event).add(tag::eventKind, static_cast<std::int64_t>(EventKind::finishedEvents)));
 }
 
 void Daemon::answerChallenge(Task& task, const Message& message) {
   if (!task.pendingChallenge) return;
   auto answer = std::exchange(task.pendingChallenge, nullptr);
-  const auto disposition =
-      std::clamp<std::int64_t>(message.integer(tag::disposition).value_or(1), 0, 3);  // else default handling
+  const auto disposition = static_cast<URLSession::AuthChallengeDisposition>(
+      std::clamp<std::int64_t>(message.integer(tag::disposition).value_or(1), 0, 3));  // else default handling
   std::optional<URLCredential> credential;
-  if (auto user = message.bytes(tag::credentialUser)) {
-    const auto persistence = std::clamp<std::int64_t>(message.integer(tag::credentialPersistence).value_or(0), 0, 3);
-    credential = URLCredential(*user, message.bytes(tag::credentialPassword).value_or(""),
-                               static_cast<URLCredential::Persistence>(persistence));
+  if (!wire::readCredential(message, credential)) credential.reset();  // malformed: as none
+  if (disposition == URLSession::AuthChallengeDisposition::useCredential && credential) {
+    ++task.challengeFailures;  // counted as failed should the server ask again
+    task.triedCredential = credential;
   }
-  answer(static_cast<URLSession::AuthChallengeDisposition>(disposition), std::move(credential));
-}
-
-void Daemon::answerChallengeByDefault(Task& task) {
-  if (!task.pendingChallenge) return;
-  std::exchange(task.pendingChallenge, nullptr)(URLSession::AuthChallengeDisposition::performDefaultHandling, std::nullopt);
+  answer(disposition, std::move(credential));
 }
 
 void Daemon::acknowledge(std::int64_t sequence) {
@@ -549,6 +603,10 @@ void Daemon::acknowledge(std::int64_t sequence) {
 bool Daemon::mayStart(const Task& task, Millis now, Millis& wakeAt) const {
   const auto& r = task.record;
   if (r.state != TaskState::waiting || task.transfer || task.awaitingDelayedAnswer) return false;
+  if (task.awaitingAppUntil > now) {
+    wakeAt = std::min(wakeAt, task.awaitingAppUntil);
+    return false;
+  }
   if (r.nextAttemptAt > now) {
     wakeAt = std::min(wakeAt, r.nextAttemptAt);
     return false;
@@ -591,6 +649,12 @@ void Daemon::scheduleNow() {
       pending.emplace(std::get<0>(key), std::get<1>(key));
       continue;
     }
+    if (task->awaitingAppUntil && now >= task->awaitingAppUntil) {
+      // No app came within the request timeout: the challenge gets default handling.
+      task->awaitingAppUntil = 0;
+      task->defaultHandlingNext = true;
+    }
+    if (task->awaitingAppUntil) pending.emplace(std::get<0>(key), std::get<1>(key));  // launch the app for it
     if (mayStart(*task, now, wakeAt)) ready.push_back(task.get());
     if (task->record.state != TaskState::suspended && task->record.state != TaskState::completed)
       wakeAt = std::min(wakeAt, task->record.resourceDeadline);
@@ -632,9 +696,7 @@ void Daemon::launchApps(const std::set<SessionKey>& pending, Millis now, Millis&
   std::map<std::string, std::vector<const Session*>> due;  // app id → the sessions to launch it for
   for (const auto& key : pending) {
     const Session& session = *sessions_.at(key);
-    if (session.configuration.sessionSendsLaunchEvents && !session.record.launchCommand.empty() &&
-        key.second.find('\n') == std::string::npos)
-      due[key.first].push_back(&session);
+    if (launchesApp(session)) due[key.first].push_back(&session);
   }
   for (const auto& [key, session] : sessions_) {
     if (auto holder = session->holder.lock(); holder && holder->isOpen()) due.erase(key.first);  // it runs
@@ -709,6 +771,7 @@ void Daemon::startTransfer(Task& task) {
   attempt.uploadVersion = task.record.uploadVersion;
   attempt.progressInterval = options_.progressInterval;
   task.attempt = attempt.id;
+  task.delayedAnswered = true;  // willBeginDelayedRequest is asked before the first attempt only
   attempts_[attempt.id] = TaskKey{task.record.appId, task.record.sessionId, task.record.taskId};
   task.record.state = TaskState::running;
   ++task.record.attempts;
@@ -827,12 +890,7 @@ void Daemon::transferEvent(std::uint64_t attempt, Message event) {
   auto holder = sessionFor(task).holder.lock();
   if (!holder) return;
   // Re-encode with the task id: events are built by the transfer, which knows only its attempt.
-  Message routed(wire::Type::event);
-  routed.add(tag::taskId, static_cast<std::int64_t>(task.record.taskId));
-  for (const auto& field : event.fields()) {
-    std::visit([&](const auto& value) { routed.add(field.tag, value); }, field.value);
-  }
-  holder->send(routed);
+  holder->send(Message(wire::Type::event).add(tag::taskId, static_cast<std::int64_t>(task.record.taskId)).append(event));
 }
 
 void Daemon::transferFinished(std::uint64_t attempt, TransferOutcome outcome) {
@@ -881,6 +939,7 @@ void Daemon::complete(Task& task, std::optional<Error> error, const std::optiona
                       const std::optional<std::string>& body) {
   if (task.record.state == TaskState::completed) return;
   stopTransfer(task);
+  task.awaitingAppUntil = 0;
   auto& r = task.record;
   if (error && !error->failingURL) {
     if (auto m = Message::decode(r.request))
@@ -909,7 +968,9 @@ void Daemon::complete(Task& task, std::optional<Error> error, const std::optiona
   event.sessionId = r.sessionId;
   event.taskId = r.taskId;
   event.payload = payload.encode();
-  deliver(sessionFor(task), event);
+  Session& session = sessionFor(task);
+  deliver(session, event);
+  if (session.finishAfter.erase(r.taskId)) finishEventsWhenDone(session);
 }
 
 void Daemon::deliver(Session& session, const EventRecord& event) {
@@ -917,12 +978,7 @@ void Daemon::deliver(Session& session, const EventRecord& event) {
   if (!holder) return;  // replayed on the next attach
   auto payload = Message::decode(event.payload);
   if (!payload) return;
-  Message message(wire::Type::event);
-  for (const auto& field : payload->fields()) {
-    std::visit([&](const auto& value) { message.add(field.tag, value); }, field.value);
-  }
-  message.add(tag::sequence, event.sequence);
-  holder->send(message);
+  holder->send(Message(wire::Type::event).append(*payload).add(tag::sequence, event.sequence));
 }
 
 void Daemon::save(const Task& task) { store_->putTask(task.record); }

@@ -12,6 +12,7 @@
 #include <string>
 #include <tuple>
 
+#include <foundation_net/URLAuthenticationChallenge.hpp>
 #include <foundation_net/URLCredential.hpp>
 #include <foundation_net/URLSession.hpp>
 
@@ -67,9 +68,10 @@ class Daemon {
   // daemon continues it with HEAD + PATCH instead of sending the body again.
   void transferUploadResource(std::uint64_t attempt, std::string resource, int version);
   void transferFinished(std::uint64_t attempt, TransferOutcome outcome);
-  // A task-level challenge (Basic, Digest): asks the attached app, else answers default handling.
+  // A task-level challenge (Basic, Digest): asks the attached app; with none, waits for one to be
+  // launched (awaitApp) or answers default handling.
   using ChallengeAnswer = std::function<void(URLSession::AuthChallengeDisposition, std::optional<URLCredential>)>;
-  void transferChallenge(std::uint64_t attempt, wire::Message event, ChallengeAnswer answer);
+  void transferChallenge(std::uint64_t attempt, URLAuthenticationChallenge challenge, ChallengeAnswer answer);
 
  private:
   using SessionKey = std::pair<std::string, std::string>;             // app id, session id
@@ -93,8 +95,15 @@ class Daemon {
   void answerDelayedRequest(Task& task, const wire::Message& message);
   // The app's challengeAnswer goes to the pending challenge of the task's transfer.
   void answerChallenge(Task& task, const wire::Message& message);
-  // Answers the task's pending challenge (if any) with default handling: the app went away.
-  void answerChallengeByDefault(Task& task);
+  // A challenge with no app to answer it: when the session sends launch events and has a launch
+  // command, the attempt stops (its transfer slot is free) and the task waits, for at most the
+  // request timeout, for an app to attach, which is asked on a new attempt; else default handling.
+  void awaitApp(Task& task, ChallengeAnswer answer);
+  // sessionSendsLaunchEvents with a launch command: the daemon may start the app for this session.
+  static bool launchesApp(const Session& session);
+  // Sends finishedEvents once the replay is out and every task the attach found waiting for an
+  // app (awaitApp) has completed.
+  void finishEventsWhenDone(Session& session);
   void applyProperties(Task& task, const wire::Message& message);
   // The app's foreground flag and launch command, from attach and appState.
   void applyAppState(Session& session, const wire::Message& message);

@@ -149,19 +149,9 @@ void TransferDelegate::didReceiveChallenge(URLSession&, URLSessionTask& task, co
     std::function<void(URLSession::AuthChallengeDisposition, std::optional<URLCredential>)> completionHandler) {
   Running* r = running(task);
   if (!r) return completionHandler(URLSession::AuthChallengeDisposition::performDefaultHandling, std::nullopt);
-  const auto& space = challenge.protectionSpace();
-  wire::Message event(wire::Type::event);
-  event.add(wire::tag::challengeHost, space.host())
-      .add(wire::tag::challengePort, static_cast<std::int64_t>(space.port()))
-      .add(wire::tag::challengeProtocol, space.protocol())
-      .add(wire::tag::authenticationMethod, space.authenticationMethod())
-      .add(wire::tag::previousFailureCount, static_cast<std::int64_t>(challenge.previousFailureCount()));
-  if (auto realm = space.realm()) event.add(wire::tag::challengeRealm, *realm);
-  if (auto http = std::dynamic_pointer_cast<const HTTPURLResponse>(challenge.failureResponse()))
-    event.add(wire::tag::failureResponse, wire::encodeResponse(*http));
   const auto id = r->attempt.id;
-  engine::Loop::shared().post([this, id, event = std::move(event), answer = std::move(completionHandler)]() mutable {
-    daemon_.transferChallenge(id, std::move(event), std::move(answer));
+  engine::Loop::shared().post([this, id, challenge, answer = std::move(completionHandler)]() mutable {
+    daemon_.transferChallenge(id, std::move(challenge), std::move(answer));
   });
 }
 

@@ -3,6 +3,8 @@
 // Input layout: the first byte chooses where the rest is cut in two before it is fed to a
 // FrameReader; the rest is also decoded directly as a payload, and — past a 4-byte length — as
 // the payload of a frame. Every message decoded has its fields tried as nested values.
+// Values: requests, configurations, errors, responses, challenges (message-level fields, as in
+// a challenge event) and credentials (as in a challengeAnswer).
 // Besides the sanitizers, it checks the codec's invariants and traps when one fails:
 //   - a payload that decodes re-encodes to the same bytes (the encoding is canonical);
 //   - a value that decodes re-encodes to a payload that decodes to a value with the same encoding;
@@ -43,6 +45,16 @@ void tryValues(const Message& message) {
   tryValue(message, decodeConfiguration, encodeConfiguration);
   tryValue(message, decodeError, encodeError);
   tryValue(message, decodeResponse, encodeResponse);
+  tryValue(message, decodeChallenge, encodeChallenge);
+  // A credential read back from its own fields reads the same.
+  std::optional<URLCredential> credential;
+  if (readCredential(message, credential) && credential) {
+    Message again;
+    addCredential(again, *credential);
+    std::optional<URLCredential> reread;
+    check(readCredential(again, reread) && reread && reread->user() == credential->user() &&
+          reread->password() == credential->password() && reread->persistence() == credential->persistence());
+  }
 }
 
 void exercise(const Message& message) {

@@ -94,10 +94,26 @@ int main(int argc, char** argv) {
   Message reply(Type::reply);
   reply.add(1, encodeError(Error::url(URLError::timedOut)));
 
+  // A challenge event (message-level fields, tags 70–79) with a failure response and a proposed
+  // credential, and the challengeAnswer with a credential.
+  const HTTPURLResponse unauthorized(URL("http://example.com/private"), 401, "HTTP/1.1",
+                                     {{"WWW-Authenticate", "Basic realm=\"r\""}});
+  URLAuthenticationChallenge challenge(
+      URLProtectionSpace("example.com", 80, "http", "r", std::string(NSURLAuthenticationMethodHTTPBasic)),
+      URLCredential("bob", "wrong", URLCredential::Persistence::forSession), 1,
+      std::make_shared<HTTPURLResponse>(unauthorized));
+  Message challengeEvent(Type::event);
+  challengeEvent.add(15, std::int64_t{9}).add(4, std::int64_t{1}).append(encodeChallenge(challenge));
+  Message challengeAnswer(Type::challengeAnswer);
+  challengeAnswer.add(4, std::int64_t{1}).add(25, std::int64_t{0});
+  addCredential(challengeAnswer, URLCredential("bob", "hunter2", URLCredential::Persistence::none));
+
   write(directory, "attach", 5, frame(attach));
   write(directory, "create-task", 40, frame(createTask));
   write(directory, "event", 0, frame(event));
   write(directory, "reply", 100, frame(reply));
+  write(directory, "challenge", 9, frame(challengeEvent));
+  write(directory, "challenge-answer", 2, frame(challengeAnswer));
   write(directory, "two-frames", 17, frame(Message(Type::status)) + frame(reply));
   write(directory, "empty-message", 3, frame(Message(Type::listTasks)));
   if (argc == 3) writeResumeData(argv[2]);

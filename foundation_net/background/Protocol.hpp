@@ -21,7 +21,8 @@ enum : std::uint16_t {
   completedCount = 45, daemonTaskState = 46, pendingEventCount = 47,
   // Resume data (60+): cancelTask asks for it; createTask continues a partial file with it.
   produceResumeData = 60, resumeFile = 61, resumeValidator = 62,
-  // Task-level authentication challenges (70+): the `challenge` event and its answer.
+  // Task-level authentication challenges (70+): the `challenge` event and its answer; the
+  // credential fields (77–79) are the answer's credential, or the event's proposed credential.
   challengeHost = 70, challengePort = 71, challengeProtocol = 72, challengeRealm = 73,
   authenticationMethod = 74, previousFailureCount = 75, failureResponse = 76,
   credentialUser = 77, credentialPassword = 78, credentialPersistence = 79,
@@ -40,7 +41,8 @@ enum class EventKind : std::int64_t {
   finishedEvents = 7,    // didFinishEventsForBackgroundURLSession, after a replay
   resumed = 8,           // downloads: didResumeAtOffset (bytes = offset, expectedBytes)
   challenge = 9,         // task-level didReceiveChallenge (protection space, failures, failure
-                         // response); answered by challengeAnswer
+                         // response, proposed credential: wire::encodeChallenge); answered by
+                         // challengeAnswer
 };
 
 }  // namespace foundation::wire

@@ -9,6 +9,7 @@
 #include <unordered_set>
 #include <utility>
 
+#include "background/Protocol.hpp"
 #include "model/Text.hpp"
 
 namespace foundation::wire {
@@ -223,6 +224,11 @@ bool readInt(const Message& message, std::uint16_t tag, int& out) {
   return true;
 }
 
+// Whether any field has this tag (whatever its kind): an optional field of the wrong kind is malformed.
+bool hasField(const Message& message, std::uint16_t tag) {
+  return std::any_of(message.fields().begin(), message.fields().end(), [tag](const Field& f) { return f.tag == tag; });
+}
+
 // A URL field: absent is fine (out stays nullopt); present must be a bytes field that parses.
 bool readOptionalURL(const Message& message, std::uint16_t tag, std::optional<URL>& out) {
   const auto found = std::find_if(message.fields().begin(), message.fields().end(),
@@ -284,6 +290,11 @@ Message& Message::add(std::uint16_t tag, double value) {
 }
 
 Message& Message::add(std::uint16_t tag, const Message& nested) { return add(tag, nested.encode()); }
+
+Message& Message::append(const Message& other) {
+  for (const auto& field : other.fields()) std::visit([&](const auto& value) { add(field.tag, value); }, field.value);
+  return *this;
+}
 
 namespace {
 
@@ -574,8 +585,7 @@ std::optional<URLSessionConfiguration> decodeConfiguration(const Message& messag
   bool ephemeral = false;
   if (!readFlag(message, configurationEphemeral, ephemeral)) return std::nullopt;
   std::optional<std::string> identifier;
-  if (std::any_of(message.fields().begin(), message.fields().end(),
-                  [](const Field& field) { return field.tag == configurationIdentifier; })) {
+  if (hasField(message, configurationIdentifier)) {
     identifier = message.bytes(configurationIdentifier);
     // A background configuration is never ephemeral, and background() takes no empty identifier.
     if (!identifier || identifier->empty() || ephemeral) return std::nullopt;
@@ -653,8 +663,7 @@ std::optional<Error> decodeError(const Message& message) {
   error.domain = std::move(*domain);
   error.localizedDescription = std::move(*description);
   error.localizedFailureReason = message.bytes(errorFailureReason);
-  if (std::any_of(message.fields().begin(), message.fields().end(),
-                  [](const Field& field) { return field.tag == errorCancelledReason; })) {
+  if (hasField(message, errorCancelledReason)) {
     error.backgroundTaskCancelledReason = asInt(message.integer(errorCancelledReason));
     if (!error.backgroundTaskCancelledReason) return std::nullopt;
   }
@@ -683,6 +692,70 @@ std::optional<HTTPURLResponse> decodeResponse(const Message& message) {
     return std::nullopt;
   }
   return HTTPURLResponse(std::move(*url), statusCode, std::move(*httpVersion), std::move(*headers));
+}
+
+// ---- Authentication (message-level tags) ------------------------------------------------------
+
+void addCredential(Message& message, const URLCredential& credential) {
+  message.add(tag::credentialUser, credential.user().value_or(""))
+      .add(tag::credentialPassword, credential.password().value_or(""))
+      .add(tag::credentialPersistence, static_cast<std::int64_t>(credential.persistence()));
+}
+
+bool readCredential(const Message& message, std::optional<URLCredential>& credential) {
+  credential.reset();
+  auto user = message.bytes(tag::credentialUser);
+  if (!user)
+    return !hasField(message, tag::credentialUser) && !hasField(message, tag::credentialPassword) &&
+           !hasField(message, tag::credentialPersistence);
+  auto password = message.bytes(tag::credentialPassword);
+  auto persistence = message.integer(tag::credentialPersistence);
+  if ((!password && hasField(message, tag::credentialPassword)) ||
+      (!persistence && hasField(message, tag::credentialPersistence)) || persistence.value_or(0) < 0 ||
+      persistence.value_or(0) > 3)
+    return false;
+  credential = URLCredential(std::move(*user), password.value_or(""), static_cast<URLCredential::Persistence>(persistence.value_or(0)));
+  return true;
+}
+
+Message encodeChallenge(const URLAuthenticationChallenge& challenge) {
+  const auto& space = challenge.protectionSpace();
+  Message message;
+  message.add(tag::challengeHost, space.host())
+      .add(tag::challengePort, static_cast<std::int64_t>(space.port()))
+      .add(tag::challengeProtocol, space.protocol());
+  if (auto realm = space.realm()) message.add(tag::challengeRealm, *realm);
+  message.add(tag::authenticationMethod, space.authenticationMethod())
+      .add(tag::previousFailureCount, static_cast<std::int64_t>(challenge.previousFailureCount()));
+  if (auto http = std::dynamic_pointer_cast<const HTTPURLResponse>(challenge.failureResponse()))
+    message.add(tag::failureResponse, encodeResponse(*http));
+  if (auto proposed = challenge.proposedCredential()) addCredential(message, *proposed);
+  return message;
+}
+
+std::optional<URLAuthenticationChallenge> decodeChallenge(const Message& message) {
+  auto host = message.bytes(tag::challengeHost);
+  auto protocol = message.bytes(tag::challengeProtocol);
+  auto method = message.bytes(tag::authenticationMethod);
+  auto port = message.integer(tag::challengePort);
+  auto failures = message.integer(tag::previousFailureCount);
+  if (!host || host->empty() || !protocol || protocol->empty() || !method || method->empty() || !port || *port < 0 ||
+      *port > 65535 || !failures || *failures < 0 || *failures > std::numeric_limits<int>::max())
+    return std::nullopt;
+  auto realm = message.bytes(tag::challengeRealm);
+  if (!realm && hasField(message, tag::challengeRealm)) return std::nullopt;
+  std::shared_ptr<const URLResponse> failure;
+  if (hasField(message, tag::failureResponse)) {
+    auto encoded = message.nested(tag::failureResponse);
+    auto response = encoded ? decodeResponse(*encoded) : std::nullopt;
+    if (!response) return std::nullopt;
+    failure = std::make_shared<HTTPURLResponse>(std::move(*response));
+  }
+  std::optional<URLCredential> proposed;
+  if (!readCredential(message, proposed)) return std::nullopt;
+  return URLAuthenticationChallenge(URLProtectionSpace(std::move(*host), static_cast<int>(*port), std::move(*protocol),
+                                                       std::move(realm), std::move(*method)),
+                                    std::move(proposed), static_cast<int>(*failures), std::move(failure));
 }
 
 }  // namespace foundation::wire

@@ -17,6 +17,7 @@
 
 #include <foundation_net/Error.hpp>
 #include <foundation_net/HTTPURLResponse.hpp>
+#include <foundation_net/URLAuthenticationChallenge.hpp>
 #include <foundation_net/URLRequest.hpp>
 #include <foundation_net/URLSessionConfiguration.hpp>
 
@@ -64,6 +65,8 @@ class Message {
   Message& add(std::uint16_t tag, std::string_view bytes);
   Message& add(std::uint16_t tag, double value);
   Message& add(std::uint16_t tag, const Message& nested);  // an encoded payload as bytes
+  // Adds every field of `other`, in order (re-routing an event built elsewhere).
+  Message& append(const Message& other);
 
   // The first field with this tag, if it has that kind.
   std::optional<std::int64_t> integer(std::uint16_t tag) const;
@@ -112,5 +115,18 @@ Message encodeError(const Error& error);
 std::optional<Error> decodeError(const Message& message);
 Message encodeResponse(const HTTPURLResponse& response);
 std::optional<HTTPURLResponse> decodeResponse(const Message& message);
+
+// Authentication, as message-level fields (tags 70–79 of Protocol.hpp) of a `challenge` event
+// or a `challengeAnswer`, not as nested payloads.
+// A credential's fields (credentialUser, credentialPassword, credentialPersistence).
+void addCredential(Message& message, const URLCredential& credential);
+// nullopt in `credential` when there is none; false when its fields are there but malformed
+// (no user, a persistence outside 0…3).
+bool readCredential(const Message& message, std::optional<URLCredential>& credential);
+// The protection space, previousFailureCount, [failureResponse] and [proposedCredential].
+Message encodeChallenge(const URLAuthenticationChallenge& challenge);
+// nullopt when a field is missing or invalid (an empty host, protocol or method, a port outside
+// 0…65535, a negative failure count, a failure response or credential that does not decode).
+std::optional<URLAuthenticationChallenge> decodeChallenge(const Message& message);
 
 }  // namespace foundation::wire

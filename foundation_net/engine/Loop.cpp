@@ -22,12 +22,13 @@ Loop::Loop() {
   curl_global_init(CURL_GLOBAL_DEFAULT);
   std::signal(SIGPIPE, SIG_IGN);
   if (uv_loop_init(&loop_) != 0 || uv_async_init(&loop_, &wakeup_, &Loop::onAsync) != 0 ||
-      uv_idle_init(&loop_, &drainSoon_) != 0) {
+      uv_idle_init(&loop_, &drainSoon_) != 0 || uv_timer_init(&loop_, &heapTimer_) != 0) {
     std::fputs("foundation_net: cannot initialise the libuv loop\n", stderr);
     std::abort();
   }
   wakeup_.data = this;
   drainSoon_.data = this;
+  heapTimer_.data = this;
   std::promise<std::thread::id> started;
   auto id = started.get_future();
   std::thread([this, &started] {
@@ -77,37 +78,120 @@ void Loop::runPending() {
 
 void Loop::run() { uv_run(&loop_, UV_RUN_DEFAULT); }
 
-struct Timer::Handle {
-  uv_timer_t timer;
-  std::function<void()> fire;
-};
+// ---- The timer heap -------------------------------------------------------------------
 
-Timer::Timer(Loop& loop) : handle_(new Handle) {
-  uv_timer_init(loop.uv(), &handle_->timer);
-  handle_->timer.data = handle_;
+bool Loop::firesBefore(const Timer* a, const Timer* b) const {
+  return a->due_ != b->due_ ? a->due_ < b->due_ : a->sequence_ < b->sequence_;
+}
+
+void Loop::place(std::size_t index, Timer* timer) {
+  timers_[index] = timer;
+  timer->heapIndex_ = index;
+}
+
+void Loop::siftUp(std::size_t index) {
+  Timer* timer = timers_[index];
+  while (index > 0) {
+    std::size_t parent = (index - 1) / 2;
+    if (!firesBefore(timer, timers_[parent])) break;
+    place(index, timers_[parent]);
+    index = parent;
+  }
+  place(index, timer);
+}
+
+void Loop::siftDown(std::size_t index) {
+  Timer* timer = timers_[index];
+  const std::size_t count = timers_.size();
+  for (;;) {
+    std::size_t child = 2 * index + 1;
+    if (child >= count) break;
+    if (child + 1 < count && firesBefore(timers_[child + 1], timers_[child])) ++child;
+    if (!firesBefore(timers_[child], timer)) break;
+    place(index, timers_[child]);
+    index = child;
+  }
+  place(index, timer);
+}
+
+void Loop::schedule(Timer* timer) {
+  timers_.push_back(timer);
+  timer->heapIndex_ = timers_.size() - 1;
+  siftUp(timer->heapIndex_);
+  armHeapTimer();
+}
+
+void Loop::reschedule(Timer* timer) {
+  siftUp(timer->heapIndex_);
+  siftDown(timer->heapIndex_);
+  armHeapTimer();
+}
+
+void Loop::unschedule(Timer* timer) {
+  const std::size_t index = timer->heapIndex_;
+  timer->heapIndex_ = Timer::notScheduled;
+  Timer* last = timers_.back();
+  timers_.pop_back();
+  if (last != timer) {
+    place(index, last);
+    siftUp(index);
+    siftDown(last->heapIndex_);
+  }
+  armHeapTimer();
+}
+
+void Loop::armHeapTimer() {
+  if (firingTimers_) return;  // onTimers arms it once, when it is done
+  if (timers_.empty()) {
+    if (heapTimerArmed_) uv_timer_stop(&heapTimer_);
+    heapTimerArmed_ = false;
+    return;
+  }
+  const std::uint64_t due = timers_.front()->due_;
+  if (heapTimerArmed_ && due == armedDue_) return;
+  const std::uint64_t now = uv_now(&loop_);
+  uv_timer_start(&heapTimer_, &Loop::onTimers, due > now ? due - now : 0, 0);
+  heapTimerArmed_ = true;
+  armedDue_ = due;
+}
+
+void Loop::onTimers(uv_timer_t* handle) {
+  auto* loop = static_cast<Loop*>(handle->data);
+  const std::uint64_t now = uv_now(&loop->loop_);
+  loop->heapTimerArmed_ = false;  // it was a one-shot
+  loop->firingTimers_ = true;
+  // Like libuv's own timer run: every timer due by now fires, including ones that a callback
+  // starts with a zero timeout.
+  while (!loop->timers_.empty() && loop->timers_.front()->due_ <= now) {
+    Timer* timer = loop->timers_.front();
+    loop->unschedule(timer);
+    // Moved out first: the callback may restart or destroy this timer.
+    auto fire = std::move(timer->fire_);
+    timer->fire_ = nullptr;
+    if (fire) fire();
+  }
+  loop->firingTimers_ = false;
+  loop->armHeapTimer();
 }
 
 Timer::~Timer() {
-  uv_timer_stop(&handle_->timer);
-  handle_->fire = nullptr;
-  uv_close(reinterpret_cast<uv_handle_t*>(&handle_->timer),
-           [](uv_handle_t* h) { delete static_cast<Handle*>(h->data); });
+  if (isActive()) loop_->unschedule(this);
 }
 
 void Timer::start(std::uint64_t milliseconds, std::function<void()> fire) {
-  handle_->fire = std::move(fire);
-  uv_timer_start(&handle_->timer, [](uv_timer_t* t) {
-    // Move the callback out first: it may restart or destroy this timer.
-    auto fire = std::move(static_cast<Handle*>(t->data)->fire);
-    if (fire) fire();
-  }, milliseconds, 0);
+  fire_ = std::move(fire);
+  due_ = uv_now(loop_->uv()) + milliseconds;
+  sequence_ = loop_->timerSequence_++;
+  if (isActive()) {
+    loop_->reschedule(this);  // moved within the heap: cheaper than out and in again
+  } else {
+    loop_->schedule(this);
+  }
 }
 
 void Timer::stop() {
-  uv_timer_stop(&handle_->timer);
-  handle_->fire = nullptr;
+  if (isActive()) loop_->unschedule(this);
+  fire_ = nullptr;
 }
-
-bool Timer::isActive() const { return uv_is_active(reinterpret_cast<const uv_handle_t*>(&handle_->timer)) != 0; }
 
 }  // namespace foundation::engine

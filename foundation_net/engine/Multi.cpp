@@ -23,6 +23,7 @@ Multi::Multi(Loop& loop, Limits limits)
 
 Multi::~Multi() {
   for (CURL* easy : spareHandles_) curl_easy_cleanup(easy);
+  for (CURL* easy : configuredHandles_) curl_easy_cleanup(easy);
   timer_.stop();
   // curl_multi_cleanup may still call the socket callback (closing connections); those calls
   // close their poll handles as usual.
@@ -47,14 +48,29 @@ CURL* Multi::takeHandle() {
   return easy;
 }
 
+CURL* Multi::takeConfiguredHandle() {
+  if (configuredHandles_.empty()) return nullptr;
+  CURL* easy = configuredHandles_.back();
+  configuredHandles_.pop_back();
+  return easy;
+}
+
+namespace {
+// As many as can be in flight on a busy pool; a handle beyond that is freed.
+constexpr std::size_t spareLimit = 64;
+}  // namespace
+
 void Multi::recycle(CURL* easy) {
-  // As many as can be in flight on a busy pool; a handle beyond that is freed.
-  constexpr std::size_t spareLimit = 64;
-  if (spareHandles_.size() >= spareLimit) return curl_easy_cleanup(easy);
+  if (spareHandles_.size() + configuredHandles_.size() >= spareLimit) return curl_easy_cleanup(easy);
   // Every option goes back to curl's default, authentication state included; connections,
   // which belong to the multi, are not affected.
   curl_easy_reset(easy);
   spareHandles_.push_back(easy);
+}
+
+void Multi::recycleConfigured(CURL* easy) {
+  if (spareHandles_.size() + configuredHandles_.size() >= spareLimit) return curl_easy_cleanup(easy);
+  configuredHandles_.push_back(easy);
 }
 
 int Multi::onSocket(CURL*, curl_socket_t fd, int what, void* self, void* socketp) {

@@ -40,8 +40,15 @@ class Multi {
   // An easy handle with curl's default options: one recycled earlier (its buffers already
   // allocated) or a new one; nullptr when curl cannot make one.
   CURL* takeHandle();
+  // A handle given back with recycleConfigured, its options as its last transfer set them;
+  // nullptr when there is none.
+  CURL* takeConfiguredHandle();
   // Takes back a handle that is not (or no longer) added; it is reset and kept for takeHandle.
   void recycle(CURL* easy);
+  // Takes back a handle whose transfer completed, without resetting it: the owner knows that
+  // its options suit the next request of the same kind (see HTTPProtocol's plain requests),
+  // which then sets only what differs, as curl allows for handles used one transfer after another.
+  void recycleConfigured(CURL* easy);
 
  private:
   struct Socket;
@@ -54,7 +61,8 @@ class Multi {
   CURLM* multi_;
   Timer timer_;
   int active_ = 0;
-  std::vector<CURL*> spareHandles_;
+  std::vector<CURL*> spareHandles_;       // reset
+  std::vector<CURL*> configuredHandles_;  // with their last transfer's options
 };
 
 }  // namespace foundation::engine

@@ -76,7 +76,8 @@ const std::string& decodableEncodings() {
 // (the request's values win, case-insensitively) and the defaults Apple adds. curl sends
 // "Accept: */*" by itself when the list has no Accept, so that default is left to curl.
 RequestHeaderList requestHeaderList(const std::vector<std::pair<std::string, std::string>>& own,
-                                    const std::map<std::string, std::string>& additional, bool formBody) {
+                                    const std::map<std::string, std::string>& additional, bool uploads,
+                                    bool formBody) {
   std::map<std::string, std::string> merged(own.begin(), own.end());
   auto has = [&merged](std::string_view name) { return text::findIgnoringCase(merged, name) != merged.end(); };
   for (const auto& [name, value] : additional)
@@ -102,8 +103,9 @@ RequestHeaderList requestHeaderList(const std::vector<std::pair<std::string, std
     auto line = value.empty() ? name + ";" : name + ": " + value;
     lines = curl_slist_append(lines, line.c_str());
   }
-  // Apple never waits for 100-continue; curl would, for large uploads.
-  lines = curl_slist_append(lines, "Expect:");
+  // Apple never waits for 100-continue; curl would, for large uploads (and only for uploads:
+  // every line in the list costs curl work on each request).
+  if (uploads) lines = curl_slist_append(lines, "Expect:");
   list.lines = std::shared_ptr<curl_slist>(lines, &curl_slist_free_all);
   return list;
 }
@@ -135,6 +137,8 @@ void HTTPProtocol::startLoading() {
 
 void HTTPProtocol::stopLoading() {
   stopped_ = true;
+  // A transfer that completed released its handle already: nothing is left to stop.
+  if (engine::Loop::shared().isLoopThread() && !easy_ && !pool_) return;
   auto self = std::static_pointer_cast<HTTPProtocol>(shared_from_this());
   engine::Loop::shared().post([self] { self->releaseTransfer(); });
 }
@@ -174,7 +178,13 @@ void HTTPProtocol::begin() {
     return fail(Error::url(URLError::dataLengthExceedsMaximum, url, "a GET request cannot have a body"));
   }
 
-  CURL* easy = context.pool->takeHandle();
+  // A plain request (a GET with no body, header fields, proxy settings or credential of its
+  // own) sets the same options as the last one did, so a handle that ran one keeps them.
+  plain_ = !hasBody && request().httpMethod == "GET" && request().headerFields().empty() &&
+           context.defaultHeaders && context.proxy.empty() && !context.credential;
+  CURL* easy = plain_ ? context.pool->takeConfiguredHandle() : nullptr;
+  const bool configured = easy != nullptr;
+  if (!easy) easy = context.pool->takeHandle();
   if (!easy) return fail(Error::url(URLError::unknown, url, "cannot create a transfer"));
   easy_ = easy;
   if (!configureBody(easy, context.body)) {
@@ -182,26 +192,28 @@ void HTTPProtocol::begin() {
     return;
   }
   curl_easy_setopt(easy, CURLOPT_URL, url.absoluteString().c_str());
-  curl_easy_setopt(easy, CURLOPT_PROTOCOLS_STR, "http,https");
-  curl_easy_setopt(easy, CURLOPT_NOSIGNAL, 1L);
   curl_easy_setopt(easy, CURLOPT_ERRORBUFFER, errorBuffer_);
-  curl_easy_setopt(easy, CURLOPT_BUFFERSIZE, receiveBufferSize);
-  curl_easy_setopt(easy, CURLOPT_UPLOAD_BUFFERSIZE, sendBufferSize);
-  curl_easy_setopt(easy, CURLOPT_TCP_KEEPALIVE, 1L);
-  curl_easy_setopt(easy, CURLOPT_SUPPRESS_CONNECT_HEADERS, 1L);
-  curl_easy_setopt(easy, CURLOPT_FOLLOWLOCATION, 0L);
-  curl_easy_setopt(easy, CURLOPT_HEADERFUNCTION, &HTTPProtocol::onHeader);
   curl_easy_setopt(easy, CURLOPT_HEADERDATA, this);
-  curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION, &HTTPProtocol::onWrite);
   curl_easy_setopt(easy, CURLOPT_WRITEDATA, this);
-  if (request().httpMethod == "HEAD") {
-    curl_easy_setopt(easy, CURLOPT_NOBODY, 1L);
-  } else if (request().httpMethod != "GET" || hasBody) {
-    curl_easy_setopt(easy, CURLOPT_CUSTOMREQUEST, request().httpMethod.c_str());
+  if (!configured) {
+    curl_easy_setopt(easy, CURLOPT_PROTOCOLS_STR, "http,https");
+    curl_easy_setopt(easy, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(easy, CURLOPT_BUFFERSIZE, receiveBufferSize);
+    curl_easy_setopt(easy, CURLOPT_UPLOAD_BUFFERSIZE, sendBufferSize);
+    curl_easy_setopt(easy, CURLOPT_TCP_KEEPALIVE, 1L);
+    curl_easy_setopt(easy, CURLOPT_SUPPRESS_CONNECT_HEADERS, 1L);
+    curl_easy_setopt(easy, CURLOPT_FOLLOWLOCATION, 0L);
+    curl_easy_setopt(easy, CURLOPT_HEADERFUNCTION, &HTTPProtocol::onHeader);
+    curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION, &HTTPProtocol::onWrite);
+    if (request().httpMethod == "HEAD") {
+      curl_easy_setopt(easy, CURLOPT_NOBODY, 1L);
+    } else if (request().httpMethod != "GET" || hasBody) {
+      curl_easy_setopt(easy, CURLOPT_CUSTOMREQUEST, request().httpMethod.c_str());
+    }
+    configureProxy(easy, context.proxy);
+    configureCredential(easy, context);
   }
-  configureHeaders(easy, context, hasBody);
-  configureProxy(easy, context.proxy);
-  configureCredential(easy, context);
+  configureHeaders(easy, context, hasBody, configured);
 
   pool_ = std::move(context.pool);
   self_ = std::static_pointer_cast<HTTPProtocol>(shared_from_this());
@@ -241,6 +253,7 @@ bool HTTPProtocol::configureBody(CURL* easy, const BodySource& body) {
   }
   bodySent_ = body.offset;
   // An upload with a known length: curl sends Content-Length and reads through onRead.
+  uploads_ = true;
   curl_easy_setopt(easy, CURLOPT_UPLOAD, 1L);
   curl_easy_setopt(easy, CURLOPT_INFILESIZE_LARGE, static_cast<curl_off_t>(bodyLength_ - bodySent_));
   curl_easy_setopt(easy, CURLOPT_READFUNCTION, &HTTPProtocol::onRead);
@@ -248,24 +261,27 @@ bool HTTPProtocol::configureBody(CURL* easy, const BodySource& body) {
   return true;
 }
 
-void HTTPProtocol::configureHeaders(CURL* easy, const LoadContext& context, bool hasBody) {
+void HTTPProtocol::configureHeaders(CURL* easy, const LoadContext& context, bool hasBody, bool configured) {
   const bool formBody = hasBody && request().httpMethod == "POST";
   std::optional<RequestHeaderList> built;
   std::optional<RequestHeaderList>* cached = nullptr;
-  if (request().headerFields().empty() && context.extraHeaders.empty() && context.defaultHeaders)
-    cached = formBody ? &context.defaultHeaders->withFormBody : &context.defaultHeaders->withoutFormBody;
+  if (request().headerFields().empty() && context.extraHeaders.empty() && context.defaultHeaders) {
+    auto& lists = *context.defaultHeaders;
+    cached = formBody ? &lists.withFormUpload : uploads_ ? &lists.withUpload : &lists.withoutUpload;
+  }
   if (!cached || !*cached) {
     if (context.extraHeaders.empty()) {
-      built = requestHeaderList(request().headerFields(), context.additionalHeaders, formBody);
+      built = requestHeaderList(request().headerFields(), context.additionalHeaders, uploads_, formBody);
     } else {
       auto fields = request().headerFields();
       fields.insert(fields.end(), context.extraHeaders.begin(), context.extraHeaders.end());
-      built = requestHeaderList(fields, context.additionalHeaders, formBody);
+      built = requestHeaderList(fields, context.additionalHeaders, uploads_, formBody);
     }
     if (cached) *cached = built;
   }
   const RequestHeaderList& headers = built ? *built : **cached;
-  curl_easy_setopt(easy, CURLOPT_ACCEPT_ENCODING, headers.acceptEncoding.c_str());
+  // A configured handle has the encodings of the session's list, the same for every plain request.
+  if (!configured) curl_easy_setopt(easy, CURLOPT_ACCEPT_ENCODING, headers.acceptEncoding.c_str());
   curl_easy_setopt(easy, CURLOPT_HTTPHEADER, headers.lines.get());
   headerList_ = headers.lines;
 }
@@ -431,6 +447,8 @@ void HTTPProtocol::transferDidComplete(CURLcode result) {
   CURL* easy = easy_;
   if (!stopped) {
     if (result == CURLE_OK && finalResponseSeen_) {
+      // An authentication challenge leaves state in the handle that only a reset clears.
+      keepOptions_ = plain_ && status_ != 401 && status_ != 407;
       releaseTransfer();
       client_->didFinishLoading(*this);
       return;
@@ -504,7 +522,11 @@ URLSessionTaskTransactionMetrics HTTPProtocol::collectMetrics() const {
 
 void HTTPProtocol::releaseTransfer() {
   if (easy_) {
-    if (pool_) {
+    if (pool_ && keepOptions_) {
+      pool_->remove(easy_);
+      curl_easy_setopt(easy_, CURLOPT_ERRORBUFFER, nullptr);  // this protocol's, about to go
+      pool_->recycleConfigured(easy_);
+    } else if (pool_) {
       pool_->remove(easy_);
       pool_->recycle(easy_);
     } else {
@@ -514,8 +536,14 @@ void HTTPProtocol::releaseTransfer() {
   }
   bodyFile_.close();
   self_.reset();
-  // The pool may be released only outside its own callbacks (see engine::Multi).
-  if (pool_) engine::Loop::shared().post([pool = std::move(pool_)] {});
+  // The pool may be destroyed only outside its own callbacks (see engine::Multi): the last
+  // reference is dropped later. Its references are all taken and dropped on the loop thread,
+  // so the count is exact here.
+  if (pool_.use_count() > 1) {
+    pool_.reset();
+  } else if (pool_) {
+    engine::Loop::shared().post([pool = std::move(pool_)] {});
+  }
 }
 
 }  // namespace foundation::detail

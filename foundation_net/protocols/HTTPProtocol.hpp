@@ -40,7 +40,8 @@ class HTTPProtocol final : public URLProtocol, public FlowControlled, private en
   // Reports a failure found before the transfer started.
   void fail(const Error& error);
   bool configureBody(CURL* easy, const BodySource& body);
-  void configureHeaders(CURL* easy, const LoadContext& context, bool hasBody);
+  // Sets the request's header list; a `configured` handle has the encodings to decode already.
+  void configureHeaders(CURL* easy, const LoadContext& context, bool hasBody, bool configured);
   void configureProxy(CURL* easy, const std::map<std::string, std::string>& proxy);
   void configureCredential(CURL* easy, const LoadContext& context);
   // The protection space a 401 asks credentials for, when it names a scheme we can answer.
@@ -69,10 +70,13 @@ class HTTPProtocol final : public URLProtocol, public FlowControlled, private en
   bool finalResponseSeen_ = false;
   bool metricsReported_ = false;
   bool expectDigestRetry_ = false;  // curl answers the first Digest 401 itself
+  bool plain_ = false;        // a plain GET (see begin): its handle's options suit the next one
+  bool keepOptions_ = false;  // completed as a plain GET: the handle is recycled configured
 
   // The request body.
   std::optional<Data> bodyData_;
   platform::File bodyFile_;
+  bool uploads_ = false;  // curl sends a body (CURLOPT_UPLOAD)
   std::int64_t bodyLength_ = 0;
   std::int64_t bodySent_ = 0;
 

@@ -39,11 +39,12 @@ struct RequestHeaderList {
 };
 
 // A session's header lists for requests that set no header fields of their own: they depend
-// only on the session's configuration (and on whether a POST body needs a Content-Type), so
-// each is built once. Loop thread only.
+// only on the session's configuration (and on whether the request uploads, and whether a POST
+// body needs a Content-Type), so each is built once. Loop thread only.
 struct DefaultHeaderLists {
-  std::optional<RequestHeaderList> withoutFormBody;
-  std::optional<RequestHeaderList> withFormBody;
+  std::optional<RequestHeaderList> withoutUpload;
+  std::optional<RequestHeaderList> withUpload;
+  std::optional<RequestHeaderList> withFormUpload;
 };
 
 // What the session gives a protocol to load with.

@@ -64,12 +64,11 @@ void URLSessionTaskDelegate::didReceiveChallenge(URLSession& session, URLSession
         d.didReceiveChallenge(session, task, challenge, completionHandler);
       }))
     return;
-  // Not implemented at task level: Apple hands the challenge to the session-level method.
-  if (auto delegate = session.delegate(); delegate && delegate.get() != static_cast<URLSessionDelegate*>(this)) {
-    delegate->didReceiveChallenge(session, challenge, std::move(completionHandler));
-    return;
-  }
-  URLSessionDelegate::didReceiveChallenge(session, challenge, std::move(completionHandler));
+  // Not implemented at task level: Apple hands the challenge to the session-level method — the
+  // session delegate's, which may be this object's own override (a virtual call, not the default).
+  auto delegate = session.delegate();
+  URLSessionDelegate* sessionLevel = delegate ? delegate.get() : static_cast<URLSessionDelegate*>(this);
+  sessionLevel->didReceiveChallenge(session, challenge, std::move(completionHandler));
 }
 
 void URLSessionTaskDelegate::didSendBodyData(URLSession& session, URLSessionTask& task, std::int64_t bytesSent,

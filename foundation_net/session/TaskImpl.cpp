@@ -50,10 +50,16 @@ Clock::duration seconds(TimeInterval s) {
   return std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(s));
 }
 
+// "scheme://host:port", the key of a host's transfer slots (built per task start: no fmt).
 std::string hostKey(const URL& url) {
-  auto port = url.port();
-  auto scheme = url.scheme();
-  return fmt::format("{}://{}:{}", scheme, url.host(), port ? *port : (scheme == "https" ? 443 : 80));
+  std::string key = url.scheme();
+  const auto port = url.port();
+  const int number = port ? *port : (key == "https" ? 443 : 80);
+  key += "://";
+  key += url.host();
+  key += ':';
+  key += std::to_string(number);
+  return key;
 }
 
 // A delegate's completion handler that acts once, whatever the delegate does with it.
@@ -325,7 +331,7 @@ void URLSessionTask::Impl::start() {
     metrics_.taskIntervalStart = std::chrono::system_clock::now();
   }
   if (startFailure_) return finish(std::exchange(startFailure_, std::nullopt));
-  const URLRequest request = this->request();
+  const URLRequest& request = loopRequest();
   if (!request.url) return finish(Error::url(URLError::unsupportedURL, std::nullopt, "the request has no URL"));
   if (!protocolClass_) protocolClass_ = detail::protocolClassFor(request, session_->impl().configuration.protocolClasses);
   if (!protocolClass_) return finish(Error::url(URLError::unsupportedURL, request.url));
@@ -339,14 +345,14 @@ void URLSessionTask::Impl::start() {
 }
 
 void URLSessionTask::Impl::slotGranted() {
-  slotHost_ = hostKey(*currentURL());
+  slotHost_ = hostKey(*loopRequest().url);
   launchProtocol();
 }
 
 void URLSessionTask::Impl::launchProtocol() {
   phase_ = Phase::loading;
   client_ = std::make_shared<detail::TaskClient>(owner_);
-  protocol_ = protocolClass_->make(request(), owner_.lock(), client_);
+  protocol_ = protocolClass_->make(loopRequest(), owner_.lock(), client_);
   if (!protocol_) return finish(Error::url(URLError::unsupportedURL, currentURL(), "the protocol declined"));
   activeSince_ = Clock::now();
   armTimers();
@@ -1039,7 +1045,7 @@ void URLSessionTask::Impl::deliverCompletion(std::optional<Error> error, std::op
   auto accumulated = std::move(accumulated_);
   enqueue([error = std::move(error), downloaded = std::move(downloaded), metrics = std::move(metrics),
            accumulated = std::move(accumulated), lateBody = std::move(lateBody),
-           afterLastMessage = std::move(afterLastMessage)](URLSession& session, URLSessionTask& task) {
+           afterLastMessage = std::move(afterLastMessage)](URLSession& session, URLSessionTask& task) mutable {
     auto& impl = task.impl();
     const auto id = task.taskIdentifier();
     if (lateBody && !lateBody->empty()) {
@@ -1065,7 +1071,8 @@ void URLSessionTask::Impl::deliverCompletion(std::optional<Error> error, std::op
     impl.state_ = State::completed;
     if (impl.dataCompletion_) {
       detail::trace("dataTask(with:completionHandler:) completionHandler", id);
-      impl.dataCompletion_(error ? std::nullopt : std::optional<Data>(accumulated), impl.response(), error);
+      // The message runs once: the body moves into the handler's argument.
+      impl.dataCompletion_(error ? std::nullopt : std::optional<Data>(std::move(accumulated)), impl.response(), error);
       impl.dataCompletion_ = nullptr;
     } else if (impl.downloadCompletion_) {
       detail::trace("downloadTask(with:completionHandler:) completionHandler", id);

@@ -139,6 +139,9 @@ class URLSessionTask::Impl {
   enum class Phase { idle, queued, loading, done };
 
   URLRequest request() const;  // the current request
+  // Loop thread: the current request, not copied. Only the loop thread replaces it (under
+  // mutex_, for readers on other threads), so reading it here needs no lock.
+  const URLRequest& loopRequest() const { return currentRequest_; }
   // Background sessions: the daemon's request, response and byte counts (not the app's
   // properties or state).
   void applyProgress(const background::TaskSummary& summary);

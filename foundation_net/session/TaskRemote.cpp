@@ -200,31 +200,20 @@ void URLSessionTask::Impl::remoteEvent(const Message& event) {
       return;
     }
     case EventKind::challenge: {
-      URLProtectionSpace space(event.bytes(tag::challengeHost).value_or(""),
-                               static_cast<int>(event.integer(tag::challengePort).value_or(0)),
-                               event.bytes(tag::challengeProtocol).value_or("http"), event.bytes(tag::challengeRealm),
-                               event.bytes(tag::authenticationMethod).value_or(std::string(NSURLAuthenticationMethodDefault)));
-      std::shared_ptr<const URLResponse> failure;
-      if (auto encoded = event.nested(tag::failureResponse))
-        if (auto response = wire::decodeResponse(*encoded)) failure = std::make_shared<HTTPURLResponse>(*response);
-      URLAuthenticationChallenge challenge(std::move(space), std::nullopt,
-                                           static_cast<int>(event.integer(tag::previousFailureCount).value_or(0)), failure);
       auto link = remote_;
       auto id = identifier_;
-      auto answered = std::make_shared<std::atomic<bool>>(false);
-      // Answered once: later calls of the completion handler change nothing.
-      enqueueChallenge(std::move(challenge), [link, id, answered](URLSession::AuthChallengeDisposition disposition,
-                                                                 std::optional<URLCredential> credential) {
-        if (answered->exchange(true)) return;
+      auto answer = [link, id, answered = std::make_shared<std::atomic<bool>>(false)](
+                        URLSession::AuthChallengeDisposition disposition, std::optional<URLCredential> credential) {
+        if (answered->exchange(true)) return;  // answered once: later calls change nothing
         Message m(wire::Type::challengeAnswer);
         m.add(tag::taskId, static_cast<std::int64_t>(id)).add(tag::disposition, static_cast<std::int64_t>(disposition));
-        if (credential) {
-          m.add(tag::credentialUser, credential->user().value_or(""))
-              .add(tag::credentialPassword, credential->password().value_or(""))
-              .add(tag::credentialPersistence, static_cast<std::int64_t>(credential->persistence()));
-        }
+        if (credential) wire::addCredential(m, *credential);
         link->send(std::move(m));
-      });
+      };
+      // A challenge the library cannot read gets default handling rather than a stalled transfer.
+      auto challenge = wire::decodeChallenge(event);
+      if (!challenge) return answer(URLSession::AuthChallengeDisposition::performDefaultHandling, std::nullopt);
+      enqueueChallenge(std::move(*challenge), std::move(answer));
       return;
     }
     case EventKind::completed: {

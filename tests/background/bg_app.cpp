@@ -17,7 +17,13 @@
 //          --no-launch-events (sessionSendsLaunchEvents = false),
 //          --delete-file (remove the upload's FILE as soon as uploadTask() returned),
 //          --kill-after-resume (raise(SIGKILL) as soon as resume() returned),
-//          --hold-challenges (print "challenge ID" and never answer task-level challenges)
+//          --hold-challenges (never answer task-level challenges),
+//          --answer LIST (answer challenges in turn with LIST's items, comma-separated: USER:PASSWORD
+//                         = useCredential, "cancel", "default"; then default handling; a
+//                         registered launch command gets the same option),
+//          --request-timeout S (timeoutIntervalForRequest)
+// Every challenge prints "challenge ID PREVIOUS-FAILURE-COUNT PROPOSED-USER:PASSWORD|-"; a short
+// download that is not the test pattern also prints "body ID TEXT".
 #include <unistd.h>
 
 #include <chrono>
@@ -55,6 +61,7 @@ class Delegate : public URLSessionDataDelegate, public URLSessionDownloadDelegat
  public:
   bool exitInFinish = false;
   bool holdChallenges = false;
+  std::vector<std::string> answers;  // --answer, consumed in turn
   std::vector<std::function<void(URLSession::AuthChallengeDisposition, std::optional<URLCredential>)>> held;
   std::promise<void> done;
   std::atomic<bool> signalled{false};
@@ -77,6 +84,7 @@ class Delegate : public URLSessionDataDelegate, public URLSessionDownloadDelegat
     bool exact = body == fntest::pattern(0, body.size());
     say("downloaded " + std::to_string(task.taskIdentifier()) + " " + std::to_string(body.size()) + " " +
         (exact ? "exact" : "corrupt") + " " + task.taskDescription());
+    if (!exact && body.size() <= 64) say("body " + std::to_string(task.taskIdentifier()) + " " + body);
     if (exitInFinish) _exit(3);  // dies before the method returns: the event must come again
   }
   void didReceiveResponse(URLSession&, URLSessionDataTask& task, const URLResponse&,
@@ -92,11 +100,19 @@ class Delegate : public URLSessionDataDelegate, public URLSessionDownloadDelegat
     say("redirect " + std::to_string(task.taskIdentifier()));  // never in background sessions
     answer(next);
   }
-  void didReceiveChallenge(URLSession& session, URLSessionTask& task, const URLAuthenticationChallenge& challenge,
+  void didReceiveChallenge(URLSession&, URLSessionTask& task, const URLAuthenticationChallenge& challenge,
       std::function<void(URLSession::AuthChallengeDisposition, std::optional<URLCredential>)> answer) override {
-    if (!holdChallenges) return URLSessionTaskDelegate::didReceiveChallenge(session, task, challenge, std::move(answer));
-    say("challenge " + std::to_string(task.taskIdentifier()));
-    held.push_back(std::move(answer));  // kept unanswered (delegate calls are serialized)
+    auto proposed = challenge.proposedCredential();
+    say("challenge " + std::to_string(task.taskIdentifier()) + " " + std::to_string(challenge.previousFailureCount()) +
+        " " + (proposed ? proposed->user().value_or("") + ":" + proposed->password().value_or("") : "-"));
+    if (holdChallenges) return held.push_back(std::move(answer));  // kept unanswered (delegate calls are serialized)
+    std::string next = answers.empty() ? "default" : answers.front();
+    if (!answers.empty()) answers.erase(answers.begin());
+    if (next == "cancel") return answer(URLSession::AuthChallengeDisposition::cancelAuthenticationChallenge, std::nullopt);
+    auto colon = next.find(':');
+    if (colon == std::string::npos) return answer(URLSession::AuthChallengeDisposition::performDefaultHandling, std::nullopt);
+    answer(URLSession::AuthChallengeDisposition::useCredential,
+           URLCredential(next.substr(0, colon), next.substr(colon + 1), URLCredential::Persistence::forSession));
   }
   void didCompleteWithError(URLSession&, URLSessionTask& task, const std::optional<Error>& error) override {
     auto http = std::dynamic_pointer_cast<const HTTPURLResponse>(task.response());
@@ -115,7 +131,7 @@ class Delegate : public URLSessionDataDelegate, public URLSessionDownloadDelegat
 // Launched by urlsessiond: Apple's wake-up flow. The handler keeps the completion handler and
 // recreates the session; once the events are in, the completion handler is called on the main
 // queue, and the library stops the main run loop.
-int runLaunched(const std::string& mode, int waitMs) {
+int runLaunched(const std::string& mode, int waitMs, std::shared_ptr<Delegate> delegate) {
   // The test's fixture ends the processes the daemon started for it (they outlive its tests).
   std::ofstream(logFile + ".pids", std::ios::app) << ::getpid() << "\n";
   std::string identifiers;
@@ -123,7 +139,6 @@ int runLaunched(const std::string& mode, int waitMs) {
   bool background = Application::shared().applicationState() == Application::State::background;
   say("launched" + identifiers + (background ? " background " : " foreground ") + std::to_string(epochMillis()));
   if (mode == "launched-noop") return 0;
-  auto delegate = std::make_shared<Delegate>();
   std::shared_ptr<URLSession> session;
   Application::shared().setHandleEventsForBackgroundURLSession(
       [&](const std::string& identifier, std::function<void()> completionHandler) {
@@ -154,6 +169,9 @@ int main(int argc, char** argv) {
   bool stay = false, launchEvents = true, deleteFile = false, killAfterResume = false;
   int waitMs = 20000;
   std::optional<long> earliestMs;
+  std::optional<double> requestTimeout;
+  std::vector<std::string> launchCommand;
+  std::string answerList;
   auto delegate = std::make_shared<Delegate>();
   for (int i = 3; i < argc; ++i) {
     std::string a = argv[i];
@@ -164,18 +182,30 @@ int main(int argc, char** argv) {
     else if (a == "--log" && i + 1 < argc) logFile = argv[++i];
     else if (a == "--register-launch" && i + 2 < argc) {
       std::string file = argv[++i], mode = argv[++i];
-      Application::shared().setLaunchCommand({argv[0], sessionId, mode, "--log", file});
+      launchCommand = {argv[0], sessionId, mode, "--log", file};
     }
     else if (a == "--background") Application::shared().setApplicationState(Application::State::background);
     else if (a == "--no-launch-events") launchEvents = false;
     else if (a == "--delete-file") deleteFile = true;
     else if (a == "--kill-after-resume") killAfterResume = true;
     else if (a == "--hold-challenges") delegate->holdChallenges = true;
+    else if (a == "--answer" && i + 1 < argc) answerList = argv[++i];
+    else if (a == "--request-timeout" && i + 1 < argc) requestTimeout = std::stod(argv[++i]);
     else positional.push_back(a);
   }
-  if (command.rfind("launched", 0) == 0) return runLaunched(command, waitMs);
+  for (std::size_t at = 0; !answerList.empty() && at <= answerList.size();) {
+    auto comma = std::min(answerList.find(',', at), answerList.size());
+    delegate->answers.push_back(answerList.substr(at, comma - at));
+    at = comma + 1;
+  }
+  if (!launchCommand.empty()) {
+    if (!answerList.empty()) launchCommand.insert(launchCommand.end(), {"--answer", answerList});
+    Application::shared().setLaunchCommand(launchCommand);
+  }
+  if (command.rfind("launched", 0) == 0) return runLaunched(command, waitMs, delegate);
   auto configuration = URLSessionConfiguration::background(sessionId);
   configuration.sessionSendsLaunchEvents = launchEvents;
+  if (requestTimeout) configuration.timeoutIntervalForRequest = *requestTimeout;
   auto session = URLSession::make(configuration, delegate);
   std::promise<std::size_t> listed;
   session->getAllTasks([&](std::vector<std::shared_ptr<URLSessionTask>> tasks) { listed.set_value(tasks.size()); });

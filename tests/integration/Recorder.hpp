@@ -238,6 +238,22 @@ class Recorder : public URLSessionDataDelegate, public URLSessionDownloadDelegat
   std::atomic<std::int64_t> maxUndelivered_{0};
 };
 
+// Implements only the session-level didReceiveChallenge, answering with `credential`: the
+// task-level method is URLSessionTaskDelegate's, which hands the challenge on to it, as Apple does.
+class SessionLevelChallengeRecorder : public Recorder {
+ public:
+  explicit SessionLevelChallengeRecorder(URLCredential credential) : credential_(std::move(credential)) {}
+  std::atomic<int> asked{0};
+  void didReceiveChallenge(URLSession&, const URLAuthenticationChallenge&,
+      std::function<void(URLSession::AuthChallengeDisposition, std::optional<URLCredential>)> answer) override {
+    ++asked;
+    answer(URLSession::AuthChallengeDisposition::useCredential, credential_);
+  }
+
+ private:
+  URLCredential credential_;
+};
+
 // Waits for a completion-handler result.
 template <class T>
 struct Awaited {

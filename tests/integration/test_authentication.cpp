@@ -168,3 +168,15 @@ TEST_CASE("a Digest challenge is answered with a Digest credential") {
   CHECK(statusOf(task->response()) == 200);
   CHECK(delegate->body(task->taskIdentifier()) == "digest ok");
 }
+
+TEST_CASE("a delegate that implements only the session-level didReceiveChallenge is handed task-level challenges") {
+  TestServer server;
+  auto delegate = std::make_shared<SessionLevelChallengeRecorder>(credential("bob", "hunter2"));
+  auto session = URLSession::make(URLSessionConfiguration::defaultConfiguration(), delegate);
+  auto task = session->dataTask(URL(server.url("/auth/basic?user=bob&pass=hunter2")));
+  task->resume();
+  REQUIRE(delegate->waitForCompletions(1));
+  CHECK(delegate->asked == 1);
+  CHECK(statusOf(task->response()) == 200);
+  CHECK(delegate->body(task->taskIdentifier()) == "authorized");
+}
