@@ -767,6 +767,7 @@ void Daemon::startTransfer(Task& task) {
     configuration.httpMaximumConnectionsPerHost = session.configuration.httpMaximumConnectionsPerHost;
     configuration.httpAdditionalHeaders = session.configuration.httpAdditionalHeaders;
     configuration.connectionProxyDictionary = session.configuration.connectionProxyDictionary;
+    configuration.resumableUploadInteropVersion = session.configuration.resumableUploadInteropVersion;
     session.delegate = std::make_shared<TransferDelegate>(*this);
     session.transfers = URLSession::make(configuration, session.delegate);
   }
@@ -776,6 +777,8 @@ void Daemon::startTransfer(Task& task) {
   attempt.partialFile = task.record.partialFile;
   attempt.offset = task.record.kind == TaskKind::download ? std::max<std::int64_t>(0, platform::fileSize(task.record.partialFile)) : 0;
   attempt.validator = task.record.validator;
+  attempt.uploadResource = task.record.uploadResource;
+  attempt.uploadVersion = task.record.uploadVersion;
   attempt.progressInterval = options_.progressInterval;
   task.attempt = attempt.id;
   task.delayedAnswered = true;  // willBeginDelayedRequest is asked before the first attempt only
@@ -879,6 +882,15 @@ void Daemon::transferResponse(std::uint64_t attempt, std::string validator, std:
   r.bytesExpected = expected;
   r.response = std::move(response);
   save(*tasks_.at(it->second));
+}
+
+void Daemon::transferUploadResource(std::uint64_t attempt, std::string resource, int version) {
+  auto it = attempts_.find(attempt);
+  if (it == attempts_.end()) return;
+  auto& task = *tasks_.at(it->second);
+  task.record.uploadResource = std::move(resource);
+  task.record.uploadVersion = version;
+  save(task);
 }
 
 void Daemon::transferEvent(std::uint64_t attempt, Message event) {

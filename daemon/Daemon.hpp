@@ -64,6 +64,9 @@ class Daemon {
   void transferEvent(std::uint64_t attempt, wire::Message event);
   // A download's response arrived: what later attempts need to continue its partial file.
   void transferResponse(std::uint64_t attempt, std::string validator, std::int64_t expected, std::string response);
+  // The attempt's upload became resumable (a 104): saved at once, so that a retry or a restarted
+  // daemon continues it with HEAD + PATCH instead of sending the body again.
+  void transferUploadResource(std::uint64_t attempt, std::string resource, int version);
   void transferFinished(std::uint64_t attempt, TransferOutcome outcome);
   // A task-level challenge (Basic, Digest): asks the attached app; with none, waits for one to be
   // launched (awaitApp) or answers default handling.

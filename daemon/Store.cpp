@@ -12,9 +12,10 @@ namespace foundation::daemon {
 
 namespace {
 
-constexpr int schemaVersion = 2;
+constexpr int schemaVersion = 3;
 
-// The schema (version 2 added apps; every statement is idempotent, so it also upgrades 1). Ids, paths and descriptions are TEXT; wire-encoded values are BLOBs.
+// The schema (version 2 added apps, version 3 the tasks' upload_resource and upload_version,
+// added to older tables by addMissingColumns; every statement is idempotent, so it also upgrades 1 and 2). Ids, paths and descriptions are TEXT; wire-encoded values are BLOBs.
 // Tasks and events belong to a session (ON DELETE CASCADE); an event may outlive its task.
 // AUTOINCREMENT keeps the largest sequence ever used in sqlite_sequence, so a sequence is
 // never handed out twice, even after its event was acknowledged and the daemon restarted.
@@ -55,6 +56,8 @@ CREATE TABLE IF NOT EXISTS tasks (
   next_attempt_at        INTEGER NOT NULL,
   created_at             INTEGER NOT NULL,
   resource_deadline      INTEGER NOT NULL,
+  upload_resource        TEXT    NOT NULL DEFAULT '',
+  upload_version         INTEGER NOT NULL DEFAULT 0,
   PRIMARY KEY (app_id, session_id, task_id),
   FOREIGN KEY (app_id, session_id) REFERENCES sessions (app_id, session_id) ON DELETE CASCADE
 );
@@ -80,7 +83,8 @@ CREATE TABLE IF NOT EXISTS apps (
   "app_id, session_id, task_id, kind, state, request, original_request, upload_file, "       \
   "partial_file, validator, response, last_error, bytes_received, bytes_expected, bytes_sent, " \
   "bytes_expected_to_send, earliest_begin, discretionary, priority, description, "             \
-  "expects_to_send, expects_to_receive, attempts, next_attempt_at, created_at, resource_deadline"
+  "expects_to_send, expects_to_receive, attempts, next_attempt_at, created_at, resource_deadline, "        \
+  "upload_resource, upload_version"
 
 #define SESSION_COLUMNS "app_id, session_id, configuration, next_task_id, launch_command, invalidated"
 #define EVENT_COLUMNS "sequence, app_id, session_id, task_id, kind, payload"
@@ -105,7 +109,7 @@ constexpr const char* appsSql = "SELECT app_id, launch_delay, last_launch_at FRO
 
 constexpr const char* putTaskSql =
     "INSERT OR REPLACE INTO tasks (" TASK_COLUMNS ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, "
-    "?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26)";
+    "?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28)";
 constexpr const char* taskSql =
     "SELECT " TASK_COLUMNS " FROM tasks WHERE app_id = ?1 AND session_id = ?2 AND task_id = ?3";
 constexpr const char* tasksSql =
@@ -247,6 +251,8 @@ TaskRecord readTask(const Statement& row) {
   task.nextAttemptAt = row.int64(23);
   task.createdAt = row.int64(24);
   task.resourceDeadline = row.int64(25);
+  task.uploadResource = row.bytes(26);
+  task.uploadVersion = static_cast<int>(row.int64(27));
   return task;
 }
 
@@ -272,6 +278,18 @@ void createStateFolder(const std::filesystem::path& directory) {
     throw std::runtime_error("urlsessiond store: cannot create the state folder " + directory.string() + ": " +
                              error.code().message());
   }
+}
+
+// Version 3's task columns, for a tasks table an older version created.
+void addMissingColumns(sqlite3* db) {
+  bool hasResource = false;
+  {
+    Statement columns(db, "PRAGMA table_info(tasks)", "read the tasks columns");
+    while (columns.step()) hasResource = hasResource || columns.bytes(1) == "upload_resource";
+  }
+  if (hasResource) return;
+  exec(db, "ALTER TABLE tasks ADD COLUMN upload_resource TEXT NOT NULL DEFAULT ''", "add upload_resource");
+  exec(db, "ALTER TABLE tasks ADD COLUMN upload_version INTEGER NOT NULL DEFAULT 0", "add upload_version");
 }
 
 int userVersion(sqlite3* db) {
@@ -310,6 +328,7 @@ Store::Store(const std::string& directory) {
       refuseNewer(version);
       if (version < schemaVersion) {
         exec(db_, schemaSql, "create the schema");
+        addMissingColumns(db_);
         exec(db_, ("PRAGMA user_version = " + std::to_string(schemaVersion)).c_str(), "set the schema version");
       }
     });
@@ -478,6 +497,8 @@ void Store::putTask(const TaskRecord& task) {
   statement.integer(24, task.nextAttemptAt);
   statement.integer(25, task.createdAt);
   statement.integer(26, task.resourceDeadline);
+  statement.text(27, task.uploadResource);
+  statement.integer(28, task.uploadVersion);
   statement.run();
 }
 

@@ -46,6 +46,10 @@ struct TaskRecord {
   std::string uploadFile;       // the daemon's snapshot of the upload body
   std::string partialFile;      // a download's bytes so far, in the staging folder
   std::string validator;        // strong ETag or Last-Modified of the partial download
+  // A resumable upload: the upload resource the server's 104 named, and the interop version
+  // spoken (0: none yet); a later attempt continues there with HEAD + PATCH.
+  std::string uploadResource;
+  int uploadVersion = 0;
   std::string response;         // wire-encoded HTTPURLResponse, once known
   std::string lastError;        // wire-encoded Error of the last failed attempt
   std::int64_t bytesReceived = 0, bytesExpected = -1, bytesSent = 0, bytesExpectedToSend = 0;

@@ -7,6 +7,7 @@
 
 #include "background/Protocol.hpp"
 #include "model/ResumeData.hpp"
+#include "protocols/ResumableUpload.hpp"
 
 namespace foundation::daemon {
 namespace {
@@ -24,7 +25,12 @@ std::shared_ptr<URLSessionTask> TransferDelegate::begin(URLSession& session, URL
     attempt.offset = 0;
   }
   std::shared_ptr<URLSessionTask> task;
-  if (attempt.kind == TaskKind::upload && uploadFile) {
+  if (attempt.kind == TaskKind::upload && uploadFile && !attempt.uploadResource.empty()) {
+    auto resume = detail::ResumeData::forUpload(request, attempt.uploadResource, attempt.uploadVersion,
+                                                platform::fileSize(*uploadFile));
+    resume.bodyPath = *uploadFile;
+    task = session.uploadTaskWithResumeData(resume.encode());
+  } else if (attempt.kind == TaskKind::upload && uploadFile) {
     task = session.uploadTask(request, URL::fileURLWithPath(*uploadFile));
   } else {
     task = session.dataTask(request);
@@ -146,6 +152,18 @@ void TransferDelegate::didReceiveChallenge(URLSession&, URLSessionTask& task, co
   const auto id = r->attempt.id;
   engine::Loop::shared().post([this, id, challenge, answer = std::move(completionHandler)]() mutable {
     daemon_.transferChallenge(id, std::move(challenge), std::move(answer));
+  });
+}
+
+void TransferDelegate::didReceiveInformationalResponse(URLSession& session, URLSessionTask& task,
+                                                       const HTTPURLResponse& response) {
+  Running* r = running(task);
+  auto url = task.currentRequest() ? task.currentRequest()->url : std::nullopt;
+  if (!r || r->attempt.kind != TaskKind::upload || !url) return;
+  auto resource = detail::resumption::resourceFrom(response, *url, session.configuration().resumableUploadInteropVersion);
+  if (!resource) return;
+  engine::Loop::shared().post([this, id = r->attempt.id, resource = resource->url.absoluteString(), version = resource->version] {
+    daemon_.transferUploadResource(id, resource, version);
   });
 }
 

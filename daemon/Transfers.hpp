@@ -25,12 +25,15 @@ class TransferDelegate : public URLSessionDataDelegate {
     std::string partialFile;     // downloads: where the bytes go
     std::int64_t offset = 0;     // downloads: bytes already there from earlier attempts
     std::string validator;       // downloads: ETag / Last-Modified those bytes came with
+    std::string uploadResource;  // uploads: where an earlier attempt's resumable upload lives
+    int uploadVersion = 0;       // uploads: the interop version it speaks
     std::chrono::milliseconds progressInterval{100};
   };
 
   explicit TransferDelegate(Daemon& daemon) : daemon_(daemon) {}
 
-  // Starts an attempt; the request gets Range/If-Range when earlier bytes can be continued.
+  // Starts an attempt; the request gets Range/If-Range when earlier bytes can be continued, and
+  // an upload an earlier attempt made resumable continues on the server (HEAD + PATCH).
   std::shared_ptr<URLSessionTask> begin(URLSession& session, URLRequest request, Attempt attempt,
                                         const std::optional<std::string>& uploadFile);
 
@@ -43,6 +46,8 @@ class TransferDelegate : public URLSessionDataDelegate {
   void didReceiveChallenge(URLSession&, URLSessionTask& task, const URLAuthenticationChallenge& challenge,
       std::function<void(URLSession::AuthChallengeDisposition, std::optional<URLCredential>)> completionHandler) override;
   void didCompleteWithError(URLSession&, URLSessionTask& task, const std::optional<Error>& error) override;
+  // A 104 that makes an upload resumable is reported to the Daemon, which saves it.
+  void didReceiveInformationalResponse(URLSession&, URLSessionTask& task, const HTTPURLResponse& response) override;
 
  private:
   struct Running {

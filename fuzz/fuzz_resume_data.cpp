@@ -1,4 +1,4 @@
-// libFuzzer target for the download resume data codec, foundation_net/model/ResumeData.cpp
+// libFuzzer target for the resume data codec (downloads and uploads), foundation_net/model/ResumeData.cpp
 // (see README.md here and docs/resume-data.md).
 //
 // Input layout: the first byte chooses the mode; the rest is the record. Mode bit 0 clear: the
@@ -6,8 +6,9 @@
 // CRC-32), so that the fuzzer gets past the checksum and explores the field parser.
 // Besides the sanitizers, it traps when an invariant fails:
 //   - a record that decodes re-encodes to a record that decodes to the same encoding;
-//   - a decoded record always yields a request for its http(s) URL and names a partial file
-//     by a bare name.
+//   - a decoded record always yields a request for its http(s) URL; a download names a partial
+//     file by a bare name; an upload names its body by an absolute path or a bare copy name,
+//     and its offset lies inside the body.
 #include <cstddef>
 #include <cstdint>
 #include <string>
@@ -52,7 +53,15 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   check(scheme == "http" || scheme == "https");
   check(!request.value("Range") && !request.value("If-Range"));
   (void)decoded->originalRequest();
-  check(detail::isPartialFileName(decoded->folder, decoded->fileName));
   check(decoded->fileName.find('/') == std::string::npos);
+  if (decoded->kind == ResumeData::Kind::download) {
+    check(detail::isPartialFileName(decoded->folder, decoded->fileName));
+    return 0;
+  }
+  check(decoded->originalRequest().httpMethod == decoded->method && !decoded->method.empty());
+  check(decoded->interopVersion == 3 || decoded->interopVersion == 5 || decoded->interopVersion == 6);
+  check(decoded->uploadOffset >= 0 && decoded->uploadOffset <= decoded->bodyLength);
+  check(decoded->bodyPath.empty() ? decoded->fileName.starts_with(detail::temporaryUploadPrefix)
+                                  : decoded->bodyPath.front() == '/' && decoded->fileName.empty());
   return 0;
 }

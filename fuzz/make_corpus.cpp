@@ -37,7 +37,16 @@ void writeResumeData(const std::string& directory) {
   staging.folder = detail::ResumeData::Folder::staging;
   staging.fileName = "00ff00ff00ff00ff-0123456789abcdef-7.resumable";
   staging.validator = "Wed, 21 Oct 2015 07:28:00 GMT";
-  for (const auto& [name, record] : {std::pair{"full", full}, std::pair{"staging", staging}}) {
+  URLRequest post(URL("https://example.com/uploads"));
+  post.httpMethod = "POST";
+  post.setValue("application/octet-stream", "Content-Type");
+  auto upload = detail::ResumeData::forUpload(post, "https://example.com/uploads/7f3a", 6, 1048576);
+  upload.bodyPath = "/home/user/photo.heic";
+  upload.uploadOffset = 300000;
+  auto copy = detail::ResumeData::forUpload(post, "http://127.0.0.1:8080/resumable-upload/1", 3, 5);
+  copy.fileName = "CFNetworkUpload_Ab12Cd";
+  for (const auto& [name, record] : {std::pair{"full", full}, std::pair{"staging", staging},
+                                     std::pair{"upload", upload}, std::pair{"upload-copy", copy}}) {
     const std::string bytes(record.encode().view());
     write(directory, std::string(name), 0, bytes);
     write(directory, std::string(name) + "-open", 1, bytes.substr(0, bytes.size() - 10));

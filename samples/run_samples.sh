@@ -9,8 +9,10 @@ export FOUNDATION_NET_RUNTIME_DIR="$work/run" FOUNDATION_NET_STATE_DIR="$work/st
 export FOUNDATION_NET_DAEMON="$build/daemon/urlsessiond" FOUNDATION_NET_DAEMON_IDLE_EXIT=20
 export FOUNDATION_NET_CONDITIONS_FILE="$work/conditions" FOUNDATION_NET_LAUNCH_DELAY_MS=200
 printf 'power=ac\nnetwork=unmetered\n' > "$work/conditions"
+upload_server=
 cleanup() {
   kill "$server" 2>/dev/null || true
+  [ -n "$upload_server" ] && kill "$upload_server" 2>/dev/null || true
   [ -f "$work/run/urlsessiond.pid" ] && kill "$(cat "$work/run/urlsessiond.pid")" 2>/dev/null || true
   rm -rf "$work"
 }
@@ -59,4 +61,20 @@ echo "== background_tasks"
 grep -q "didCompleteWithError: third, cancelled" out.txt || fail "background_tasks: third should be cancelled"
 "$build/samples/background_tasks" list | tee out.txt
 grep -q "getAllTasks: 0 task(s)" out.txt || fail "background_tasks: nothing should be left"
+echo "== resumable_upload"
+mkdir saved
+"$build/samples/resumable_upload_server" saved --drop-after 300000 > server.txt &
+upload_server=$!
+for _ in $(seq 100); do [ -s server.txt ] && break; sleep 0.05; done
+head -c 1000000 /dev/urandom > resumable.bin
+"$build/samples/resumable_upload" "$(head -n1 server.txt)/uploads" resumable.bin | tee out.txt
+kill "$upload_server"
+upload_server=
+cat server.txt
+grep -q "didReceiveInformationalResponse: 104, Location /uploads/1" out.txt || fail "resumable_upload: no 104"
+grep -q "resuming from the resume data" out.txt || fail "resumable_upload: not resumed"
+grep -q "status 200, no error; 1000000 bytes sent in all" out.txt || fail "resumable_upload did not complete"
+grep -q "PATCH /uploads/1: 700000 bytes from offset 300000" server.txt || fail "resumable_upload: not only the missing bytes"
+cmp -s resumable.bin saved/1 || fail "resumable_upload: the server's copy differs"
+
 echo "samples: all ran"

@@ -60,6 +60,7 @@ enum ConfigurationTag : std::uint16_t {
   configurationSetsCookies = 14,         // bool: httpShouldSetCookies
   configurationUsesPipelining = 15,      // bool: httpShouldUsePipelining
   configurationCachePolicy = 16,         // integer: requestCachePolicy
+  configurationUploadInteropVersion = 17,  // integer: resumableUploadInteropVersion; absent: the default
 };
 
 // Error. domain, code and localizedDescription are required.
@@ -576,6 +577,7 @@ Message encodeConfiguration(const URLSessionConfiguration& configuration) {
   message.add(configurationSetsCookies, flag(configuration.httpShouldSetCookies));
   message.add(configurationUsesPipelining, flag(configuration.httpShouldUsePipelining));
   message.add(configurationCachePolicy, static_cast<std::int64_t>(configuration.requestCachePolicy));
+  message.add(configurationUploadInteropVersion, static_cast<std::int64_t>(configuration.resumableUploadInteropVersion));
   return message;
 }
 
@@ -622,6 +624,13 @@ std::optional<URLSessionConfiguration> decodeConfiguration(const Message& messag
       !readFlag(message, configurationSetsCookies, configuration.httpShouldSetCookies) ||
       !readFlag(message, configurationUsesPipelining, configuration.httpShouldUsePipelining)) {
     return std::nullopt;
+  }
+  // Written since resumable uploads; a configuration stored by an older library has the default.
+  if (std::any_of(message.fields().begin(), message.fields().end(),
+                  [](const Field& field) { return field.tag == configurationUploadInteropVersion; })) {
+    const auto version = asInt(message.integer(configurationUploadInteropVersion));
+    if (!version) return std::nullopt;
+    configuration.resumableUploadInteropVersion = *version;
   }
   return configuration;
 }

@@ -18,6 +18,7 @@ constexpr std::size_t fieldHeaderSize = 6;  // tag, length
 constexpr std::size_t maximumFileName = 255;
 
 // Field tags of major version 1. Never renumber; new fields take new numbers (a minor version).
+// Tags 10-15 came with minor version 1 (uploads).
 enum Tag : std::uint16_t {
   tagURL = 1,               // bytes, required: absolute http(s) URL
   tagOriginalURL = 2,       // bytes
@@ -28,6 +29,12 @@ enum Tag : std::uint16_t {
   tagBytesReceived = 7,     // integer, required, >= 0
   tagValidator = 8,         // bytes, required, non-empty
   tagExpectedLength = 9,    // integer
+  tagKind = 10,             // integer: Kind; absent: download
+  tagMethod = 11,           // bytes, upload: required
+  tagInteropVersion = 12,   // integer, upload: required, 3, 5 or 6
+  tagBodyPath = 13,         // bytes, upload: the app's file (absolute), else fileName names the copy
+  tagBodyLength = 14,       // integer, upload: required, >= 0
+  tagUploadOffset = 15,     // integer, upload: >= 0, <= bodyLength
   tagEnd = 0xFFFF,          // 4 bytes, required, last: CRC-32 of everything before this field
 };
 
@@ -65,6 +72,24 @@ bool isHTTPURL(const std::string& text, std::optional<URL>& out) {
   return scheme == "http" || scheme == "https";
 }
 
+// An HTTP method: a non-empty token of visible ASCII without separators.
+bool isToken(std::string_view text) {
+  if (text.empty() || text.size() > 32) return false;
+  for (unsigned char c : text)
+    if (c <= 0x20 || c >= 0x7f || std::string_view("()<>@,;:\\\"/[]?={}").find(static_cast<char>(c)) != std::string_view::npos)
+      return false;
+  return true;
+}
+
+bool isAbsolutePath(std::string_view path) {
+  return !path.empty() && path.front() == '/' && path.size() < 4096 && path.find('\0') == std::string_view::npos;
+}
+
+bool isUploadCopyName(std::string_view name) {
+  return name.size() > temporaryUploadPrefix.size() && name.size() <= maximumFileName && name.starts_with(temporaryUploadPrefix) &&
+         name.find_first_of(std::string_view("/\\\0", 3)) == std::string_view::npos;
+}
+
 bool isRangeHeader(std::string_view name) {
   return text::equalsIgnoringCase(name, "Range") || text::equalsIgnoringCase(name, "If-Range");
 }
@@ -84,11 +109,24 @@ Data ResumeData::encode() const {
     putBytes(out, tagHeader, entry);
   }
   if (timeoutMilliseconds) putInteger(out, tagTimeout, *timeoutMilliseconds);
-  putInteger(out, tagFolder, static_cast<std::int64_t>(folder));
-  putBytes(out, tagFileName, fileName);
-  putInteger(out, tagBytesReceived, bytesReceived);
-  putBytes(out, tagValidator, validator);
-  putInteger(out, tagExpectedLength, expectedLength);
+  if (kind == Kind::download) {
+    putInteger(out, tagFolder, static_cast<std::int64_t>(folder));
+    putBytes(out, tagFileName, fileName);
+    putInteger(out, tagBytesReceived, bytesReceived);
+    putBytes(out, tagValidator, validator);
+    putInteger(out, tagExpectedLength, expectedLength);
+  } else {
+    if (bodyPath.empty()) {
+      putInteger(out, tagFolder, static_cast<std::int64_t>(folder));
+      putBytes(out, tagFileName, fileName);
+    }
+    putInteger(out, tagKind, static_cast<std::int64_t>(kind));
+    putBytes(out, tagMethod, method);
+    putInteger(out, tagInteropVersion, interopVersion);
+    if (!bodyPath.empty()) putBytes(out, tagBodyPath, bodyPath);
+    putInteger(out, tagBodyLength, bodyLength);
+    putInteger(out, tagUploadOffset, uploadOffset);
+  }
   const auto crc = checksum(out);
   put(out, tagEnd, 2);
   put(out, 4, 4);
@@ -109,7 +147,7 @@ std::optional<ResumeData> ResumeData::decode(const Data& data) {
   in = in.substr(headerSize, in.size() - headerSize - endSize);
 
   ResumeData result;
-  bool hasURL = false, hasFileName = false, hasBytes = false, hasValidator = false;
+  bool hasURL = false, hasFileName = false, hasBytes = false, hasValidator = false, hasBodyLength = false;
   std::unordered_set<std::string> headerNames;
   while (!in.empty()) {
     if (in.size() < fieldHeaderSize) return std::nullopt;
@@ -157,13 +195,53 @@ std::optional<ResumeData> ResumeData::decode(const Data& data) {
         result.expectedLength = *length;
         break;
       }
+      case tagKind: {
+        auto kind = integerOf(value);
+        if (!kind || (*kind != 0 && *kind != 1)) return std::nullopt;
+        result.kind = static_cast<Kind>(*kind);
+        break;
+      }
+      case tagMethod: result.method = value; break;
+      case tagInteropVersion: {
+        auto version = integerOf(value);
+        if (!version || (*version != 3 && *version != 5 && *version != 6)) return std::nullopt;
+        result.interopVersion = static_cast<int>(*version);
+        break;
+      }
+      case tagBodyPath: result.bodyPath = value; break;
+      case tagBodyLength: {
+        auto length = integerOf(value);
+        if (!length || *length < 0) return std::nullopt;
+        result.bodyLength = *length;
+        hasBodyLength = true;
+        break;
+      }
+      case tagUploadOffset: {
+        auto offset = integerOf(value);
+        if (!offset || *offset < 0) return std::nullopt;
+        result.uploadOffset = *offset;
+        break;
+      }
       default: break;  // a field of a newer minor version
     }
   }
   std::optional<URL> parsed;
-  if (!hasURL || !hasFileName || !hasBytes || !hasValidator || !isHTTPURL(result.url, parsed)) return std::nullopt;
+  if (!hasURL || !isHTTPURL(result.url, parsed)) return std::nullopt;
   if (!result.originalURL.empty() && !isHTTPURL(result.originalURL, parsed)) return std::nullopt;
-  if (!isPartialFileName(result.folder, result.fileName)) return std::nullopt;
+  if (result.kind == Kind::download) {
+    if (!hasFileName || !hasBytes || !hasValidator || !isPartialFileName(result.folder, result.fileName))
+      return std::nullopt;
+    return result;
+  }
+  // An upload: its original request, its version, and exactly one body: the app's file by an
+  // absolute path, or the library's copy by a bare name in the temporary folder.
+  const bool copy = result.bodyPath.empty();
+  if (result.originalURL.empty() || !isToken(result.method) || result.interopVersion == 0 || !hasBodyLength ||
+      result.uploadOffset > result.bodyLength)
+    return std::nullopt;
+  if (copy ? !(hasFileName && result.folder == Folder::temporary && isUploadCopyName(result.fileName))
+           : (hasFileName || !isAbsolutePath(result.bodyPath)))
+    return std::nullopt;
   return result;
 }
 
@@ -186,6 +264,7 @@ URLRequest ResumeData::request() const {
 URLRequest ResumeData::originalRequest() const {
   URLRequest request = this->request();
   if (!originalURL.empty()) request.url = URL(originalURL);
+  if (kind == Kind::upload) request.httpMethod = method;
   return request;
 }
 
@@ -211,6 +290,22 @@ std::optional<ResumeData> ResumeData::make(const URLRequest& originalRequest, co
     data.expectedLength = response.expectedContentLength();
   }
   if (data.encode().size() > maximumSize) return std::nullopt;
+  return data;
+}
+
+ResumeData ResumeData::forUpload(const URLRequest& original, std::string resourceURL, int version,
+                                 std::int64_t bodyLength) {
+  ResumeData data;
+  data.kind = Kind::upload;
+  data.url = std::move(resourceURL);
+  if (original.url) data.originalURL = original.url->absoluteString();
+  data.method = original.httpMethod;
+  for (const auto& [name, value] : original.headerFields())
+    if (!isRangeHeader(name) && data.headers.size() < maximumHeaders) data.headers.emplace_back(name, value);
+  if (original.hasExplicitTimeout() && original.timeoutInterval > 0)
+    data.timeoutMilliseconds = static_cast<std::int64_t>(original.timeoutInterval * 1000);
+  data.interopVersion = version;
+  data.bodyLength = bodyLength;
   return data;
 }
 

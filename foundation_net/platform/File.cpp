@@ -82,9 +82,9 @@ std::int64_t File::size() const {
   return size;
 }
 
-std::int64_t File::read(char* buffer, std::size_t count) {
+std::int64_t File::read(char* buffer, std::size_t count, std::int64_t offset) {
   uv_buf_t buf = uv_buf_init(buffer, static_cast<unsigned>(count));
-  return runFs([&](uv_fs_t* r) { uv_fs_read(nullptr, r, fd_, &buf, 1, -1, nullptr); });
+  return runFs([&](uv_fs_t* r) { uv_fs_read(nullptr, r, fd_, &buf, 1, offset, nullptr); });
 }
 
 int File::write(const char* bytes, std::size_t count) {

@@ -25,8 +25,9 @@ class File {
 
   bool isOpen() const { return fd_ >= 0; }
   std::int64_t size() const;  // negative: error
-  // Reads up to `count` bytes at the current position; 0 at the end, negative on error.
-  std::int64_t read(char* buffer, std::size_t count);
+  // Reads up to `count` bytes at the current position (or at `offset`, leaving the position
+  // alone); 0 at the end, negative on error.
+  std::int64_t read(char* buffer, std::size_t count, std::int64_t offset = -1);
   // Writes all of `count` bytes at the current position; negative on error (UV_ENOSPC, …).
   int write(const char* bytes, std::size_t count);
   // Cuts the file to `size` bytes (appends then continue from there).

@@ -247,10 +247,15 @@ bool HTTPProtocol::configureBody(CURL* easy, const BodySource& body) {
              request().httpMethod != "PATCH") {
     return true;  // no body and no Content-Length
   }
+  if (body.offset > bodyLength_) {
+    fail(Error::url(URLError::cannotOpenFile, url, "the body is shorter than the offset to continue from"));
+    return false;
+  }
+  bodySent_ = body.offset;
   // An upload with a known length: curl sends Content-Length and reads through onRead.
   uploads_ = true;
   curl_easy_setopt(easy, CURLOPT_UPLOAD, 1L);
-  curl_easy_setopt(easy, CURLOPT_INFILESIZE_LARGE, static_cast<curl_off_t>(bodyLength_));
+  curl_easy_setopt(easy, CURLOPT_INFILESIZE_LARGE, static_cast<curl_off_t>(bodyLength_ - bodySent_));
   curl_easy_setopt(easy, CURLOPT_READFUNCTION, &HTTPProtocol::onRead);
   curl_easy_setopt(easy, CURLOPT_READDATA, this);
   return true;
@@ -260,12 +265,18 @@ void HTTPProtocol::configureHeaders(CURL* easy, const LoadContext& context, bool
   const bool formBody = hasBody && request().httpMethod == "POST";
   std::optional<RequestHeaderList> built;
   std::optional<RequestHeaderList>* cached = nullptr;
-  if (request().headerFields().empty() && context.defaultHeaders) {
+  if (request().headerFields().empty() && context.extraHeaders.empty() && context.defaultHeaders) {
     auto& lists = *context.defaultHeaders;
     cached = formBody ? &lists.withFormUpload : uploads_ ? &lists.withUpload : &lists.withoutUpload;
   }
   if (!cached || !*cached) {
-    built = requestHeaderList(request().headerFields(), context.additionalHeaders, uploads_, formBody);
+    if (context.extraHeaders.empty()) {
+      built = requestHeaderList(request().headerFields(), context.additionalHeaders, uploads_, formBody);
+    } else {
+      auto fields = request().headerFields();
+      fields.insert(fields.end(), context.extraHeaders.begin(), context.extraHeaders.end());
+      built = requestHeaderList(fields, context.additionalHeaders, uploads_, formBody);
+    }
     if (cached) *cached = built;
   }
   const RequestHeaderList& headers = built ? *built : **cached;
@@ -417,7 +428,7 @@ std::size_t HTTPProtocol::onRead(char* buffer, std::size_t size, std::size_t cou
     produced = std::min(capacity, remaining);
     std::memcpy(buffer, self->bodyData_->bytes() + self->bodySent_, produced);
   } else if (self->bodyFile_.isOpen()) {
-    auto n = self->bodyFile_.read(buffer, capacity);
+    auto n = self->bodyFile_.read(buffer, capacity, self->bodySent_);
     if (n < 0) return CURL_READFUNC_ABORT;
     produced = static_cast<std::size_t>(n);
   }

@@ -7,6 +7,8 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include <foundation_net/HTTPURLResponse.hpp>
 #include <foundation_net/URLCredential.hpp>
@@ -23,6 +25,9 @@ namespace foundation::detail {
 struct BodySource {
   std::optional<Data> data;
   std::optional<std::string> filePath;
+  // Where sending starts (a resumed upload appends the rest): the bytes before it are not sent,
+  // and upload progress counts from it.
+  std::int64_t offset = 0;
   bool empty() const { return (!data || data->empty()) && !filePath; }
 };
 
@@ -49,6 +54,8 @@ struct LoadContext {
   std::map<std::string, std::string> additionalHeaders;
   std::map<std::string, std::string> proxy;  // Apple's connectionProxyDictionary keys
   BodySource body;
+  // Fields the protocol adds to the request's own (a resumable upload's announcement).
+  std::vector<std::pair<std::string, std::string>> extraHeaders;
   // Credentials to send, answering an earlier challenge for this protection space.
   std::optional<URLCredential> credential;
   std::string authenticationMethod;  // NSURLAuthenticationMethodHTTPBasic or …HTTPDigest

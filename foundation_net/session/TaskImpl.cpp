@@ -36,6 +36,16 @@ constexpr auto bodyHandOverInterval = std::chrono::milliseconds(1);
 // pausing curl: a short response completes without a pause/unpause round trip.
 constexpr std::size_t heldBodyLimit = 64 << 10;
 
+// A resumed upload whose server keeps answering 409 gives up after this many.
+constexpr int maximumOffsetConflicts = 3;
+
+// Sends the library's own requests (a cancelled upload's DELETE): no delegate, and its tasks
+// are in no session of the app's.
+URLSession& housekeepingSession() {
+  static const auto session = URLSession::make(URLSessionConfiguration::ephemeral(), nullptr);
+  return *session;
+}
+
 Clock::duration seconds(TimeInterval s) {
   return std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(s));
 }
@@ -76,6 +86,8 @@ URLSessionTask::Impl::Impl(Setup setup)
       remote_(std::move(setup.remote)),
       resumeFrom_(std::move(setup.resumeFrom)),
       resumePath_(std::move(setup.resumePath)),
+      uploadResource_(std::move(setup.uploadResource)),
+      bodyIsCopy_(setup.bodyIsCopy),
       backlog_(std::make_shared<detail::Backlog>()),
       downloadProgress_(std::make_shared<detail::CoalescedProgress>()),
       uploadProgress_(std::make_shared<detail::CoalescedProgress>()) {
@@ -83,6 +95,17 @@ URLSessionTask::Impl::Impl(Setup setup)
   if (body_.filePath) {
     platform::File file;
     if (platform::File::openForReading(*body_.filePath, file) == 0) bytesExpectedToSend_ = file.size();
+  }
+  const int version = session_->impl().configuration.resumableUploadInteropVersion;
+  const auto scheme = currentRequest_.url ? currentRequest_.url->scheme() : std::string();
+  if (kind_ == Kind::upload && !body_.empty() && detail::resumption::isInteropVersion(version) &&
+      (scheme == "http" || scheme == "https"))
+    interopVersion_ = version;
+  if (uploadResource_) {
+    // Resumed from resume data: first ask the server how much it holds.
+    interopVersion_ = uploadResource_->version;
+    uploadStep_ = UploadStep::askingOffset;
+    currentRequest_ = detail::resumption::offsetRequest(*uploadResource_, originalRequest_);
   }
   if (resumeFrom_) {
     originalRequest_ = resumeFrom_->originalRequest();
@@ -100,14 +123,16 @@ URLSessionTask::Impl::~Impl() = default;
 URLSessionTask::Impl::Setup URLSessionTask::Impl::Setup::fromResumeData(std::shared_ptr<URLSession> session,
                                                                         Kind kind, const Data& resumeData) {
   Setup setup{std::move(session), kind, URLRequest(URL("about:blank")), {}, nullptr, nullptr, std::nullopt};
-  auto decoded = kind == Kind::download ? detail::ResumeData::decode(resumeData) : std::nullopt;
-  if (!decoded) {
+  auto decoded = detail::ResumeData::decode(resumeData);
+  const auto expected = kind == Kind::download ? detail::ResumeData::Kind::download : detail::ResumeData::Kind::upload;
+  if (!decoded || decoded->kind != expected) {
     // Foreign, damaged, or of a newer major version: the task fails cleanly when resumed.
     setup.request.url.reset();
     setup.startFailure = Error::url(URLError::cannotDecodeRawData, std::nullopt,
                                     resumeData.empty() ? "the resume data is empty" : "the resume data is not valid");
     return setup;
   }
+  if (kind == Kind::upload) return uploadFromResumeData(std::move(setup), *decoded);
   setup.request = decoded->request();
   setup.resumePath = (decoded->folder == detail::ResumeData::Folder::staging
                           ? background::stateDirectory() + "/staging"
@@ -122,6 +147,25 @@ URLSessionTask::Impl::Setup URLSessionTask::Impl::Setup::fromResumeData(std::sha
   }
   decoded->bytesReceived = size;
   setup.resumeFrom = std::move(decoded);
+  return setup;
+}
+
+URLSessionTask::Impl::Setup URLSessionTask::Impl::Setup::uploadFromResumeData(Setup setup,
+                                                                              const detail::ResumeData& decoded) {
+  setup.request = decoded.originalRequest();
+  const std::string path = decoded.bodyPath.empty() ? platform::temporaryDirectory() + "/" + decoded.fileName
+                                                    : decoded.bodyPath;
+  // The bytes the server holds are a prefix of this body only if it is the same length still.
+  const std::int64_t size = platform::fileSize(path);
+  if (size < 0 || size != decoded.bodyLength) {
+    setup.startFailure = Error::url(URLError::cannotOpenFile, setup.request.url,
+                                    size < 0 ? fmt::format("the upload body {}: {}", path, platform::errorName(static_cast<int>(size)))
+                                             : fmt::format("the upload body {} changed", path));
+    return setup;
+  }
+  setup.body.filePath = path;
+  setup.bodyIsCopy = decoded.bodyPath.empty();
+  setup.uploadResource = detail::resumption::Resource{URL(decoded.url), decoded.interopVersion};
   return setup;
 }
 
@@ -385,9 +429,18 @@ void URLSessionTask::Impl::checkIdle() {
 
 detail::LoadContext URLSessionTask::Impl::loadContext() {
   auto& session = session_->impl();
+  detail::BodySource body = body_;
+  std::vector<std::pair<std::string, std::string>> extraHeaders;
+  switch (uploadStep_) {
+    case UploadStep::askingOffset: body = {}; break;
+    case UploadStep::appending: body.offset = uploadOffset_; break;
+    case UploadStep::creating:
+      if (interopVersion_) extraHeaders = detail::resumption::creationFields(interopVersion_);
+      break;
+  }
   return detail::LoadContext{session.pool(), session.defaultHeaderLists(), session.configuration.httpAdditionalHeaders,
-                             session.configuration.connectionProxyDictionary, body_, credential_,
-                             authenticationMethod_};
+                             session.configuration.connectionProxyDictionary, std::move(body), std::move(extraHeaders),
+                             credential_, authenticationMethod_};
 }
 
 void URLSessionTask::Impl::protocolWasRedirected(URLRequest newRequest, std::shared_ptr<const URLResponse> response) {
@@ -515,6 +568,10 @@ void URLSessionTask::Impl::onChallengeDecision(URLSession::AuthChallengeDisposit
 void URLSessionTask::Impl::protocolDidReceiveResponse(std::shared_ptr<const URLResponse> response) {
   if (phase_ != Phase::loading) return;
   noteActivity();
+  if (uploadStep_ != UploadStep::creating) {
+    auto http = std::dynamic_pointer_cast<const HTTPURLResponse>(response);
+    if (http && continueResumedUpload(*http)) return;
+  }
   if (uploadProgress_->flush()) reportUploadProgress();  // every didSendBodyData before the response
   {
     std::lock_guard lock(mutex_);
@@ -732,6 +789,79 @@ void URLSessionTask::Impl::reportResumed(std::int64_t offset, std::int64_t expec
   });
 }
 
+std::optional<Data> URLSessionTask::Impl::makeUploadResumeData() {
+  if (!uploadResource_ || isRemote() || response()) return std::nullopt;
+  const URLRequest original = *originalRequest();
+  if (!original.url) return std::nullopt;
+  auto data = detail::ResumeData::forUpload(original, uploadResource_->url.absoluteString(), uploadResource_->version,
+                                            bytesExpectedToSend_);
+  data.uploadOffset = std::min(uploadOffset_, data.bodyLength);
+  if (body_.filePath && !bodyIsCopy_) {
+    data.bodyPath = *body_.filePath;
+  } else {
+    // A Data body lives only in this task: resuming needs it in a file that outlives the task.
+    std::string path = body_.filePath.value_or("");
+    if (!body_.filePath) {
+      platform::File copy;
+      if (!body_.data || platform::File::createUnique(platform::temporaryDirectory(), std::string(detail::temporaryUploadPrefix), copy, path) < 0)
+        return std::nullopt;
+      if (copy.write(reinterpret_cast<const char*>(body_.data->bytes()), body_.data->size()) < 0 || copy.close() < 0) {
+        platform::removeFile(path);
+        return std::nullopt;
+      }
+      body_ = {std::nullopt, path};
+      bodyIsCopy_ = true;
+    }
+    data.fileName = path.substr(path.find_last_of('/') + 1);
+  }
+  Data encoded = data.encode();
+  if (encoded.size() > detail::ResumeData::maximumSize || !detail::ResumeData::decode(encoded)) return std::nullopt;
+  keepBodyCopy_ = true;
+  return encoded;
+}
+
+bool URLSessionTask::Impl::continueResumedUpload(const HTTPURLResponse& response) {
+  const int status = response.statusCode();
+  const std::int64_t total = bytesExpectedToSend_;
+  // -1: the response names no offset inside the body.
+  const std::int64_t named = detail::resumption::offsetFrom(response).value_or(-1);
+  const std::int64_t offset = named > total ? -1 : named;
+  if (uploadStep_ == UploadStep::askingOffset) {
+    if (status >= 200 && status < 300 && offset >= 0) {
+      appendUploadFrom(offset);
+    } else {
+      // The server lost the upload (or will not say): the whole body goes again, as a new upload.
+      uploadResource_.reset();
+      uploadStep_ = UploadStep::creating;
+      uploadOffset_ = 0;
+      uploadProgress_->startAt(0);
+      restart(*originalRequest());
+    }
+    return true;
+  }
+  if (status != 409 || ++offsetConflicts_ > maximumOffsetConflicts) return false;
+  // The server holds another offset than the one sent: continue from its own, or ask it.
+  if (offset >= 0) {
+    appendUploadFrom(offset);
+  } else {
+    askUploadOffset();
+  }
+  return true;
+}
+
+void URLSessionTask::Impl::askUploadOffset() {
+  uploadStep_ = UploadStep::askingOffset;
+  restart(detail::resumption::offsetRequest(*uploadResource_, *originalRequest()));
+}
+
+void URLSessionTask::Impl::appendUploadFrom(std::int64_t offset) {
+  uploadStep_ = UploadStep::appending;
+  uploadOffset_ = offset;
+  bytesSent_ = offset;
+  uploadProgress_->startAt(offset);  // totalBytesSent is the position in the body
+  restart(detail::resumption::appendRequest(*uploadResource_, *originalRequest(), offset));
+}
+
 void URLSessionTask::Impl::answerResumeDataHandler(const std::optional<Error>& error) {
   if (!resumeDataHandler_) return;
   enqueue([handler = std::exchange(resumeDataHandler_, nullptr),
@@ -774,6 +904,10 @@ void URLSessionTask::Impl::reportUploadProgress() {
 void URLSessionTask::Impl::protocolDidReceiveInformational(std::shared_ptr<const HTTPURLResponse> response) {
   if (phase_ != Phase::loading) return;
   noteActivity();
+  if (interopVersion_ && uploadStep_ == UploadStep::creating) {
+    if (auto resource = detail::resumption::resourceFrom(*response, *currentURL(), interopVersion_))
+      uploadResource_ = std::move(resource);
+  }
   enqueue([response](URLSession& session, URLSessionTask& task) {
     if (auto d = task.impl().delegateAs<URLSessionTaskDelegate>()) {
       detail::trace("urlSession(_:task:didReceiveInformationalResponse:)", task.taskIdentifier());
@@ -869,10 +1003,16 @@ void URLSessionTask::Impl::finish(std::optional<Error> error) {
   heldChunks_.clear();
   if (error && !error->failingURL) error->failingURL = currentURL();
   // Cancelled for resume data, or cut off by the network: the bytes so far are worth keeping.
-  if (error && kind_ == Kind::download && !error->resumeData &&
+  if (error && kind_ != Kind::data && !error->resumeData &&
       (resumeDataHandler_ || detail::isTransientFailure(error->code)))
-    error->resumeData = makeResumeData();
+    error->resumeData = kind_ == Kind::download ? makeResumeData() : makeUploadResumeData();
+  // Cancelled for good (no resume data asked for): as Apple does, the server may drop the
+  // upload at once. Nobody waits for the answer.
+  if (error && error->code == URLError::cancelled && !resumeDataHandler_ && uploadResource_ && !isRemote() &&
+      !response())
+    housekeepingSession().dataTask(detail::resumption::cancellationRequest(*uploadResource_, *originalRequest()))->resume();
   answerResumeDataHandler(error);
+  if (bodyIsCopy_ && !keepBodyCopy_ && body_.filePath) platform::removeFile(*body_.filePath);
 
   std::optional<std::string> downloaded;
   if (kind_ == Kind::download) {

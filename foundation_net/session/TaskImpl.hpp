@@ -24,6 +24,7 @@
 #include "platform/File.hpp"
 #include "protocols/LoadingClient.hpp"
 #include "protocols/Registry.hpp"
+#include "protocols/ResumableUpload.hpp"
 #include "session/Progress.hpp"
 
 namespace foundation {
@@ -46,10 +47,16 @@ class URLSessionTask::Impl {
     std::optional<std::uint64_t> identifier{};  // a task the daemon already knows keeps its id
     std::optional<detail::ResumeData> resumeFrom{};  // a download continuing a partial file
     std::string resumePath{};                        // that partial file
+    std::optional<detail::resumption::Resource> uploadResource{};  // an upload continuing on the server
+    bool bodyIsCopy = false;  // the body file is the library's copy of a Data body
 
     // A task made from resume data (see docs/resume-data.md). Data this library cannot read
-    // (-1015), or whose partial file is gone (-3001), fails the task when it is resumed.
+    // or of the other kind (-1015), or whose partial file or upload body is gone or changed
+    // (-3001), fails the task when it is resumed.
     static Setup fromResumeData(std::shared_ptr<URLSession> session, Kind kind, const Data& resumeData);
+
+   private:
+    static Setup uploadFromResumeData(Setup setup, const detail::ResumeData& decoded);
   };
   explicit Impl(Setup setup);
   ~Impl();
@@ -186,6 +193,15 @@ class URLSessionTask::Impl {
   // The server cannot serve the range (416): loads the whole resource again.
   void restartWithoutRange();
   void reportResumed(std::int64_t offset, std::int64_t expectedTotal);
+  // Resumable uploads (docs/semantics.md, "Resumable uploads"). Upload resume data when the
+  // server made the upload resumable (a 104) and its final response has not come; the body of
+  // a Data upload is then copied to a file the data names.
+  std::optional<Data> makeUploadResumeData();
+  // A response to the resource's HEAD or PATCH that the resumption consumes itself (the offset,
+  // a 409): true when it did, and the task went on with the next request.
+  bool continueResumedUpload(const HTTPURLResponse& response);
+  void askUploadOffset();
+  void appendUploadFrom(std::int64_t offset);
   // Calls a pending cancelByProducingResumeData handler with the resume data `error` carries.
   void answerResumeDataHandler(const std::optional<Error>& error);
 
@@ -269,6 +285,16 @@ class URLSessionTask::Impl {
   std::string resumePath_;
   bool keepPartialFile_ = false;  // resume data names the download file: it outlives the task
   std::function<void(std::optional<Data>)> resumeDataHandler_;  // cancelByProducingResumeData's
+  // A resumable upload: the version it announces (0: not announced), the resource a 104 named,
+  // and which of its requests runs.
+  enum class UploadStep { creating, askingOffset, appending };
+  int interopVersion_ = 0;
+  std::optional<detail::resumption::Resource> uploadResource_;
+  UploadStep uploadStep_ = UploadStep::creating;
+  std::int64_t uploadOffset_ = 0;  // the bytes the server confirmed: where the PATCH starts
+  int offsetConflicts_ = 0;        // 409s answered so far
+  bool bodyIsCopy_ = false;        // body_.filePath is the library's copy of a Data body
+  bool keepBodyCopy_ = false;      // resume data names that copy: it outlives the task
 
   // Shared between the loop and the delegate queue.
   std::shared_ptr<detail::Backlog> backlog_;

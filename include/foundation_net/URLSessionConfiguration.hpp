@@ -37,6 +37,10 @@ struct URLSessionConfiguration {
   // Proxy settings as Apple's keys: "HTTPEnable", "HTTPProxy", "HTTPPort", "HTTPSEnable",
   // "HTTPSProxy", "HTTPSPort". Empty: the environment's proxy variables apply (libcurl's rules).
   std::map<std::string, std::string> connectionProxyDictionary;
+  // foundation_net extension: the interop version of the IETF "Resumable Uploads for HTTP" draft
+  // that upload tasks announce (Upload-Draft-Interop-Version): 6 as iOS 18.1, 5 as iOS 18, 3 as
+  // iOS 17; any other value (0) announces nothing, so uploads are never resumable.
+  int resumableUploadInteropVersion = 6;
 
  private:
   std::optional<std::string> identifier_;

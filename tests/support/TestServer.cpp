@@ -20,6 +20,7 @@
 #include <cstdio>
 #include <deque>
 #include <list>
+#include <set>
 #include <mutex>
 #include <stdexcept>
 #include <system_error>
@@ -233,7 +234,11 @@ struct Request {
     std::string rawHead;   // request line and headers exactly as received
     std::string rawQuery;  // target after '?', not decoded
     bool keepAlive = true;
+    std::uint64_t unreadBody = 0;  // a route that reads its body itself (resumable uploads)
 };
+
+// Routes whose handler reads the request body as it arrives.
+bool readsBodyItself(std::string_view path) { return path.starts_with("/resumable-upload"); }
 
 // Appends at the end, consumes from the front; compacts instead of erasing per read.
 class InputBuffer {
@@ -276,6 +281,29 @@ struct FileDescriptor {
 
 // ---- Server state ------------------------------------------------------------
 
+namespace detail {
+
+// /resumable-upload's uploads, shared by the connections. A request that writes an upload counts
+// as its writer until it ends; offset questions and appends wait for the writers to finish, so the
+// answer includes every byte an interrupted request delivered.
+struct UploadStore {
+    struct Slot {
+        ResumableUpload upload;
+        std::deque<std::uint64_t> dropAt;  // offsets at which a request's connection is dropped
+        std::uint64_t headLag = 0;         // subtracted from the next HEAD's offset
+        std::chrono::milliseconds pace{0};
+        int writers = 0;
+    };
+    std::mutex mutex;
+    std::condition_variable idle;
+    std::map<std::string, Slot> slots;  // by path
+    std::vector<std::string> order;     // paths in creation order
+    std::set<std::string> targetsSeen;  // creation targets: drop_after cuts only the first upload of each
+    int nextId = 1;
+};
+
+}  // namespace detail
+
 struct TestServer::Impl {
     explicit Impl(int requestedPort);
     void acceptLoop();
@@ -308,6 +336,7 @@ struct TestServer::Impl {
     int maxActiveRequests = 0;
     int acceptedConnections = 0;
     std::atomic<std::uint64_t> bytesWritten{0};  // every byte any connection sent
+    detail::UploadStore uploads;
 };
 
 // ---- One client connection ---------------------------------------------------
@@ -331,6 +360,41 @@ public:
 
     int fd() const { return fd_; }
     int serverPort() const { return server_.port; }
+    UploadStore& uploads() { return server_.uploads; }
+
+    // Reads up to `limit` bytes of the request body a route reads itself (see
+    // readsBodyItself) into `out`; false when the peer is gone first.
+    bool readBodySome(std::uint64_t limit, std::string& out) {
+        limit = std::min(limit, unreadBody_);
+        if (limit == 0) return true;
+        std::size_t taken = takeInput(limit, out);
+        unreadBody_ -= taken;
+        return taken > 0;
+    }
+    std::uint64_t unreadBody() const { return unreadBody_; }
+    // Reads and drops the rest of such a body; false when the peer is gone first.
+    bool skipBody() {
+        std::string scratch;
+        while (unreadBody_ > 0) {
+            scratch.clear();
+            if (!readBodySome(64 * 1024, scratch)) return false;
+        }
+        return true;
+    }
+    // Ends the connection as a network failure would, but so that the client still reads what
+    // was sent before (an RST could discard it): a FIN, then the client's bytes are read and
+    // dropped until it closes too (at most 2 s). The socket itself closes after the handler.
+    void hangUp() {
+        ::shutdown(fd_, SHUT_WR);
+        char buffer[64 * 1024];
+        const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(2);
+        while (std::chrono::steady_clock::now() < deadline && !stopping()) {
+            pollfd readable{fd_, POLLIN, 0};
+            if (::poll(&readable, 1, 50) <= 0) continue;
+            ssize_t n = ::recv(fd_, buffer, sizeof buffer, 0);
+            if (n == 0 || (n < 0 && errno != EINTR)) return;
+        }
+    }
     bool stopping() const { return server_.stopping; }
 
     bool sleepFor(std::chrono::milliseconds duration) {
@@ -420,12 +484,16 @@ private:
     ReadResult readRequest(Request& request);
     ReadResult readChunkedBody(std::string& body);
     bool readBytes(std::uint64_t count, std::string& out);
+    // Moves up to `limit` (> 0) buffered bytes to `out`, reading the socket when none are
+    // buffered; how many, 0 when the peer is gone.
+    std::size_t takeInput(std::uint64_t limit, std::string& out);
     std::optional<std::string> readLine();
     bool fill();
 
     TestServer::Impl& server_;
     int fd_;
     InputBuffer input_;
+    std::uint64_t unreadBody_ = 0;
 };
 
 }  // namespace detail
@@ -538,14 +606,20 @@ std::optional<std::string> Connection::readLine() {
     }
 }
 
+std::size_t Connection::takeInput(std::uint64_t limit, std::string& out) {
+    if (input_.empty() && !fill()) return 0;
+    std::string_view data = input_.view();
+    std::size_t take = static_cast<std::size_t>(std::min<std::uint64_t>(limit, data.size()));
+    out.append(data.data(), take);
+    input_.consume(take);
+    return take;
+}
+
 bool Connection::readBytes(std::uint64_t count, std::string& out) {
     while (count > 0) {
-        if (input_.empty() && !fill()) return false;
-        std::string_view data = input_.view();
-        std::size_t take = static_cast<std::size_t>(std::min<std::uint64_t>(count, data.size()));
-        out.append(data.data(), take);
-        input_.consume(take);
-        count -= take;
+        std::size_t taken = takeInput(count, out);
+        if (taken == 0) return false;
+        count -= taken;
     }
     return true;
 }
@@ -601,6 +675,11 @@ Connection::ReadResult Connection::readRequest(Request& request) {
         !write("HTTP/1.1 100 Continue\r\n\r\n"))
         return ReadResult::closed;
 
+    if (readsBodyItself(recorded.path)) {
+        if (chunked) return ReadResult::bad;
+        request.unreadBody = contentLength;
+        return ReadResult::ok;
+    }
     if (chunked) {
         if (ReadResult result = readChunkedBody(recorded.body); result != ReadResult::ok) return result;
     } else if (!readBytes(contentLength, recorded.body)) {
@@ -621,6 +700,7 @@ void Connection::serve() {
             case ReadResult::ok: break;
         }
         Responder responder(*this, request.recorded.method, request.keepAlive);
+        unreadBody_ = request.unreadBody;
         server_.requestStarted(request.recorded);
         try {
             dispatch(request, responder);
@@ -631,7 +711,7 @@ void Connection::serve() {
         server_.requestFinished();
         if (!responder.wroteSomething_ && !responder.closeRequested_)
             responder.send(500, {{"Content-Type", "text/plain"}}, "handler sent no response");
-        if (!responder.keepAlive_ || responder.closeRequested_ || responder.failed_) return;
+        if (!responder.keepAlive_ || responder.closeRequested_ || responder.failed_ || unreadBody_ > 0) return;
     }
 }
 
@@ -882,6 +962,205 @@ void routeHeaders(Exchange& x) {
     sendText(x, 200, body);
 }
 
+// ---- Resumable uploads (IETF "Resumable Uploads for HTTP", interop versions 3, 5, 6) ----
+
+int draftVersion(const RecordedRequest& request) {
+    std::optional<std::string> text = request.header("Upload-Draft-Interop-Version");
+    std::optional<std::uint64_t> version = text ? parseUnsigned(trim(*text)) : std::nullopt;
+    return version && (*version == 3 || *version == 5 || *version == 6) ? static_cast<int>(*version) : 0;
+}
+
+// Whether the request says it carries the upload's last bytes: v3 "Upload-Incomplete: ?0" (or
+// none), v5 and v6 "Upload-Complete: ?1".
+bool saysComplete(const RecordedRequest& request, int version) {
+    if (version == 3) return trim(request.header("Upload-Incomplete").value_or("?0")) == "?0";
+    return trim(request.header("Upload-Complete").value_or("")) == "?1";
+}
+
+std::pair<std::string, std::string> completionField(int version, bool complete) {
+    if (version == 3) return {"Upload-Incomplete", complete ? "?0" : "?1"};
+    return {"Upload-Complete", complete ? "?1" : "?0"};
+}
+
+// Reads the request body into the upload at `path`, dropping the connection at the slot's next
+// drop offset. The request's record is `index`. False when the body did not arrive whole.
+bool readUploadBody(Exchange& x, const std::string& path, std::size_t index) {
+    detail::UploadStore& store = x.connection.uploads();
+    struct Writer {
+        detail::UploadStore& store;
+        detail::UploadStore::Slot& slot;
+        std::unique_lock<std::mutex>& lock;
+        ~Writer() {
+            if (!lock.owns_lock()) lock.lock();
+            --slot.writers;
+            lock.unlock();
+            store.idle.notify_all();
+        }
+    };
+    std::unique_lock lock(store.mutex);
+    detail::UploadStore::Slot& slot = store.slots.at(path);
+    ++slot.writers;
+    Writer writer{store, slot, lock};
+    std::string piece;
+    for (;;) {
+        const std::uint64_t offset = slot.upload.bytes.size();
+        while (!slot.dropAt.empty() && slot.dropAt.front() < offset) slot.dropAt.pop_front();
+        std::uint64_t limit = x.connection.unreadBody();
+        if (!slot.dropAt.empty()) {
+            if (slot.dropAt.front() == offset && limit > 0) {
+                slot.dropAt.pop_front();
+                lock.unlock();
+                x.out.close();  // the connection goes with the rest of the body unread
+                x.connection.hangUp();
+                return false;
+            }
+            limit = std::min(limit, slot.dropAt.front() - offset);
+        }
+        if (x.connection.unreadBody() == 0) return true;
+        const auto pace = slot.pace;
+        lock.unlock();
+        piece.clear();
+        if (!x.connection.readBodySome(std::min<std::uint64_t>(limit, 16 * 1024), piece)) {
+            x.out.close();
+            return false;
+        }
+        if (pace.count() > 0 && !x.out.sleepFor(pace)) return false;
+        lock.lock();
+        slot.upload.bytes += piece;
+        slot.upload.requests[index].bodyBytes += piece.size();
+    }
+}
+
+// Records a request of the upload at `path`; returns its index.
+std::size_t recordUploadRequest(detail::UploadStore& store, const std::string& path, const RecordedRequest& request,
+                                std::optional<std::uint64_t> offset) {
+    std::lock_guard lock(store.mutex);
+    auto& requests = store.slots.at(path).upload.requests;
+    requests.push_back({request.method, offset, 0, 0});
+    return requests.size() - 1;
+}
+
+void answerUpload(Exchange& x, const std::string& path, std::size_t index, int status, HeaderList headers,
+                  std::string_view body) {
+    {
+        detail::UploadStore& store = x.connection.uploads();
+        std::lock_guard lock(store.mutex);
+        store.slots.at(path).upload.requests[index].status = status;
+    }
+    x.out.send(status, std::move(headers), body);
+}
+
+void routeResumableUpload(Exchange& x) {
+    detail::UploadStore& store = x.connection.uploads();
+    const int requested = static_cast<int>(x.number("version", 0));
+    int version = x.flag("plain") ? 0 : draftVersion(x.recorded());
+    if (requested != 0 && requested != version) version = 0;
+    std::deque<std::uint64_t> dropAt;
+    if (std::optional<std::string> list = x.param("drop_after")) {
+        std::string_view rest = *list;
+        while (!rest.empty()) {
+            std::size_t comma = rest.find(',');
+            std::optional<std::uint64_t> at = parseUnsigned(trim(rest.substr(0, comma)));
+            if (!at) throw BadParameter{"drop_after"};
+            dropAt.push_back(*at);
+            rest = comma == std::string_view::npos ? std::string_view() : rest.substr(comma + 1);
+        }
+    }
+    std::string path;
+    {
+        std::lock_guard lock(store.mutex);
+        path = "/resumable-upload/" + std::to_string(store.nextId++);
+        detail::UploadStore::Slot& slot = store.slots[path];
+        slot.upload.path = version ? path : std::string();
+        slot.upload.version = version;
+        if (store.targetsSeen.insert(x.recorded().target).second) slot.dropAt = std::move(dropAt);
+        slot.headLag = x.number("head_lag", 0);
+        slot.pace = x.millis("pace_ms");
+        store.order.push_back(path);
+    }
+    const std::size_t index = recordUploadRequest(store, path, x.recorded(), std::nullopt);
+    if (version != 0) {
+        std::string head = "HTTP/1.1 104 Upload Resumption Supported\r\nUpload-Draft-Interop-Version: " +
+                           std::to_string(version) + "\r\nLocation: " + path + "\r\n\r\n";
+        if (!x.out.writeRaw(head)) return;
+    }
+    if (!readUploadBody(x, path, index)) return;
+    const bool complete = version == 0 || saysComplete(x.recorded(), version);
+    std::size_t stored;
+    {
+        std::lock_guard lock(store.mutex);
+        auto& upload = store.slots.at(path).upload;
+        upload.complete = complete;
+        stored = upload.bytes.size();
+    }
+    HeaderList headers = kTextPlain;
+    if (version != 0) {
+        headers.push_back(completionField(version, complete));
+        headers.emplace_back("Upload-Offset", std::to_string(stored));
+    }
+    answerUpload(x, path, index, complete ? 200 : 201, headers, "stored " + std::to_string(stored) + " bytes");
+}
+
+void routeUploadResource(Exchange& x) {
+    detail::UploadStore& store = x.connection.uploads();
+    const std::string& path = x.recorded().path;
+    const std::string& method = x.recorded().method;
+    std::optional<std::uint64_t> offset;
+    if (std::optional<std::string> text = x.recorded().header("Upload-Offset")) offset = parseUnsigned(trim(*text));
+    int version = 0;
+    std::uint64_t stored = 0;
+    bool complete = false;
+    {
+        std::unique_lock lock(store.mutex);
+        auto found = store.slots.find(path);
+        if (found == store.slots.end() || found->second.upload.deleted || found->second.upload.version == 0) {
+            lock.unlock();
+            x.out.close();
+            return sendText(x, 404, "no such upload");
+        }
+        detail::UploadStore::Slot& slot = found->second;
+        store.idle.wait_for(lock, std::chrono::seconds(5), [&] { return slot.writers == 0; });
+        version = slot.upload.version;
+        stored = slot.upload.bytes.size();
+        complete = slot.upload.complete;
+        if (method == "HEAD") stored -= std::min(stored, std::exchange(slot.headLag, 0));
+        if (method == "DELETE") slot.upload.deleted = true;
+    }
+    const std::size_t index = recordUploadRequest(store, path, x.recorded(), offset);
+    HeaderList headers{{"Upload-Draft-Interop-Version", std::to_string(version)}, completionField(version, complete),
+                       {"Upload-Offset", std::to_string(stored)}};
+    if (method == "HEAD") {
+        headers.emplace_back("Cache-Control", "no-store");
+        return answerUpload(x, path, index, 204, headers, "");
+    }
+    if (method == "DELETE") return answerUpload(x, path, index, 204, {}, "");
+    if (method != "PATCH") {
+        x.out.close();
+        return answerUpload(x, path, index, 405, kTextPlain, "method not allowed");
+    }
+    // Refused: the body is read and dropped (an answer before it could be lost to an RST).
+    auto refuse = [&](int status, HeaderList fields, std::string_view body) {
+        if (!x.connection.skipBody()) return x.out.close();
+        answerUpload(x, path, index, status, std::move(fields), body);
+    };
+    if (version == 6 && trim(x.recorded().header("Content-Type").value_or("")) != "application/partial-upload")
+        return refuse(415, kTextPlain, "a PATCH needs Content-Type: application/partial-upload");
+    if (complete) return refuse(400, kTextPlain, "the upload is complete");
+    if (!offset || *offset != stored) return refuse(409, headers, "offset mismatch");
+    if (!readUploadBody(x, path, index)) return;
+    const bool nowComplete = saysComplete(x.recorded(), version);
+    {
+        std::lock_guard lock(store.mutex);
+        auto& upload = store.slots.at(path).upload;
+        upload.complete = nowComplete;
+        stored = upload.bytes.size();
+    }
+    headers = kTextPlain;
+    headers.push_back(completionField(version, nowComplete));
+    headers.emplace_back("Upload-Offset", std::to_string(stored));
+    answerUpload(x, path, index, nowComplete ? 200 : 204, headers, "stored " + std::to_string(stored) + " bytes");
+}
+
 struct BuiltinRoute {
     std::string_view path;
     bool isPrefix;
@@ -929,6 +1208,8 @@ const BuiltinRoute kBuiltinRoutes[] = {
      }},
     {"/auth/basic", false, routeAuthBasic},
     {"/headers", false, routeHeaders},
+    {"/resumable-upload", false, routeResumableUpload},
+    {"/resumable-upload/", true, routeUploadResource},
 };
 
 }  // namespace
@@ -1180,6 +1461,13 @@ void TestServer::clearRequests() {
     std::lock_guard lock(impl_->mutex);
     impl_->log.clear();
     impl_->requestsSinceClear = 0;
+}
+
+std::vector<ResumableUpload> TestServer::resumableUploads() const {
+    std::lock_guard lock(impl_->uploads.mutex);
+    std::vector<ResumableUpload> uploads;
+    for (const std::string& path : impl_->uploads.order) uploads.push_back(impl_->uploads.slots.at(path).upload);
+    return uploads;
 }
 
 int TestServer::maxConcurrentConnections() const {

@@ -41,6 +41,22 @@
 //   /auth/basic?user=U&pass=P   401 "unauthorized" + WWW-Authenticate Basic realm="fntest",
 //                               or 200 "authorized" with matching Basic credentials
 //   /headers                    200, one "name: value\n" line per request header
+//   /resumable-upload           an upload speaking the IETF "Resumable Uploads for HTTP" draft,
+//                               interop versions 3, 5 and 6 (the client's Upload-Draft-Interop-Version):
+//                               104 Upload Resumption Supported + Location /resumable-upload/ID, the
+//                               body stored as it arrives, then 200 "stored N bytes" once complete
+//                               [version=V: speak only V; plain=1: no draft (no 104, body read, 200);
+//                                drop_after=A,B,…: the connection closes (FIN, the rest read and
+//                                dropped) when the upload reaches offset A (once), then B, …, in
+//                                any of its requests; only the first upload of a target is cut,
+//                                so a client that starts over succeeds;
+//                                head_lag=K: the first HEAD reports K bytes fewer than stored;
+//                                pace_ms=P: P ms after each 16 KiB read]
+//   /resumable-upload/ID        HEAD: 204 + Upload-Offset and the completion field; PATCH with
+//                               Upload-Offset appends (409 + Upload-Offset on a mismatch, 415 for v6
+//                               without Content-Type: application/partial-upload; the refused body
+//                               is read and dropped); DELETE: 204.
+//                               A HEAD or PATCH waits until no earlier request still writes the upload.
 //   anything else               404 "not found"
 // A malformed numeric option gets 400. Request heads over 1 MiB drop the connection.
 #pragma once
@@ -96,6 +112,22 @@ struct EchoedRequest {
 };
 
 EchoedRequest parseEcho(std::string_view responseBody);
+
+// An upload of /resumable-upload as the server holds it.
+struct ResumableUpload {
+    struct Request {
+        std::string method;
+        std::optional<std::uint64_t> offset;  // its Upload-Offset
+        std::uint64_t bodyBytes = 0;          // body bytes the server read and stored
+        int status = 0;                       // 0: the connection dropped before a response
+    };
+    std::string path;   // the upload resource, as in Location: "/resumable-upload/ID"
+    int version = 0;    // the interop version spoken
+    std::string bytes;  // what was appended, in order
+    bool complete = false;
+    bool deleted = false;
+    std::vector<Request> requests;  // the creation, HEADs, PATCHes, DELETE, oldest first
+};
 
 // A loopback port with nothing listening on it (for connection-refused tests).
 int closedPort();
@@ -169,6 +201,9 @@ public:
     std::vector<RecordedRequest> requests() const;
     std::size_t requestCount() const;  // requests since start or clearRequests(), uncapped
     void clearRequests();
+
+    // /resumable-upload's uploads, oldest first.
+    std::vector<ResumableUpload> resumableUploads() const;
 
     int maxConcurrentConnections() const;  // most client connections open at once
     int maxConcurrentRequests() const;     // most requests being handled at once

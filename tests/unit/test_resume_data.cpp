@@ -91,7 +91,7 @@ TEST_CASE("resume data round-trips every field") {
 
 TEST_CASE("the encoding starts with the magic and the version and ends with the checksum") {
   std::string bytes(sample().encode().view());
-  CHECK(bytes.substr(0, 8) == std::string("FNRD\x01\x00\x00\x00", 8));
+  CHECK(bytes.substr(0, 8) == std::string("FNRD\x01\x00\x01\x00", 8));  // 1.1
   CHECK(bytes.substr(bytes.size() - 10, 6) == std::string("\xff\xff\x04\x00\x00\x00", 6));
   CHECK(ResumeData::checksum("123456789") == 0xCBF43926u);  // the CRC-32 check value
 }
@@ -111,7 +111,7 @@ TEST_CASE("a version 1.0 record built by hand decodes (the documented layout is 
 TEST_CASE("compatibility: a newer minor version and unknown fields are read; another major version is not") {
   std::string newer = handBuilt(1, 7);
   field(newer, 999, "a field from the future");
-  field(newer, 10, integer(5));
+  field(newer, 99, integer(5));  // tags 10-15 are 1.1's upload fields
   auto d = ResumeData::decode(Data(closed(newer)));
   REQUIRE(d);
   CHECK(d->bytesReceived == 42);
@@ -207,4 +207,66 @@ TEST_CASE("Content-Range parsing") {
   CHECK_FALSE(parseContentRange("items 1-2/3"));
   CHECK_FALSE(parseContentRange("bytes 1-2/x"));
   CHECK_FALSE(parseContentRange("bytes -5-9/10"));
+}
+
+namespace {
+
+ResumeData uploadSample() {
+  URLRequest post(URL("https://example.com/uploads?album=1"));
+  post.httpMethod = "PUT";
+  post.setValue("image/heic", "Content-Type");
+  post.setTimeoutInterval(30);
+  auto d = ResumeData::forUpload(post, "https://example.com/uploads/7f3a", 5, 1048576);
+  d.bodyPath = "/home/user/photo.heic";
+  d.uploadOffset = 300000;
+  return d;
+}
+
+}  // namespace
+
+TEST_CASE("upload resume data round-trips: the resource, the original request, the version and the body") {
+  const auto d = uploadSample();
+  auto back = ResumeData::decode(d.encode());
+  REQUIRE(back);
+  CHECK(back->kind == ResumeData::Kind::upload);
+  CHECK(back->url == "https://example.com/uploads/7f3a");
+  CHECK(back->interopVersion == 5);
+  CHECK(back->bodyPath == "/home/user/photo.heic");
+  CHECK(back->bodyLength == 1048576);
+  CHECK(back->uploadOffset == 300000);
+  CHECK(back->encode() == d.encode());
+  auto original = back->originalRequest();
+  CHECK(original.url->absoluteString() == "https://example.com/uploads?album=1");
+  CHECK(original.httpMethod == "PUT");
+  CHECK(original.value("Content-Type") == "image/heic");
+  CHECK(original.timeoutInterval == doctest::Approx(30));
+
+  auto copy = uploadSample();
+  copy.bodyPath.clear();
+  copy.fileName = "CFNetworkUpload_Zz9";
+  auto copyBack = ResumeData::decode(copy.encode());
+  REQUIRE(copyBack);
+  CHECK(copyBack->fileName == "CFNetworkUpload_Zz9");
+  CHECK(copyBack->bodyPath.empty());
+}
+
+TEST_CASE("upload resume data that breaks a rule is rejected") {
+  auto rejects = [](auto change) {
+    auto d = uploadSample();
+    change(d);
+    return !ResumeData::decode(d.encode());
+  };
+  CHECK(rejects([](ResumeData& d) { d.interopVersion = 4; }));
+  CHECK(rejects([](ResumeData& d) { d.method = ""; }));
+  CHECK(rejects([](ResumeData& d) { d.method = "PO ST"; }));
+  CHECK(rejects([](ResumeData& d) { d.originalURL = ""; }));
+  CHECK(rejects([](ResumeData& d) { d.url = "file:///etc/passwd"; }));
+  CHECK(rejects([](ResumeData& d) { d.uploadOffset = d.bodyLength + 1; }));
+  CHECK(rejects([](ResumeData& d) { d.bodyPath = "relative/photo.heic"; }));
+  CHECK(rejects([](ResumeData& d) { d.bodyPath.clear(); }));                                  // no body at all
+  CHECK(rejects([](ResumeData& d) { d.bodyPath.clear(); d.fileName = "../photo.heic"; }));
+  CHECK(rejects([](ResumeData& d) { d.bodyPath.clear(); d.fileName = "CFNetworkDownload_x"; }));
+  CHECK(rejects([](ResumeData& d) { d.bodyPath.clear(); d.fileName = "CFNetworkUpload_x"; d.folder = ResumeData::Folder::staging; }));
+  // A download's record is not an upload's, nor the reverse: the factories check the kind.
+  CHECK(ResumeData::decode(sample().encode())->kind == ResumeData::Kind::download);
 }

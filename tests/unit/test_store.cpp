@@ -137,7 +137,7 @@ double threadCpuMs() {
 
 }  // namespace
 
-TEST_CASE("Store creates its folder 0700 with a WAL database of schema version 2") {
+TEST_CASE("Store creates its folder 0700 with a WAL database of schema version 3") {
   TempFolder temp;
   const std::string state = (temp.path() / "nested" / "state").string();
   { Store store(state); }
@@ -146,7 +146,7 @@ TEST_CASE("Store creates its folder 0700 with a WAL database of schema version 2
   CHECK((info.st_mode & 0777) == 0700);
   CHECK(std::filesystem::exists(std::filesystem::path(state) / "urlsessiond.sqlite3"));
   CHECK(rawPragma(state, "PRAGMA journal_mode") == "wal");
-  CHECK(rawPragma(state, "PRAGMA user_version") == "2");
+  CHECK(rawPragma(state, "PRAGMA user_version") == "3");
 }
 
 TEST_CASE("Store upgrades a version 1 database: its sessions stay and apps can be saved") {
@@ -158,10 +158,47 @@ TEST_CASE("Store upgrades a version 1 database: its sessions stay and apps can b
   rawPragma(temp.state(), "DROP TABLE apps");
   rawPragma(temp.state(), "PRAGMA user_version = 1");
   Store store(temp.state());
-  CHECK(rawPragma(temp.state(), "PRAGMA user_version") == "2");
+  CHECK(rawPragma(temp.state(), "PRAGMA user_version") == "3");
   CHECK(store.session("app", "s1").has_value());
   store.putApp({"app", 120000, 1700000000000});
   REQUIRE(store.apps().size() == 1);
+}
+
+TEST_CASE("Store upgrades a version 2 database: its tasks stay and gain the resumable upload columns") {
+  TempFolder temp;
+  const std::string oldTasks =
+      "CREATE TABLE tasks (app_id TEXT NOT NULL, session_id TEXT NOT NULL, task_id INTEGER NOT NULL, "
+      "kind INTEGER NOT NULL, state INTEGER NOT NULL, request BLOB NOT NULL, original_request BLOB NOT NULL, "
+      "upload_file TEXT NOT NULL, partial_file TEXT NOT NULL, validator TEXT NOT NULL, response BLOB NOT NULL, "
+      "last_error BLOB NOT NULL, bytes_received INTEGER NOT NULL, bytes_expected INTEGER NOT NULL, "
+      "bytes_sent INTEGER NOT NULL, bytes_expected_to_send INTEGER NOT NULL, earliest_begin INTEGER, "
+      "discretionary INTEGER NOT NULL, priority REAL NOT NULL, description TEXT NOT NULL, "
+      "expects_to_send INTEGER NOT NULL, expects_to_receive INTEGER NOT NULL, attempts INTEGER NOT NULL, "
+      "next_attempt_at INTEGER NOT NULL, created_at INTEGER NOT NULL, resource_deadline INTEGER NOT NULL, "
+      "PRIMARY KEY (app_id, session_id, task_id))";
+  {
+    Store store(temp.state());
+    store.putSession(makeSession("app", "s1"));
+  }
+  rawPragma(temp.state(), "DROP TABLE tasks");
+  rawPragma(temp.state(), oldTasks);
+  rawPragma(temp.state(), "INSERT INTO tasks VALUES ('app', 's1', 7, 1, 0, x'', x'', '/snapshot', '', '', x'', x'', "
+                          "0, -1, 0, 0, NULL, 0, 0.5, 'old', -1, -1, 0, 0, 0, 0)");
+  rawPragma(temp.state(), "PRAGMA user_version = 2");
+  Store store(temp.state());
+  CHECK(rawPragma(temp.state(), "PRAGMA user_version") == "3");
+  auto old = store.task("app", "s1", 7);
+  REQUIRE(old);
+  CHECK(old->description == "old");
+  CHECK(old->uploadResource.empty());
+  CHECK(old->uploadVersion == 0);
+  old->uploadResource = "http://127.0.0.1:8080/resumable-upload/1";
+  old->uploadVersion = 5;
+  store.putTask(*old);
+  auto saved = store.task("app", "s1", 7);
+  REQUIRE(saved);
+  CHECK(saved->uploadResource == "http://127.0.0.1:8080/resumable-upload/1");
+  CHECK(saved->uploadVersion == 5);
 }
 
 TEST_CASE("Store round-trips the apps' launch rate limiters") {
@@ -186,8 +223,8 @@ TEST_CASE("Store round-trips the apps' launch rate limiters") {
 TEST_CASE("Store refuses a database of a newer schema version") {
   TempFolder temp;
   { Store store(temp.state()); }
-  rawPragma(temp.state(), "PRAGMA user_version = 3");
-  REQUIRE(rawPragma(temp.state(), "PRAGMA user_version") == "3");
+  rawPragma(temp.state(), "PRAGMA user_version = 4");
+  REQUIRE(rawPragma(temp.state(), "PRAGMA user_version") == "4");
   try {
     Store store(temp.state());
     FAIL("a newer schema was accepted");
