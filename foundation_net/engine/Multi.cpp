@@ -1,5 +1,7 @@
 #include "engine/Multi.hpp"
 
+#include <utility>
+
 #include "platform/NetworkSocket.hpp"
 
 namespace foundation::engine {
@@ -165,10 +167,21 @@ void Multi::checkIdleConnection(CURL* easy) {
   curl_easy_getinfo(easy, CURLINFO_LOCAL_IP, &localIp);
   curl_easy_getinfo(easy, CURLINFO_LOCAL_PORT, &localPort);
   if (!primaryIp || !localIp) return;
-  ConnectionKey key{primaryIp, static_cast<int>(primaryPort), localIp, static_cast<int>(localPort)};
-  if (auto stale = idleHttp1BySocket_.find(fd); stale != idleHttp1BySocket_.end()) idleHttp1_.erase(stale->second);
-  idleHttp1_[key] = fd;
-  idleHttp1BySocket_[fd] = std::move(key);
+  const auto key = static_cast<std::uint32_t>((localPort & 0xffff) << 16 | (primaryPort & 0xffff));
+  auto& keyOfSocket = idleKeyBySocket_[fd];
+  if (keyOfSocket != key) {
+    // This socket number served another connection before: that one is gone (and its entry
+    // with it, unless a later socket took the same ports), so both maps stay as small as the
+    // set of socket numbers.
+    if (auto stale = idleHttp1_.find(keyOfSocket);
+        stale != idleHttp1_.end() && (stale->second.fd == fd || stale->second.fd == CURL_SOCKET_BAD))
+      idleHttp1_.erase(stale);
+    keyOfSocket = key;
+  }
+  auto& entry = idleHttp1_[key];
+  entry.fd = fd;
+  entry.primaryIp.assign(primaryIp);
+  entry.localIp.assign(localIp);
 }
 
 // Called by curl once a transfer has its connection, before the request goes. A reused
@@ -177,12 +190,12 @@ void Multi::checkIdleConnection(CURL* easy) {
 // reused connection that turns out dead.
 int Multi::onPrerequest(void* self, char* primaryIp, char* localIp, int primaryPort, int localPort) {
   auto* multi = static_cast<Multi*>(self);
-  auto found = multi->idleHttp1_.find({primaryIp, primaryPort, localIp, localPort});
+  const auto key = static_cast<std::uint32_t>((localPort & 0xffff) << 16 | (primaryPort & 0xffff));
+  auto found = multi->idleHttp1_.find(key);
   if (found == multi->idleHttp1_.end()) return CURL_PREREQFUNC_OK;  // a new connection, or not HTTP/1
-  curl_socket_t fd = found->second;
-  multi->idleHttp1BySocket_.erase(fd);
-  multi->idleHttp1_.erase(found);
-  platform::shutDownIfReadable(fd);
+  IdleConnection& idle = found->second;
+  if (idle.fd == CURL_SOCKET_BAD || idle.primaryIp != primaryIp || idle.localIp != localIp) return CURL_PREREQFUNC_OK;
+  platform::shutDownIfReadable(std::exchange(idle.fd, CURL_SOCKET_BAD));
   return CURL_PREREQFUNC_OK;
 }
 

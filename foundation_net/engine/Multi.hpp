@@ -4,9 +4,9 @@
 // One Multi is one connection pool. Everything here runs on the loop thread, and a Multi must
 // not be destroyed from inside one of its owners' callbacks (defer that with Loop::post).
 #pragma once
-#include <map>
+#include <cstdint>
 #include <string>
-#include <tuple>
+#include <unordered_map>
 #include <vector>
 
 #include <curl/curl.h>
@@ -64,19 +64,25 @@ class Multi {
   void checkIdleConnection(CURL* easy);
   static int onPrerequest(void* self, char* primaryIp, char* localIp, int primaryPort, int localPort);
 
-  // An HTTP/1 connection back in curl's cache: its addresses, and the socket.
-  using ConnectionKey = std::tuple<std::string, int, std::string, int>;  // primary ip, port, local ip, port
-
+  // An HTTP/1 connection back in curl's cache, found again by its two ports (the key: local
+  // port << 16 | remote port) and told apart from another with the same ports by its addresses.
+  // An entry whose connection went back into use keeps its node with fd = CURL_SOCKET_BAD, so
+  // that a steady set of keep-alive connections costs no allocation per request.
+  struct IdleConnection {
+    curl_socket_t fd = CURL_SOCKET_BAD;
+    std::string primaryIp;
+    std::string localIp;
+  };
   Loop& loop_;
   CURLM* multi_;
   Timer timer_;
   int active_ = 0;
   std::vector<CURL*> spareHandles_;       // reset
   std::vector<CURL*> configuredHandles_;  // with their last transfer's options
-  std::map<ConnectionKey, curl_socket_t> idleHttp1_;
-  // The other way round: a socket number curl closed and reused replaces its stale entry, so
-  // the map stays as small as the set of sockets.
-  std::map<curl_socket_t, ConnectionKey> idleHttp1BySocket_;
+  std::unordered_map<std::uint32_t, IdleConnection> idleHttp1_;
+  // The other way round: a socket number curl closed and reused for another connection must not
+  // leave its old entry looking idle.
+  std::unordered_map<curl_socket_t, std::uint32_t> idleKeyBySocket_;
 };
 
 }  // namespace foundation::engine
