@@ -87,4 +87,10 @@ std::optional<std::int64_t> offsetFrom(const HTTPURLResponse& response) {
   return offset;
 }
 
+bool saysComplete(const HTTPURLResponse& response, int version) {
+  const auto [name, value] = completionField(version);
+  auto field = response.value(name);
+  return field && text::trimmed(*field) == value;
+}
+
 }  // namespace foundation::detail::resumption

@@ -39,5 +39,8 @@ URLRequest appendRequest(const Resource& resource, const URLRequest& original, s
 URLRequest cancellationRequest(const Resource& resource, const URLRequest& original);
 // The offset a HEAD's 2xx or a PATCH's 409 reports (Upload-Offset), when it is a usable number.
 std::optional<std::int64_t> offsetFrom(const HTTPURLResponse& response);
+// Whether a HEAD's answer says the upload is complete (v3: Upload-Incomplete: ?0, v5+:
+// Upload-Complete: ?1): the server holds every byte, and its final response was lost.
+bool saysComplete(const HTTPURLResponse& response, int version);
 
 }  // namespace foundation::detail::resumption

@@ -827,6 +827,16 @@ bool URLSessionTask::Impl::continueResumedUpload(const HTTPURLResponse& response
   const std::int64_t named = detail::resumption::offsetFrom(response).value_or(-1);
   const std::int64_t offset = named > total ? -1 : named;
   if (uploadStep_ == UploadStep::askingOffset) {
+    // Every byte arrived and the upload completed, but its final response was lost with the
+    // connection: nothing is left to send, and the HEAD's answer is the response the task ends
+    // with (a PATCH would only be refused with 400). docs/semantics.md, "Resumable uploads".
+    if (status >= 200 && status < 300 && offset == total && uploadResource_ &&
+        detail::resumption::saysComplete(response, uploadResource_->version)) {
+      uploadOffset_ = total;
+      bytesSent_ = total;
+      uploadProgress_->startAt(total);
+      return false;
+    }
     if (status >= 200 && status < 300 && offset >= 0) {
       appendUploadFrom(offset);
     } else {

@@ -294,6 +294,26 @@ TEST_CASE("resumable upload: a 409 on the PATCH continues from the offset the se
   CHECK(f.recorder->body(resumed->taskIdentifier()) == "stored " + std::to_string(bodySize) + " bytes");
 }
 
+TEST_CASE("resumable upload: an upload the server completed but whose response was lost ends with the HEAD's answer") {
+  int version = 0;
+  SUBCASE("version 3") { version = 3; }
+  SUBCASE("version 6") { version = 6; }
+  CAPTURE(version);
+  Fixture f(version);
+  auto resumed = f.session->uploadTaskWithResumeData(f.interruptedUpload("?lose_response=1"));
+  auto done = f.run(resumed);
+  REQUIRE_FALSE(done.error);
+  CHECK(statusOf(done.response) == 204);  // the HEAD's: the POST's own answer is gone for good
+  auto upload = f.upload();
+  CHECK(upload.complete);
+  CHECK(upload.bytes == f.body);
+  // Nothing was sent again: no PATCH (the server would refuse one on a complete upload).
+  REQUIRE(upload.requests.size() == 2);
+  CHECK(upload.requests[1].method == "HEAD");
+  CHECK(bodyBytesOf(upload) == bodySize);
+  CHECK(resumed->countOfBytesSent() == static_cast<std::int64_t>(bodySize));
+}
+
 TEST_CASE("resumable upload: a resumed upload interrupted again gives resume data again") {
   Fixture f;
   auto second = f.session->uploadTaskWithResumeData(f.interruptedUpload("?drop_after=200000,600000"));

@@ -291,6 +291,7 @@ struct UploadStore {
         ResumableUpload upload;
         std::deque<std::uint64_t> dropAt;  // offsets at which a request's connection is dropped
         std::uint64_t headLag = 0;         // subtracted from the next HEAD's offset
+        bool loseResponse = false;         // the creating request's final response is not sent
         std::chrono::milliseconds pace{0};
         int writers = 0;
     };
@@ -1073,7 +1074,10 @@ void routeResumableUpload(Exchange& x) {
         detail::UploadStore::Slot& slot = store.slots[path];
         slot.upload.path = version ? path : std::string();
         slot.upload.version = version;
-        if (store.targetsSeen.insert(x.recorded().target).second) slot.dropAt = std::move(dropAt);
+        if (store.targetsSeen.insert(x.recorded().target).second) {
+            slot.dropAt = std::move(dropAt);
+            slot.loseResponse = x.flag("lose_response");
+        }
         slot.headLag = x.number("head_lag", 0);
         slot.pace = x.millis("pace_ms");
         store.order.push_back(path);
@@ -1087,12 +1091,15 @@ void routeResumableUpload(Exchange& x) {
     if (!readUploadBody(x, path, index)) return;
     const bool complete = version == 0 || saysComplete(x.recorded(), version);
     std::size_t stored;
+    bool loseResponse;
     {
         std::lock_guard lock(store.mutex);
-        auto& upload = store.slots.at(path).upload;
-        upload.complete = complete;
-        stored = upload.bytes.size();
+        auto& slot = store.slots.at(path);
+        slot.upload.complete = complete;
+        stored = slot.upload.bytes.size();
+        loseResponse = slot.loseResponse;
     }
+    if (loseResponse) return x.out.close();
     HeaderList headers = kTextPlain;
     if (version != 0) {
         headers.push_back(completionField(version, complete));

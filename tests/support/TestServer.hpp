@@ -51,6 +51,8 @@
 //                                any of its requests; only the first upload of a target is cut,
 //                                so a client that starts over succeeds;
 //                                head_lag=K: the first HEAD reports K bytes fewer than stored;
+//                                lose_response=1: the first upload of a target completes, then
+//                                its connection closes before the final response;
 //                                pace_ms=P: P ms after each 16 KiB read]
 //   /resumable-upload/ID        HEAD: 204 + Upload-Offset and the completion field; PATCH with
 //                               Upload-Offset appends (409 + Upload-Offset on a mismatch, 415 for v6
