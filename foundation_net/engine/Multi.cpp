@@ -6,6 +6,16 @@
 
 namespace foundation::engine {
 
+namespace {
+// As many as can be in flight on a busy pool; a handle beyond that is freed.
+constexpr std::size_t spareLimit = 64;
+
+// An idle connection's key in idleHttp1_: its local port << 16 | its remote port.
+std::uint32_t portKey(long localPort, long primaryPort) {
+  return static_cast<std::uint32_t>((localPort & 0xffff) << 16 | (primaryPort & 0xffff));
+}
+}  // namespace
+
 // One uv_poll per socket, found again through curl_multi_assign.
 struct Multi::Socket {
   uv_poll_t poll;
@@ -60,11 +70,6 @@ CURL* Multi::takeConfiguredHandle() {
   configuredHandles_.pop_back();
   return easy;
 }
-
-namespace {
-// As many as can be in flight on a busy pool; a handle beyond that is freed.
-constexpr std::size_t spareLimit = 64;
-}  // namespace
 
 void Multi::recycle(CURL* easy) {
   if (spareHandles_.size() + configuredHandles_.size() >= spareLimit) return curl_easy_cleanup(easy);
@@ -167,7 +172,7 @@ void Multi::checkIdleConnection(CURL* easy) {
   curl_easy_getinfo(easy, CURLINFO_LOCAL_IP, &localIp);
   curl_easy_getinfo(easy, CURLINFO_LOCAL_PORT, &localPort);
   if (!primaryIp || !localIp) return;
-  const auto key = static_cast<std::uint32_t>((localPort & 0xffff) << 16 | (primaryPort & 0xffff));
+  const auto key = portKey(localPort, primaryPort);
   auto& keyOfSocket = idleKeyBySocket_[fd];
   if (keyOfSocket != key) {
     // This socket number served another connection before: that one is gone (and its entry
@@ -190,7 +195,7 @@ void Multi::checkIdleConnection(CURL* easy) {
 // reused connection that turns out dead.
 int Multi::onPrerequest(void* self, char* primaryIp, char* localIp, int primaryPort, int localPort) {
   auto* multi = static_cast<Multi*>(self);
-  const auto key = static_cast<std::uint32_t>((localPort & 0xffff) << 16 | (primaryPort & 0xffff));
+  const auto key = portKey(localPort, primaryPort);
   auto found = multi->idleHttp1_.find(key);
   if (found == multi->idleHttp1_.end()) return CURL_PREREQFUNC_OK;  // a new connection, or not HTTP/1
   IdleConnection& idle = found->second;

@@ -832,9 +832,7 @@ bool URLSessionTask::Impl::continueResumedUpload(const HTTPURLResponse& response
     // with (a PATCH would only be refused with 400). docs/semantics.md, "Resumable uploads".
     if (status >= 200 && status < 300 && offset == total && uploadResource_ &&
         detail::resumption::saysComplete(response, uploadResource_->version)) {
-      uploadOffset_ = total;
-      bytesSent_ = total;
-      uploadProgress_->startAt(total);
+      setUploadPosition(total);
       return false;
     }
     if (status >= 200 && status < 300 && offset >= 0) {
@@ -864,11 +862,15 @@ void URLSessionTask::Impl::askUploadOffset() {
   restart(detail::resumption::offsetRequest(*uploadResource_, *originalRequest()));
 }
 
-void URLSessionTask::Impl::appendUploadFrom(std::int64_t offset) {
-  uploadStep_ = UploadStep::appending;
+void URLSessionTask::Impl::setUploadPosition(std::int64_t offset) {
   uploadOffset_ = offset;
   bytesSent_ = offset;
   uploadProgress_->startAt(offset);  // totalBytesSent is the position in the body
+}
+
+void URLSessionTask::Impl::appendUploadFrom(std::int64_t offset) {
+  uploadStep_ = UploadStep::appending;
+  setUploadPosition(offset);
   restart(detail::resumption::appendRequest(*uploadResource_, *originalRequest(), offset));
 }
 

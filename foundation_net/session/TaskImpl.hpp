@@ -201,6 +201,8 @@ class URLSessionTask::Impl {
   // a 409): true when it did, and the task went on with the next request.
   bool continueResumedUpload(const HTTPURLResponse& response);
   void askUploadOffset();
+  // The server holds the body up to `offset`: what the task counts as sent from now on.
+  void setUploadPosition(std::int64_t offset);
   void appendUploadFrom(std::int64_t offset);
   // Calls a pending cancelByProducingResumeData handler with the resume data `error` carries.
   void answerResumeDataHandler(const std::optional<Error>& error);
