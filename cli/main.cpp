@@ -29,6 +29,7 @@
 
 #include "background/Protocol.hpp"
 #include "cli/DaemonQuery.hpp"
+#include "operations/ResultStore.hpp"
 
 using namespace foundation;
 namespace tag = wire::tag;
@@ -286,18 +287,6 @@ std::optional<std::string> destinationOf(const URLSessionTask& task) {
   return description.substr(destinationPrefix.size());
 }
 
-// Moves the staged file to `destination` (copying across file systems).
-std::optional<std::string> moveFile(const std::string& from, const std::string& destination) {
-  std::error_code error;
-  fs::rename(from, destination, error);
-  if (!error) return std::nullopt;
-  if (error != std::errc::cross_device_link) return error.message();
-  fs::copy_file(from, destination, fs::copy_options::overwrite_existing, error);
-  if (error) return error.message();
-  fs::remove(from, error);
-  return std::nullopt;
-}
-
 class DownloadDelegate final : public URLSessionDownloadDelegate {
  public:
   DownloadDelegate(std::string destination, bool terminal)
@@ -322,8 +311,8 @@ class DownloadDelegate final : public URLSessionDownloadDelegate {
     auto& outcome = outcomes_[task.taskIdentifier()];
     if (http && http->statusCode() >= 400) {
       outcome = fmt::format("the server answered HTTP {}; nothing saved", http->statusCode());
-    } else if (auto failure = moveFile(location.path(), *destination)) {
-      outcome = fmt::format("cannot save {}: {}", *destination, *failure);
+    } else if (auto failure = operations::moveFile(location.path(), *destination)) {
+      outcome = fmt::format("cannot save {}: {}", *destination, failure.message());
     } else {
       outcome = "";
       saved_[task.taskIdentifier()] = fs::file_size(*destination);

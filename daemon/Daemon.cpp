@@ -155,20 +155,28 @@ void Daemon::clientClosed(Connection& connection) {
   schedule();  // events it left undelivered may launch it again
 }
 
+template <typename Visit>
+void Daemon::forEachTaskOf(const Session& session, Visit visit) {
+  const std::string& appId = session.record.appId;
+  const std::string& sessionId = session.record.sessionId;
+  for (auto it = tasks_.lower_bound(TaskKey{appId, sessionId, 0});
+       it != tasks_.end() && std::get<0>(it->first) == appId && std::get<1>(it->first) == sessionId; ++it)
+    visit(*it->second);
+}
+
 void Daemon::detach(Session& session) {
   session.holder.reset();
   session.replaying = false;
   session.finishAfter.clear();
   // The app went away: its data tasks cannot go on (Apple: -997); everything else does, and a
   // challenge it left unanswered waits for the app to be launched again.
-  for (auto& [taskKey, task] : tasks_) {
-    if (std::get<0>(taskKey) != session.record.appId || std::get<1>(taskKey) != session.record.sessionId) continue;
-    if (task->pendingChallenge) awaitApp(*task, std::exchange(task->pendingChallenge, nullptr));
-    if (task->record.kind == TaskKind::data && task->record.state != TaskState::completed)
-      complete(*task, Error::url(URLError::backgroundSessionWasDisconnected, std::nullopt,
-                                 "the app went away during a background data task"),
+  forEachTaskOf(session, [&](Task& task) {
+    if (task.pendingChallenge) awaitApp(task, std::exchange(task.pendingChallenge, nullptr));
+    if (task.record.kind == TaskKind::data && task.record.state != TaskState::completed)
+      complete(task, Error::url(URLError::backgroundSessionWasDisconnected, std::nullopt,
+                                "the app went away during a background data task"),
                std::nullopt, std::nullopt);
-  }
+  });
 }
 
 void Daemon::handle(Connection& connection, Message message) {
@@ -247,7 +255,7 @@ void Daemon::report(Connection& connection, const Message& message) {
       .add(tag::runningCount, counts[static_cast<int>(TaskState::running)])
       .add(tag::suspendedCount, counts[static_cast<int>(TaskState::suspended)])
       .add(tag::completedCount, counts[static_cast<int>(TaskState::completed)])
-      .add(tag::pendingEventCount, static_cast<std::int64_t>(store_->allPendingEvents().size()));
+      .add(tag::pendingEventCount, store_->pendingEventCount());
   connection.send(status);
 }
 
@@ -293,11 +301,10 @@ void Daemon::attach(Connection& connection, const Message& message) {
 
   Message attached(wire::Type::attached);
   std::uint64_t next = session.record.nextTaskId;
-  for (auto& [taskKey, task] : tasks_) {
-    if (std::get<0>(taskKey) != *appId || std::get<1>(taskKey) != *sessionId) continue;
-    next = std::max(next, task->record.taskId + 1);
-    attached.add(tag::task, background::encodeTaskSummary(summaryOf(*task)));
-  }
+  forEachTaskOf(session, [&](Task& task) {
+    next = std::max(next, task.record.taskId + 1);
+    attached.add(tag::task, background::encodeTaskSummary(summaryOf(task)));
+  });
   attached.add(tag::nextTaskId, static_cast<std::int64_t>(next));
   connection.send(attached);
 
@@ -305,12 +312,10 @@ void Daemon::attach(Connection& connection, const Message& message) {
   // after the challenges that waited for this app, which go again now and ask it.
   auto pending = store_->pendingEvents(*appId, *sessionId);
   for (const auto& event : pending) deliver(session, event);
-  for (auto& [taskKey, task] : tasks_) {
-    if (std::get<0>(taskKey) != *appId || std::get<1>(taskKey) != *sessionId) continue;
-    task->defaultHandlingNext = false;  // an app came after all: it is asked
-    if (!std::exchange(task->awaitingAppUntil, 0)) continue;
-    session.finishAfter.insert(task->record.taskId);
-  }
+  forEachTaskOf(session, [&](Task& task) {
+    task.defaultHandlingNext = false;  // an app came after all: it is asked
+    if (std::exchange(task.awaitingAppUntil, 0)) session.finishAfter.insert(task.record.taskId);
+  });
   session.replaying = !pending.empty() || !session.finishAfter.empty();
   finishEventsWhenDone(session);
   schedule();  // delayed requests can now ask the app, challenges go again
@@ -589,9 +594,9 @@ void Daemon::answerChallenge(Task& task, const Message& message) {
 
 void Daemon::acknowledge(std::int64_t sequence) {
   // The app's delegate has seen the task's last messages: the task and its files go.
-  std::vector<EventRecord> all = store_->allPendingEvents();
-  auto it = std::find_if(all.begin(), all.end(), [&](const EventRecord& e) { return e.sequence == sequence; });
-  if (it == all.end()) return;
+  // One row by its key, not the whole queue: every completion is acknowledged.
+  auto it = store_->pendingEvent(sequence);
+  if (!it) return;
   TaskKey key{it->appId, it->sessionId, it->taskId};
   store_->transaction([&] {
     store_->acknowledge(sequence);

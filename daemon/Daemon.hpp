@@ -109,6 +109,10 @@ class Daemon {
   void applyAppState(Session& session, const wire::Message& message);
   // The session's app went away (or let go of it): its data tasks fail with -997.
   void detach(Session& session);
+  // Calls `visit(Task&)` for each task of `session`, in task id order (tasks_ is sorted by app
+  // id, session id, task id, so they are one range).
+  template <typename Visit>
+  void forEachTaskOf(const Session& session, Visit visit);
 
   Session* sessionOf(const background::Connection& connection);
   Task* taskOf(Session& session, const wire::Message& message);

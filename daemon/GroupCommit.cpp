@@ -14,7 +14,6 @@ struct GroupCommit::Handles {
   uv_check_t commit;  // after the iteration's I/O callbacks: commit, then send
   uv_idle_t awake;    // while a group is open, the loop's poll does not block
   Store* store;
-  bool grouping = false;  // a group's transaction is open
   std::vector<std::function<void()>> afterCommit;
   int open = 2;           // handles still to close
 };
@@ -25,7 +24,6 @@ GroupCommit::GroupCommit(uv_loop_t* loop, Store& store) : handles_(new Handles{}
   uv_idle_init(loop, &handles_->awake);
   handles_->commit.data = handles_;
   store.groupWrites([h = handles_] {
-    h->grouping = true;
     background::Connection::holdWrites();
     uv_idle_start(&h->awake, [](uv_idle_t*) {});
     uv_check_start(&h->commit, [](uv_check_t* check) {
@@ -40,7 +38,6 @@ GroupCommit::GroupCommit(uv_loop_t* loop, Store& store) : handles_(new Handles{}
         std::fprintf(stderr, "urlsessiond: %s\n", error.what());
         std::_Exit(1);
       }
-      h->grouping = false;
       background::Connection::releaseWrites();
       for (auto& action : std::exchange(h->afterCommit, {})) action();
     });
@@ -48,7 +45,7 @@ GroupCommit::GroupCommit(uv_loop_t* loop, Store& store) : handles_(new Handles{}
 }
 
 void GroupCommit::afterCommit(std::function<void()> action) {
-  if (!handles_->grouping) return action();
+  if (!handles_->store->groupIsOpen()) return action();
   handles_->afterCommit.push_back(std::move(action));
 }
 

@@ -122,6 +122,8 @@ constexpr const char* appendEventSql =
 constexpr const char* pendingEventsSql =
     "SELECT " EVENT_COLUMNS " FROM events WHERE app_id = ?1 AND session_id = ?2 ORDER BY sequence";
 constexpr const char* allPendingEventsSql = "SELECT " EVENT_COLUMNS " FROM events ORDER BY sequence";
+constexpr const char* pendingEventCountSql = "SELECT COUNT(*) FROM events";
+constexpr const char* pendingEventSql = "SELECT " EVENT_COLUMNS " FROM events WHERE sequence = ?1";
 constexpr const char* acknowledgeSql = "DELETE FROM events WHERE sequence = ?1";
 
 [[noreturn]] void fail(sqlite3* db, const char* what) {
@@ -563,6 +565,18 @@ std::vector<EventRecord> Store::allPendingEvents() const {
   std::vector<EventRecord> events;
   while (statement.step()) events.push_back(readEvent(statement));
   return events;
+}
+
+std::int64_t Store::pendingEventCount() const {
+  Statement statement(db_, pendingEventCountSql, "pendingEventCount");
+  return statement.step() ? statement.int64(0) : 0;
+}
+
+std::optional<EventRecord> Store::pendingEvent(std::int64_t sequence) const {
+  Statement statement(db_, pendingEventSql, "pendingEvent");
+  statement.integer(1, sequence);
+  if (!statement.step()) return std::nullopt;
+  return readEvent(statement);
 }
 
 bool Store::acknowledge(std::int64_t sequence) {

@@ -112,8 +112,14 @@ class Store {
   // Events not yet acknowledged, oldest first.
   std::vector<EventRecord> pendingEvents(const std::string& appId, const std::string& sessionId) const;
   std::vector<EventRecord> allPendingEvents() const;
+  // The pending event with this sequence number, if there is one.
+  std::optional<EventRecord> pendingEvent(std::int64_t sequence) const;
   // Deletes the event; false when it was not pending (acknowledged already).
   bool acknowledge(std::int64_t sequence);
+  // The number of events not yet acknowledged, every session's.
+  std::int64_t pendingEventCount() const;
+  // A group's transaction is open: its writes are not committed yet.
+  bool groupIsOpen() const { return groupOpen_; }
 
  private:
   void joinGroup();  // before every write: opens the group's transaction when needed

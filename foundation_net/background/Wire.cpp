@@ -626,8 +626,7 @@ std::optional<URLSessionConfiguration> decodeConfiguration(const Message& messag
     return std::nullopt;
   }
   // Written since resumable uploads; a configuration stored by an older library has the default.
-  if (std::any_of(message.fields().begin(), message.fields().end(),
-                  [](const Field& field) { return field.tag == configurationUploadInteropVersion; })) {
+  if (hasField(message, configurationUploadInteropVersion)) {
     const auto version = asInt(message.integer(configurationUploadInteropVersion));
     if (!version) return std::nullopt;
     configuration.resumableUploadInteropVersion = *version;

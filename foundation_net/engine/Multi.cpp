@@ -162,6 +162,11 @@ void Multi::checkIdleConnection(CURL* easy) {
   curl_socket_t fd = CURL_SOCKET_BAD;
   curl_easy_getinfo(easy, CURLINFO_HTTP_VERSION, &version);
   if (version != CURL_HTTP_VERSION_1_0 && version != CURL_HTTP_VERSION_1_1) return;  // HTTP/2 frames itself
+  // Over TLS the socket's bytes are records, not response bytes: a late session ticket would
+  // look like excess, and excess the TLS library already decrypted cannot be seen from here.
+  char* scheme = nullptr;
+  curl_easy_getinfo(easy, CURLINFO_SCHEME, &scheme);
+  if (!scheme || !curl_strequal(scheme, "http")) return;
   if (curl_easy_getinfo(easy, CURLINFO_ACTIVESOCKET, &fd) != CURLE_OK || fd == CURL_SOCKET_BAD) return;  // closed
   if (platform::shutDownIfReadable(fd)) return;
   char* primaryIp = nullptr;

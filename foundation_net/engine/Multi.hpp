@@ -60,7 +60,8 @@ class Multi {
   void socketAction(curl_socket_t fd, int events);
   void drainCompletions();
   // HTTP/1 framing: a response that ended before all of the server's bytes were read leaves
-  // them on the connection, where the next request would take them for its response.
+  // them on the connection, where the next request would take them for its response (plain
+  // http only; see checkIdleConnection).
   void checkIdleConnection(CURL* easy);
   static int onPrerequest(void* self, char* primaryIp, char* localIp, int primaryPort, int localPort);
 

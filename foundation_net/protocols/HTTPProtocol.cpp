@@ -522,13 +522,14 @@ URLSessionTaskTransactionMetrics HTTPProtocol::collectMetrics() const {
 
 void HTTPProtocol::releaseTransfer() {
   if (easy_) {
-    if (pool_ && keepOptions_) {
+    if (pool_) {
       pool_->remove(easy_);
-      curl_easy_setopt(easy_, CURLOPT_ERRORBUFFER, nullptr);  // this protocol's, about to go
-      pool_->recycleConfigured(easy_);
-    } else if (pool_) {
-      pool_->remove(easy_);
-      pool_->recycle(easy_);
+      if (keepOptions_) {
+        curl_easy_setopt(easy_, CURLOPT_ERRORBUFFER, nullptr);  // this protocol's, about to go
+        pool_->recycleConfigured(easy_);
+      } else {
+        pool_->recycle(easy_);
+      }
     } else {
       curl_easy_cleanup(easy_);
     }

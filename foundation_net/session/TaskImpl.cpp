@@ -654,10 +654,15 @@ detail::LoadingClient::BodyVerdict URLSessionTask::Impl::protocolDidLoad(const c
   if (phase_ != Phase::loading) return Verdict::abort;
   noteActivity();
   if (bodyHeld() || !heldChunks_.empty()) {
-    std::size_t held = count;
-    for (const auto& chunk : heldChunks_) held += chunk.size();
     const bool waitsForDisposition = awaitingDisposition_ && !suspended_ && !backlog_->full();
-    if (canPause && !(waitsForDisposition && held <= heldBodyLimit)) {
+    // The held bytes are summed only where the limit applies (a protocol that cannot pause
+    // hands over chunk after chunk, and a walk per chunk would make that quadratic).
+    auto heldWithThis = [&] {
+      std::size_t held = count;
+      for (const auto& chunk : heldChunks_) held += chunk.size();
+      return held;
+    };
+    if (canPause && !(waitsForDisposition && heldWithThis() <= heldBodyLimit)) {
       handOverBody();  // what the delegate queue is to drain before the transfer resumes
       protocolPaused_ = true;
       // Waiting on our own delegate is not network idleness.

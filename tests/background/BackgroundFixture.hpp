@@ -76,9 +76,7 @@ struct BackgroundEnvironment {
     for (const auto& entry : fs::directory_iterator(root)) {
       if (entry.path().extension() != ".pids") continue;
       for (const auto& line : logLines(entry.path())) {
-        pid_t pid = std::stoi(line);
-        ::kill(pid, SIGKILL);
-        for (int i = 0; i < 100 && ::kill(pid, 0) == 0; ++i) std::this_thread::sleep_for(10ms);
+        killAndWait(std::stoi(line));
       }
     }
   }
@@ -94,8 +92,7 @@ struct BackgroundEnvironment {
   void killDaemon() {
     pid_t pid = daemonPid();
     if (pid <= 0) return;
-    ::kill(pid, SIGKILL);
-    for (int i = 0; i < 100 && isRunning(pid); ++i) std::this_thread::sleep_for(10ms);
+    killAndWait(pid);
     // Only its own: an app may have started the next daemon meanwhile, which wrote its pid.
     std::error_code ignored;
     if (daemonPid() == pid) fs::remove(root / "run" / "urlsessiond.pid", ignored);
@@ -108,6 +105,11 @@ struct BackgroundEnvironment {
     std::getline(stat, line);
     auto end = line.rfind(')');
     return end == std::string::npos || line.size() < end + 3 || line[end + 2] != 'Z';
+  }
+  // SIGKILL, then up to 1 s for it to be gone.
+  static void killAndWait(pid_t pid) {
+    ::kill(pid, SIGKILL);
+    for (int i = 0; i < 100 && isRunning(pid); ++i) std::this_thread::sleep_for(10ms);
   }
 };
 
