@@ -10,7 +10,7 @@ namespace {
 // As many as can be in flight on a busy pool; a handle beyond that is freed.
 constexpr std::size_t spareLimit = 64;
 
-// An idle connection's key in idleHttp1_: its local port << 16 | its remote port.
+// A connection's key in http1SocketsByPorts_: its local port << 16 | its remote port.
 std::uint32_t portKey(long localPort, long primaryPort) {
   return static_cast<std::uint32_t>((localPort & 0xffff) << 16 | (primaryPort & 0xffff));
 }
@@ -46,8 +46,6 @@ Multi::~Multi() {
 
 CURLMcode Multi::add(CURL* easy, TransferOwner* owner) {
   curl_easy_setopt(easy, CURLOPT_PRIVATE, owner);
-  curl_easy_setopt(easy, CURLOPT_PREREQFUNCTION, &Multi::onPrerequest);
-  curl_easy_setopt(easy, CURLOPT_PREREQDATA, this);
   CURLMcode rc = curl_multi_add_handle(multi_, easy);
   if (rc == CURLM_OK) ++active_;
   return rc;
@@ -149,63 +147,75 @@ void Multi::drainCompletions() {
     curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, reinterpret_cast<char**>(&owner));
     // Copy the result first: the owner may remove (and free) the handle, which invalidates msg.
     CURLcode result = msg->data.result;
-    checkIdleConnection(msg->easy_handle);
     if (owner) owner->transferDidComplete(result);
   }
 }
 
-// Excess bytes already here: the connection is shut down, and curl, which checks a cached
-// connection before reusing it, finds it closed and opens another. Else it is remembered, for
-// excess that comes later, while it is idle (onPrerequest).
-void Multi::checkIdleConnection(CURL* easy) {
-  long version = 0;
-  curl_socket_t fd = CURL_SOCKET_BAD;
-  curl_easy_getinfo(easy, CURLINFO_HTTP_VERSION, &version);
-  if (version != CURL_HTTP_VERSION_1_0 && version != CURL_HTTP_VERSION_1_1) return;  // HTTP/2 frames itself
-  // Over TLS the socket's bytes are records, not response bytes: a late session ticket would
-  // look like excess, and excess the TLS library already decrypted cannot be seen from here.
-  char* scheme = nullptr;
-  curl_easy_getinfo(easy, CURLINFO_SCHEME, &scheme);
-  if (!scheme || !curl_strequal(scheme, "http")) return;
-  if (curl_easy_getinfo(easy, CURLINFO_ACTIVESOCKET, &fd) != CURLE_OK || fd == CURL_SOCKET_BAD) return;  // closed
-  if (platform::shutDownIfReadable(fd)) return;
-  char* primaryIp = nullptr;
-  char* localIp = nullptr;
-  long primaryPort = 0, localPort = 0;
-  curl_easy_getinfo(easy, CURLINFO_PRIMARY_IP, &primaryIp);
-  curl_easy_getinfo(easy, CURLINFO_PRIMARY_PORT, &primaryPort);
-  curl_easy_getinfo(easy, CURLINFO_LOCAL_IP, &localIp);
-  curl_easy_getinfo(easy, CURLINFO_LOCAL_PORT, &localPort);
-  if (!primaryIp || !localIp) return;
-  const auto key = portKey(localPort, primaryPort);
-  auto& keyOfSocket = idleKeyBySocket_[fd];
-  if (keyOfSocket != key) {
-    // This socket number served another connection before: that one is gone (and its entry
-    // with it, unless a later socket took the same ports), so both maps stay as small as the
-    // set of socket numbers.
-    if (auto stale = idleHttp1_.find(keyOfSocket);
-        stale != idleHttp1_.end() && (stale->second.fd == fd || stale->second.fd == CURL_SOCKET_BAD))
-      idleHttp1_.erase(stale);
-    keyOfSocket = key;
-  }
-  auto& entry = idleHttp1_[key];
-  entry.fd = fd;
-  entry.primaryIp.assign(primaryIp);
-  entry.localIp.assign(localIp);
+void Multi::guardHttp1Reuse(CURL* easy, bool guard) {
+  curl_easy_setopt(easy, CURLOPT_OPENSOCKETFUNCTION, guard ? &Multi::onOpenSocket : nullptr);
+  curl_easy_setopt(easy, CURLOPT_OPENSOCKETDATA, this);
+  curl_easy_setopt(easy, CURLOPT_CLOSESOCKETFUNCTION, guard ? &Multi::onCloseSocket : nullptr);
+  curl_easy_setopt(easy, CURLOPT_CLOSESOCKETDATA, this);
+  curl_easy_setopt(easy, CURLOPT_PREREQFUNCTION, guard ? &Multi::onPrerequest : nullptr);
+  curl_easy_setopt(easy, CURLOPT_PREREQDATA, this);
 }
 
-// Called by curl once a transfer has its connection, before the request goes. A reused
-// HTTP/1 connection on which the server sent bytes while it was idle is shut down here: the
-// request then fails to go out, and curl retries it on a new connection, as it does for any
-// reused connection that turns out dead.
+curl_socket_t Multi::onOpenSocket(void* self, curlsocktype, curl_sockaddr* address) {
+  const int fd = platform::openSocket(address->family, address->socktype, address->protocol);
+  if (fd < 0) return CURL_SOCKET_BAD;
+  auto* multi = static_cast<Multi*>(self);
+  multi->forgetSocket(fd);  // not expected: every socket made here is closed through onCloseSocket
+  multi->http1Sockets_.emplace(fd, Http1Socket{});
+  return fd;
+}
+
+int Multi::onCloseSocket(void* self, curl_socket_t fd) {
+  static_cast<Multi*>(self)->forgetSocket(fd);
+  return platform::closeSocket(fd);
+}
+
+void Multi::forgetSocket(curl_socket_t fd) {
+  auto found = http1Sockets_.find(fd);
+  if (found == http1Sockets_.end()) return;
+  if (found->second.labelled) {
+    auto [first, last] = http1SocketsByPorts_.equal_range(found->second.key);
+    for (auto it = first; it != last; ++it)
+      if (it->second == fd) {
+        http1SocketsByPorts_.erase(it);
+        break;
+      }
+  }
+  http1Sockets_.erase(found);
+}
+
+// Called by curl once a transfer has its connection, before the request goes. A socket seen
+// here before is a reused connection: bytes waiting on it came while it was idle (curl only
+// checks a cached connection for end-of-file), so it is shut down, the request fails to go out,
+// and curl retries it on a new connection, as it does for any reused connection that turns out
+// dead. A socket not seen before is a new connection, whose request is its first.
 int Multi::onPrerequest(void* self, char* primaryIp, char* localIp, int primaryPort, int localPort) {
   auto* multi = static_cast<Multi*>(self);
   const auto key = portKey(localPort, primaryPort);
-  auto found = multi->idleHttp1_.find(key);
-  if (found == multi->idleHttp1_.end()) return CURL_PREREQFUNC_OK;  // a new connection, or not HTTP/1
-  IdleConnection& idle = found->second;
-  if (idle.fd == CURL_SOCKET_BAD || idle.primaryIp != primaryIp || idle.localIp != localIp) return CURL_PREREQFUNC_OK;
-  platform::shutDownIfReadable(std::exchange(idle.fd, CURL_SOCKET_BAD));
+  auto [first, last] = multi->http1SocketsByPorts_.equal_range(key);
+  for (auto it = first; it != last; ++it) {
+    auto socket = multi->http1Sockets_.find(it->second);
+    if (socket != multi->http1Sockets_.end() && socket->second.primaryIp == primaryIp &&
+        socket->second.localIp == localIp) {
+      platform::shutDownIfReadable(it->second);
+      return CURL_PREREQFUNC_OK;
+    }
+  }
+  // Only sockets still connecting or just connected are unlabelled, so this looks at a few.
+  for (auto& [fd, socket] : multi->http1Sockets_) {
+    if (socket.labelled) continue;
+    auto ends = platform::socketEndpoints(fd);
+    if (!ends || ends->localPort != localPort || ends->remotePort != primaryPort || ends->localIp != localIp ||
+        ends->remoteIp != primaryIp)
+      continue;
+    socket = Http1Socket{true, key, std::move(ends->remoteIp), std::move(ends->localIp)};
+    multi->http1SocketsByPorts_.emplace(key, fd);
+    break;
+  }
   return CURL_PREREQFUNC_OK;
 }
 

@@ -52,6 +52,12 @@ class Multi {
   // its options suit the next request of the same kind (see HTTPProtocol's plain requests),
   // which then sets only what differs, as curl allows for handles used one transfer after another.
   void recycleConfigured(CURL* easy);
+  // HTTP/1 framing, for a plain-http transfer (over TLS the socket carries records, and HTTP/2
+  // frames itself): a server that sent more than its response said leaves bytes on the
+  // connection, which the next request on it would take for its response. With this, curl's
+  // sockets for `easy` are tracked and a reused one with bytes waiting is not used. `guard`
+  // false takes that off a handle that had it (recycleConfigured keeps options).
+  void guardHttp1Reuse(CURL* easy, bool guard);
 
  private:
   struct Socket;
@@ -59,18 +65,16 @@ class Multi {
   static int onTimer(CURLM* multi, long timeoutMs, void* self);
   void socketAction(curl_socket_t fd, int events);
   void drainCompletions();
-  // HTTP/1 framing: a response that ended before all of the server's bytes were read leaves
-  // them on the connection, where the next request would take them for its response (plain
-  // http only; see checkIdleConnection).
-  void checkIdleConnection(CURL* easy);
+  static curl_socket_t onOpenSocket(void* self, curlsocktype purpose, curl_sockaddr* address);
+  static int onCloseSocket(void* self, curl_socket_t fd);
+  void forgetSocket(curl_socket_t fd);
   static int onPrerequest(void* self, char* primaryIp, char* localIp, int primaryPort, int localPort);
 
-  // An HTTP/1 connection back in curl's cache, found again by its two ports (the key: local
-  // port << 16 | remote port) and told apart from another with the same ports by its addresses.
-  // An entry whose connection went back into use keeps its node with fd = CURL_SOCKET_BAD, so
-  // that a steady set of keep-alive connections costs no allocation per request.
-  struct IdleConnection {
-    curl_socket_t fd = CURL_SOCKET_BAD;
+  // A socket curl opened for a transfer under guardHttp1Reuse; labelled with its addresses at
+  // its first transfer's prerequest, found again by its ports (local << 16 | remote) at reuse.
+  struct Http1Socket {
+    bool labelled = false;
+    std::uint32_t key = 0;
     std::string primaryIp;
     std::string localIp;
   };
@@ -80,10 +84,10 @@ class Multi {
   int active_ = 0;
   std::vector<CURL*> spareHandles_;       // reset
   std::vector<CURL*> configuredHandles_;  // with their last transfer's options
-  std::unordered_map<std::uint32_t, IdleConnection> idleHttp1_;
-  // The other way round: a socket number curl closed and reused for another connection must not
-  // leave its old entry looking idle.
-  std::unordered_map<curl_socket_t, std::uint32_t> idleKeyBySocket_;
+  // Open sockets, from curl's open-socket to its close-socket callback, so that a socket number
+  // is never mistaken for an earlier connection's.
+  std::unordered_map<curl_socket_t, Http1Socket> http1Sockets_;
+  std::unordered_multimap<std::uint32_t, curl_socket_t> http1SocketsByPorts_;
 };
 
 }  // namespace foundation::engine

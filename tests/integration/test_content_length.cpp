@@ -7,6 +7,9 @@
 #include <doctest/doctest.h>
 
 #include <algorithm>
+#include <condition_variable>
+#include <functional>
+#include <mutex>
 
 #include "Recorder.hpp"
 #include "TestServer.hpp"
@@ -106,4 +109,44 @@ TEST_CASE("more bytes than Content-Length: exactly Content-Length bytes, and the
   CHECK_FALSE(c.recorder->completion(after->taskIdentifier()).error);
   CHECK(c.recorder->body(after->taskIdentifier()) == "Hello, world!");
   CHECK(c.server.connectionsAccepted() == 3);
+}
+
+// The check above must not mistake a busy connection for one with excess: curl hands a finished
+// transfer's connection to the next waiting request at once, and that request's response may
+// already be there when the finished one is reported. Every request goes out once, on the
+// connections of the first burst.
+TEST_CASE("connections reused back to back are kept, and no request is sent twice") {
+  TestServer server;
+  auto configuration = URLSessionConfiguration::defaultConfiguration();
+  configuration.httpMaximumConnectionsPerHost = 4;
+  auto session = URLSession::make(configuration);
+  constexpr int kRequests = 3000, kInFlight = 16;
+  std::mutex mutex;
+  std::condition_variable done;
+  int started = 0, finished = 0, failed = 0;
+  std::function<void()> startNext = [&] {
+    const bool post = started % 2 == 1;  // a request that must never be repeated among them
+    ++started;
+    URLRequest request(URL(server.url(post ? "/echo" : "/hello")));
+    if (post) {
+      request.httpMethod = "POST";
+      request.httpBody = Data(std::string("x"));
+    }
+    session->dataTask(request, [&](std::optional<Data> body, std::shared_ptr<const URLResponse>, std::optional<Error> error) {
+      std::lock_guard lock(mutex);
+      if (error || !body || body->empty()) ++failed;
+      if (++finished == kRequests) done.notify_all();
+      if (started < kRequests) startNext();
+    })->resume();
+  };
+  {
+    std::lock_guard lock(mutex);
+    for (int i = 0; i < kInFlight; ++i) startNext();
+  }
+  std::unique_lock lock(mutex);
+  REQUIRE(done.wait_for(lock, 60s, [&] { return finished == kRequests; }));
+  CHECK(failed == 0);
+  CHECK(server.requestCount() == static_cast<std::size_t>(kRequests));
+  CHECK(server.connectionsAccepted() == 4);
+  session->invalidateAndCancel();
 }
