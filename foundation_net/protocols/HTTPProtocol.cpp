@@ -115,6 +115,30 @@ RequestHeaderList requestHeaderList(const std::vector<std::pair<std::string, std
   return list;
 }
 
+// The proxy settings of the environment, as curl reads them (url.c, detect_proxy): read once
+// per process instead of by curl for every transfer (five getenv walks per request). The
+// environment of a running process does not change under it in any way this library supports
+// (setenv is not thread-safe).
+struct EnvironmentProxies {
+  std::string http, https, noProxy;  // "" for none
+};
+
+const EnvironmentProxies& environmentProxies() {
+  static const EnvironmentProxies proxies = [] {
+    auto first = [](std::initializer_list<const char*> names) {
+      for (const char* name : names)
+        if (auto value = platform::environment(name); value && !value->empty()) return *value;
+      return std::string();
+    };
+    // Only the lower-case http_proxy: HTTP_PROXY can be set by a request's "Proxy:" header in CGI.
+    EnvironmentProxies found{first({"http_proxy", "all_proxy", "ALL_PROXY"}),
+                             first({"https_proxy", "HTTPS_PROXY", "all_proxy", "ALL_PROXY"}),
+                             first({"no_proxy", "NO_PROXY"})};
+    return found;
+  }();
+  return proxies;
+}
+
 Date dateAfter(Date start, curl_off_t microseconds) {
   return start + std::chrono::duration_cast<Date::duration>(std::chrono::microseconds(microseconds));
 }
@@ -215,9 +239,10 @@ void HTTPProtocol::begin() {
     } else if (request().httpMethod != "GET" || hasBody) {
       curl_easy_setopt(easy, CURLOPT_CUSTOMREQUEST, request().httpMethod.c_str());
     }
-    configureProxy(easy, context.proxy);
     configureCredential(easy, context);
   }
+  // Every time: a configured handle's last request may have had another scheme.
+  configureProxy(easy, context.proxy);
   configureHeaders(easy, context, hasBody, configured);
   context.pool->guardHttp1Reuse(easy, url.scheme() == "http");
 
@@ -293,8 +318,14 @@ void HTTPProtocol::configureHeaders(CURL* easy, const LoadContext& context, bool
 }
 
 void HTTPProtocol::configureProxy(CURL* easy, const std::map<std::string, std::string>& proxy) {
-  if (proxy.empty()) return;
   const bool https = request().url->scheme() == "https";
+  if (proxy.empty()) {
+    // No dictionary: the environment's proxies, given to curl so that it does not look them up.
+    const auto& environment = environmentProxies();
+    curl_easy_setopt(easy, CURLOPT_PROXY, (https ? environment.https : environment.http).c_str());
+    curl_easy_setopt(easy, CURLOPT_NOPROXY, environment.noProxy.c_str());
+    return;
+  }
   auto get = [&](const char* key) -> std::string {
     auto it = proxy.find(key);
     return it == proxy.end() ? std::string() : it->second;
@@ -398,14 +429,12 @@ void HTTPProtocol::finishHeaderBlock() {
   auto response = std::make_shared<HTTPURLResponse>(*request().url, status_, httpVersion_, std::move(fields_));
   fields_.clear();
   if (auto space = challengedSpace(*response)) {
-    metricsReported_ = true;
-    client_->didCollectTransactionMetrics(*this, collectMetrics());
+    reportMetrics();
     client_->didReceiveAuthenticationChallenge(*this, std::move(*space), response);
   } else if (auto next = redirectRequest(request(), *response)) {
     // A followed redirect stops this transfer before curl completes it: its transaction's
     // metrics are taken now.
-    metricsReported_ = true;
-    client_->didCollectTransactionMetrics(*this, collectMetrics());
+    reportMetrics();
     client_->wasRedirectedTo(*this, *next, response);
   } else {
     client_->didReceive(*this, response);
@@ -448,7 +477,7 @@ std::size_t HTTPProtocol::onRead(char* buffer, std::size_t size, std::size_t cou
 void HTTPProtocol::transferDidComplete(CURLcode result) {
   auto keepAlive = std::move(self_);
   const bool stopped = stopped_;
-  if (!stopped && !metricsReported_) client_->didCollectTransactionMetrics(*this, collectMetrics());
+  if (!stopped && !metricsReported_) reportMetrics();
   std::string detail = errorBuffer_;
   CURL* easy = easy_;
   if (!stopped) {
@@ -467,6 +496,11 @@ void HTTPProtocol::transferDidComplete(CURLcode result) {
     return;
   }
   releaseTransfer();
+}
+
+void HTTPProtocol::reportMetrics() {
+  metricsReported_ = true;
+  if (client_->wantsTransactionMetrics()) client_->didCollectTransactionMetrics(*this, collectMetrics());
 }
 
 URLSessionTaskTransactionMetrics HTTPProtocol::collectMetrics() const {

@@ -48,6 +48,8 @@ class HTTPProtocol final : public URLProtocol, public FlowControlled, private en
   std::optional<URLProtectionSpace> challengedSpace(const HTTPURLResponse& response) const;
   void finishHeaderBlock();
   void transferDidComplete(CURLcode result) override;
+  // Hands this transaction's metrics to the client, once, if anyone can receive them.
+  void reportMetrics();
   URLSessionTaskTransactionMetrics collectMetrics() const;
   void releaseTransfer();
 

@@ -77,6 +77,9 @@ class LoadingClient : public URLProtocolClient {
   virtual void didReceiveAuthenticationChallenge(URLProtocol&, URLProtectionSpace space,
                                                  std::shared_ptr<const HTTPURLResponse> response) = 0;
   virtual void didCollectTransactionMetrics(URLProtocol&, URLSessionTaskTransactionMetrics) = 0;
+  // Whether metrics would reach anyone (a task delegate, the task's or the session's): without
+  // one, collecting them (about twenty curl_easy_getinfo calls) is skipped.
+  virtual bool wantsTransactionMetrics() = 0;
   virtual LoadContext loadContext() = 0;
 };
 

@@ -58,6 +58,11 @@ void TaskClient::didCollectTransactionMetrics(URLProtocol&, URLSessionTaskTransa
   if (auto task = task_.lock()) task->impl().protocolDidCollectMetrics(std::move(metrics));
 }
 
+bool TaskClient::wantsTransactionMetrics() {
+  auto task = task_.lock();
+  return task && task->impl().hasMetricsReceiver();
+}
+
 void TaskClient::didReceiveAuthenticationChallenge(URLProtocol&, URLProtectionSpace space,
                                                    std::shared_ptr<const HTTPURLResponse> response) {
   if (auto task = task_.lock()) task->impl().protocolDidReceiveChallenge(std::move(space), std::move(response));

@@ -29,6 +29,7 @@ class TaskClient final : public LoadingClient, public std::enable_shared_from_th
   void didSendBodyData(URLProtocol&, std::int64_t, std::int64_t, std::int64_t) override;
   void didReceiveInformationalResponse(URLProtocol&, std::shared_ptr<const HTTPURLResponse>) override;
   void didCollectTransactionMetrics(URLProtocol&, URLSessionTaskTransactionMetrics) override;
+  bool wantsTransactionMetrics() override;
   void didReceiveAuthenticationChallenge(URLProtocol&, URLProtectionSpace, std::shared_ptr<const HTTPURLResponse>) override;
   LoadContext loadContext() override;
 

@@ -933,6 +933,8 @@ void URLSessionTask::Impl::protocolDidReceiveInformational(std::shared_ptr<const
   });
 }
 
+bool URLSessionTask::Impl::hasMetricsReceiver() const { return delegateAs<URLSessionTaskDelegate>() != nullptr; }
+
 void URLSessionTask::Impl::protocolDidCollectMetrics(URLSessionTaskTransactionMetrics metrics) {
   metrics.response = response();
   metrics_.transactionMetrics.push_back(std::move(metrics));

@@ -110,6 +110,7 @@ class URLSessionTask::Impl {
   void protocolDidSendBodyData(std::int64_t bytesSent, std::int64_t totalSent, std::int64_t expected);
   void protocolDidReceiveInformational(std::shared_ptr<const HTTPURLResponse> response);
   void protocolDidCollectMetrics(URLSessionTaskTransactionMetrics metrics);
+  bool hasMetricsReceiver() const;  // a task delegate (the task's or the session's) to give them to
   void protocolDidReceiveChallenge(URLProtectionSpace space, std::shared_ptr<const HTTPURLResponse> response);
   detail::LoadContext loadContext();
   // Background sessions: the daemon runs the transfer; this object mirrors it.
