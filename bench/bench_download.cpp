@@ -121,7 +121,7 @@ int runChildVariant(const std::string& variant, const std::string& url, std::uin
     report = runSessionVariant<DiscardingDataDelegate>([&](URLSession& s) { return s.dataTask(URL(url)); });
   } else if (variant == "raw") {
     bench::RawOptions options;
-    options.bufferSize = 256 * 1024;  // the library's receive buffer (HTTPProtocol.cpp)
+    options.bufferSize = 256 * 1024;  // at least the library's receive buffer (120 KiB, HTTPProtocol.cpp)
     bench::RawMultiClient raw(options);
     auto r = raw.run(url, 1, 1);
     report.bytes = r.bytes;

@@ -59,7 +59,6 @@ struct LoadContext {
   // Credentials to send, answering an earlier challenge for this protection space.
   std::optional<URLCredential> credential;
   std::string authenticationMethod;  // NSURLAuthenticationMethodHTTPBasic or …HTTPDigest
-  bool downloadsToFile = false;      // a download task's: its body is expected to be large
 };
 
 class LoadingClient : public URLProtocolClient {

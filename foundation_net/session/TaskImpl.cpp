@@ -440,7 +440,7 @@ detail::LoadContext URLSessionTask::Impl::loadContext() {
   }
   return detail::LoadContext{session.pool(), session.defaultHeaderLists(), session.configuration.httpAdditionalHeaders,
                              session.configuration.connectionProxyDictionary, std::move(body), std::move(extraHeaders),
-                             credential_, authenticationMethod_, kind_ == Kind::download};
+                             credential_, authenticationMethod_};
 }
 
 void URLSessionTask::Impl::protocolWasRedirected(URLRequest newRequest, std::shared_ptr<const URLResponse> response) {
