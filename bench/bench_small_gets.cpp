@@ -48,17 +48,19 @@ struct RoundResult {
   int connections = 0;        // accepted by the server during the round
   double cpuSeconds = 0;      // user + system time of the whole process (server included)
   long contextSwitches = 0;   // voluntary + involuntary, whole process
+  long pageFaults = 0;        // minor + major, whole process: memory the allocator gave back and took again
   double rate() const { return seconds > 0 ? static_cast<double>(ok) / seconds : 0; }
 };
 
 struct Usage {
   double cpu;
   long switches;
+  long faults;
   static Usage now() {
     rusage u{};
     getrusage(RUSAGE_SELF, &u);
     auto secs = [](timeval t) { return static_cast<double>(t.tv_sec) + static_cast<double>(t.tv_usec) / 1e6; };
-    return {secs(u.ru_utime) + secs(u.ru_stime), u.ru_nvcsw + u.ru_nivcsw};
+    return {secs(u.ru_utime) + secs(u.ru_stime), u.ru_nvcsw + u.ru_nivcsw, u.ru_minflt + u.ru_majflt};
   }
 };
 
@@ -189,7 +191,10 @@ int main(int argc, char** argv) try {
   const auto externalServer = args.take("--server-url");
   args.finish();
   std::optional<fntest::TestServer> server;
-  if (!externalServer) server.emplace();
+  if (!externalServer) {
+    server.emplace();
+    server->setRecordsRequests(false);  // the log's copying would grow with the client's header lines
+  }
   const std::string url = externalServer ? *externalServer + "/hello" : server->url("/hello");
   fmt::print("small GETs: {} x GET {} ({} bytes), {} in flight, {} rounds after a {}-request warm-up\n",
              requests, url, helloLength, inFlight, rounds, warmup);
@@ -254,14 +259,16 @@ int main(int argc, char** argv) try {
       r.connections = server ? server->connectionsAccepted() : -1;
       r.cpuSeconds = after.cpu - before.cpu;
       r.contextSwitches = after.switches - before.switches;
+      r.pageFaults = after.faults - before.faults;
       v.rates.push_back(r.rate());
       v.cpuPerRequest.push_back(r.cpuSeconds * 1e6 / static_cast<double>(requests));
       v.failed += r.failed;
       const double n = static_cast<double>(requests);
-      fmt::print("  round {}  {:<11} {:>7.0f} req/s  ({:.3f} s, {:.1f} us CPU/req, {:.2f} ctx switches/req, {} ok, "
-                 "{} failed, {} new connections)\n",
+      fmt::print("  round {}  {:<11} {:>7.0f} req/s  ({:.3f} s, {:.1f} us CPU/req, {:.2f} ctx switches/req, "
+                 "{:.3f} page faults/req, {} ok, {} failed, {} new connections)\n",
                  round, v.name, r.rate(), r.seconds, r.cpuSeconds * 1e6 / n,
-                 static_cast<double>(r.contextSwitches) / n, r.ok, r.failed, r.connections);
+                 static_cast<double>(r.contextSwitches) / n, static_cast<double>(r.pageFaults) / n, r.ok, r.failed,
+                 r.connections);
       std::fflush(stdout);
     }
   }

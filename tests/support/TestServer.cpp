@@ -331,6 +331,7 @@ struct TestServer::Impl {
     std::vector<std::pair<std::string, Handler>> routes;
     std::deque<RecordedRequest> log;
     std::size_t requestsSinceClear = 0;
+    bool recordsRequests = true;
     int openConnections = 0;
     int maxOpenConnections = 0;
     int activeRequests = 0;
@@ -1343,6 +1344,14 @@ std::optional<TestServer::Handler> TestServer::Impl::findRoute(std::string_view 
 }
 
 void TestServer::Impl::requestStarted(const RecordedRequest& request) {
+    {
+        std::lock_guard lock(mutex);
+        if (!recordsRequests) {
+            ++requestsSinceClear;
+            maxActiveRequests = std::max(maxActiveRequests, ++activeRequests);
+            return;
+        }
+    }
     RecordedRequest entry;
     entry.method = request.method;
     entry.target = request.target;
@@ -1462,6 +1471,11 @@ std::vector<RecordedRequest> TestServer::requests() const {
 std::size_t TestServer::requestCount() const {
     std::lock_guard lock(impl_->mutex);
     return impl_->requestsSinceClear;
+}
+
+void TestServer::setRecordsRequests(bool records) {
+    std::lock_guard lock(impl_->mutex);
+    impl_->recordsRequests = records;
 }
 
 void TestServer::clearRequests() {

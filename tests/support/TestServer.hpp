@@ -203,6 +203,10 @@ public:
     std::vector<RecordedRequest> requests() const;
     std::size_t requestCount() const;  // requests since start or clearRequests(), uncapped
     void clearRequests();
+    // Whether requests() records requests (the default); requestCount() counts them either way.
+    // Benchmarks turn it off: copying each request's header fields into the log costs the server
+    // more for a client that sends more fields, which is not what they measure.
+    void setRecordsRequests(bool records);
 
     // /resumable-upload's uploads, oldest first.
     std::vector<ResumableUpload> resumableUploads() const;
