@@ -151,12 +151,12 @@ void Multi::drainCompletions() {
   }
 }
 
-void Multi::guardHttp1Reuse(CURL* easy, bool guard) {
-  curl_easy_setopt(easy, CURLOPT_OPENSOCKETFUNCTION, guard ? &Multi::onOpenSocket : nullptr);
+void Multi::setSocketCallbacks(CURL* easy, bool guardHttp1Reuse) {
+  curl_easy_setopt(easy, CURLOPT_OPENSOCKETFUNCTION, guardHttp1Reuse ? &Multi::onOpenSocket : &Multi::onOpenUntrackedSocket);
   curl_easy_setopt(easy, CURLOPT_OPENSOCKETDATA, this);
-  curl_easy_setopt(easy, CURLOPT_CLOSESOCKETFUNCTION, guard ? &Multi::onCloseSocket : nullptr);
+  curl_easy_setopt(easy, CURLOPT_CLOSESOCKETFUNCTION, guardHttp1Reuse ? &Multi::onCloseSocket : nullptr);
   curl_easy_setopt(easy, CURLOPT_CLOSESOCKETDATA, this);
-  curl_easy_setopt(easy, CURLOPT_PREREQFUNCTION, guard ? &Multi::onPrerequest : nullptr);
+  curl_easy_setopt(easy, CURLOPT_PREREQFUNCTION, guardHttp1Reuse ? &Multi::onPrerequest : nullptr);
   curl_easy_setopt(easy, CURLOPT_PREREQDATA, this);
 }
 
@@ -167,6 +167,11 @@ curl_socket_t Multi::onOpenSocket(void* self, curlsocktype, curl_sockaddr* addre
   multi->forgetSocket(fd);  // not expected: every socket made here is closed through onCloseSocket
   multi->http1Sockets_.emplace(fd, Http1Socket{});
   return fd;
+}
+
+curl_socket_t Multi::onOpenUntrackedSocket(void*, curlsocktype, curl_sockaddr* address) {
+  const int fd = platform::openSocket(address->family, address->socktype, address->protocol);
+  return fd < 0 ? CURL_SOCKET_BAD : fd;
 }
 
 int Multi::onCloseSocket(void* self, curl_socket_t fd) {

@@ -52,12 +52,14 @@ class Multi {
   // its options suit the next request of the same kind (see HTTPProtocol's plain requests),
   // which then sets only what differs, as curl allows for handles used one transfer after another.
   void recycleConfigured(CURL* easy);
-  // HTTP/1 framing, for a plain-http transfer (over TLS the socket carries records, and HTTP/2
-  // frames itself): a server that sent more than its response said leaves bytes on the
-  // connection, which the next request on it would take for its response. With this, curl's
-  // sockets for `easy` are tracked and a reused one with bytes waiting is not used. `guard`
-  // false takes that off a handle that had it (recycleConfigured keeps options).
-  void guardHttp1Reuse(CURL* easy, bool guard);
+  // Makes the sockets of `easy`'s transfers close-on-exec (curl's own are not), so that no
+  // child process inherits a connection; every transfer's handle goes through here (options
+  // survive recycleConfigured, so each transfer sets them). With `guardHttp1Reuse`, for a
+  // plain-http transfer, they are also tracked for HTTP/1 framing: a server that sent more than
+  // its response said leaves bytes on the connection, which the next request on it would take
+  // for its response, so a reused socket with bytes waiting is not used. (Over TLS the socket
+  // carries records, and HTTP/2 frames itself.)
+  void setSocketCallbacks(CURL* easy, bool guardHttp1Reuse);
 
  private:
   struct Socket;
@@ -66,12 +68,14 @@ class Multi {
   void socketAction(curl_socket_t fd, int events);
   void drainCompletions();
   static curl_socket_t onOpenSocket(void* self, curlsocktype purpose, curl_sockaddr* address);
+  // The same socket (close-on-exec, as every socket the engine makes), not tracked.
+  static curl_socket_t onOpenUntrackedSocket(void* self, curlsocktype purpose, curl_sockaddr* address);
   static int onCloseSocket(void* self, curl_socket_t fd);
   void forgetSocket(curl_socket_t fd);
   static int onPrerequest(void* self, char* primaryIp, char* localIp, int primaryPort, int localPort);
 
-  // A socket curl opened for a transfer under guardHttp1Reuse; labelled with its addresses at
-  // its first transfer's prerequest, found again by its ports (local << 16 | remote) at reuse.
+  // A socket curl opened for a transfer with guardHttp1Reuse; labelled with its addresses at its
+  // first transfer's prerequest, found again by its ports (local << 16 | remote) at reuse.
   struct Http1Socket {
     bool labelled = false;
     std::uint32_t key = 0;

@@ -21,7 +21,8 @@ bool describe(const sockaddr_storage& address, std::string& ip, int& port) {
 
 }  // namespace
 
-int openSocket(int family, int type, int protocol) { return ::socket(family, type, protocol); }
+// Close-on-exec: a process this one starts (the daemon launches apps) must not hold its connections.
+int openSocket(int family, int type, int protocol) { return ::socket(family, type | SOCK_CLOEXEC, protocol); }
 
 int closeSocket(int socket) { return ::close(socket); }
 

@@ -5,7 +5,8 @@
 
 namespace foundation::platform {
 
-// A new socket as socket(2) makes it (the descriptor, or -1), for curl's open-socket callback.
+// A new socket as socket(2) makes it, close-on-exec (the descriptor, or -1), for curl's
+// open-socket callback.
 int openSocket(int family, int type, int protocol);
 // Closes a socket openSocket made; 0 on success, as curl's close-socket callback must answer.
 int closeSocket(int socket);

@@ -243,7 +243,7 @@ void HTTPProtocol::begin() {
   // Every time: a configured handle's last request may have had another scheme.
   configureProxy(easy, context.proxy);
   configureHeaders(easy, context, hasBody, configured);
-  context.pool->guardHttp1Reuse(easy, url.scheme() == "http");
+  context.pool->setSocketCallbacks(easy, url.scheme() == "http");
 
   pool_ = std::move(context.pool);
   self_ = std::static_pointer_cast<HTTPProtocol>(shared_from_this());

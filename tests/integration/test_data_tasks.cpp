@@ -1,6 +1,13 @@
 // Data tasks against the loopback server: completion handlers, delegate event order, headers.
 #include <doctest/doctest.h>
 
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+
+#include <filesystem>
+
 #include "Recorder.hpp"
 #include "TestServer.hpp"
 
@@ -219,4 +226,25 @@ TEST_CASE("informational responses reach the delegate before the final response"
   CHECK(events[1] == "didReceiveInformationalResponse");
   CHECK(events[2] == "didReceiveResponse");
   CHECK(statusOf(task->response()) == 200);
+}
+
+// The daemon starts apps (and apps start processes): a child must not inherit the session's
+// connections, or the server would see them stay open after this process let them go.
+TEST_CASE("a kept-alive plain-http connection is close-on-exec") {
+  TestServer server;
+  auto session = URLSession::make(URLSessionConfiguration::defaultConfiguration());
+  REQUIRE_FALSE(load(session, URLRequest(URL(server.url("/hello")))).error);
+  int connectionsToServer = 0;
+  for (const auto& entry : std::filesystem::directory_iterator("/proc/self/fd")) {
+    const int fd = std::stoi(entry.path().filename().string());
+    sockaddr_in peer{};
+    socklen_t length = sizeof peer;
+    if (::getpeername(fd, reinterpret_cast<sockaddr*>(&peer), &length) != 0 || peer.sin_family != AF_INET ||
+        ntohs(peer.sin_port) != server.port())
+      continue;
+    ++connectionsToServer;
+    CHECK((::fcntl(fd, F_GETFD) & FD_CLOEXEC) != 0);
+  }
+  CHECK(connectionsToServer == 1);
+  session->invalidateAndCancel();
 }
