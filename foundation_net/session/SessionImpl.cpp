@@ -1,6 +1,7 @@
 #include "session/SessionImpl.hpp"
 
 #include <stdexcept>
+#include <utility>
 
 #include "background/BackgroundLink.hpp"
 #include "protocols/LoadingClient.hpp"
@@ -25,7 +26,7 @@ URLSession::Impl::~Impl() {
 
 std::shared_ptr<URLSessionDelegate> URLSession::Impl::delegate() const {
   std::lock_guard lock(mutex_);
-  return delegate_;
+  return delegate_.session;
 }
 
 std::string URLSession::Impl::description() const {
@@ -101,7 +102,7 @@ void URLSession::Impl::deliverInvalidationLocked() {
     {
       // Released before the last message, so nobody sees the session holding it afterwards.
       std::lock_guard lock(impl.mutex_);
-      delegate = std::move(impl.delegate_);
+      delegate = std::exchange(impl.delegate_, detail::DelegateRoles{}).session;
     }
     if (delegate) {
       detail::trace("urlSession(_:didBecomeInvalidWithError:)");

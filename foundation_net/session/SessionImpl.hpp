@@ -17,6 +17,7 @@
 
 #include "engine/Multi.hpp"
 #include "session/DelegateDispatcher.hpp"
+#include "session/DelegateRoles.hpp"
 
 namespace foundation {
 namespace background { class BackgroundLink; }
@@ -35,6 +36,12 @@ class URLSession::Impl {
   const std::shared_ptr<detail::DelegateDispatcher> dispatcher;
 
   std::shared_ptr<URLSessionDelegate> delegate() const;
+  // The delegate as a task-level delegate class D, or null (cast once, when it was set).
+  template <class D>
+  std::shared_ptr<D> delegateAs() const {
+    std::lock_guard lock(mutex_);
+    return delegate_.as<D>();
+  }
   std::string description() const;
   void setDescription(std::string description);
   std::uint64_t nextTaskIdentifier() { return nextTaskIdentifier_++; }
@@ -79,7 +86,7 @@ class URLSession::Impl {
   void deliverInvalidationLocked();
 
   mutable std::mutex mutex_;
-  std::shared_ptr<URLSessionDelegate> delegate_;
+  detail::DelegateRoles delegate_;
   std::string description_;
   std::map<std::uint64_t, std::shared_ptr<URLSessionTask>> tasks_;
   // Background: tasks that delivered their completion in this process while the daemon may

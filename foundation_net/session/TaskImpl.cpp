@@ -294,11 +294,11 @@ void URLSessionTask::Impl::setEarliestBeginDate(std::optional<Date> date) {
 }
 std::shared_ptr<URLSessionTaskDelegate> URLSessionTask::Impl::delegate() const {
   std::lock_guard lock(mutex_);
-  return taskDelegate_;
+  return taskDelegate_.task;
 }
 void URLSessionTask::Impl::setDelegate(std::shared_ptr<URLSessionTaskDelegate> delegate) {
   std::lock_guard lock(mutex_);
-  taskDelegate_ = std::move(delegate);
+  taskDelegate_ = detail::DelegateRoles(std::move(delegate));
 }
 
 // ---- Loop-thread transitions -------------------------------------------------------------
@@ -1121,9 +1121,12 @@ void URLSessionTask::Impl::enqueue(std::function<void(URLSession&, URLSessionTas
 
 template <class D>
 std::shared_ptr<D> URLSessionTask::Impl::delegateAs() const {
-  if (auto own = std::dynamic_pointer_cast<D>(delegate())) return own;
+  {
+    std::lock_guard lock(mutex_);
+    if (const auto& own = taskDelegate_.as<D>()) return own;
+  }
   if (!session_) return nullptr;
-  return std::dynamic_pointer_cast<D>(session_->impl().delegate());
+  return session_->impl().delegateAs<D>();
 }
 
 }  // namespace foundation

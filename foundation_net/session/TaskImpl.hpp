@@ -25,6 +25,7 @@
 #include "protocols/LoadingClient.hpp"
 #include "protocols/Registry.hpp"
 #include "protocols/ResumableUpload.hpp"
+#include "session/DelegateRoles.hpp"
 #include "session/Progress.hpp"
 
 namespace foundation {
@@ -242,7 +243,7 @@ class URLSessionTask::Impl {
   std::string description_;
   float priority_ = URLSessionTask::defaultPriority;
   std::optional<Date> earliestBeginDate_;
-  std::shared_ptr<URLSessionTaskDelegate> taskDelegate_;
+  detail::DelegateRoles taskDelegate_;
   std::atomic<std::int64_t> clientExpectsToSend_{URLSessionTransferSizeUnknown};
   std::atomic<std::int64_t> clientExpectsToReceive_{URLSessionTransferSizeUnknown};
   std::atomic<std::int64_t> bytesSent_{0}, bytesReceived_{0};
