@@ -160,18 +160,18 @@ void Multi::setSocketCallbacks(CURL* easy, bool guardHttp1Reuse) {
   curl_easy_setopt(easy, CURLOPT_PREREQDATA, this);
 }
 
-curl_socket_t Multi::onOpenSocket(void* self, curlsocktype, curl_sockaddr* address) {
+curl_socket_t Multi::onOpenUntrackedSocket(void*, curlsocktype, curl_sockaddr* address) {
   const int fd = platform::openSocket(address->family, address->socktype, address->protocol);
-  if (fd < 0) return CURL_SOCKET_BAD;
+  return fd < 0 ? CURL_SOCKET_BAD : fd;
+}
+
+curl_socket_t Multi::onOpenSocket(void* self, curlsocktype purpose, curl_sockaddr* address) {
+  const curl_socket_t fd = onOpenUntrackedSocket(self, purpose, address);
+  if (fd == CURL_SOCKET_BAD) return fd;
   auto* multi = static_cast<Multi*>(self);
   multi->forgetSocket(fd);  // not expected: every socket made here is closed through onCloseSocket
   multi->http1Sockets_.emplace(fd, Http1Socket{});
   return fd;
-}
-
-curl_socket_t Multi::onOpenUntrackedSocket(void*, curlsocktype, curl_sockaddr* address) {
-  const int fd = platform::openSocket(address->family, address->socktype, address->protocol);
-  return fd < 0 ? CURL_SOCKET_BAD : fd;
 }
 
 int Multi::onCloseSocket(void* self, curl_socket_t fd) {

@@ -130,10 +130,9 @@ const EnvironmentProxies& environmentProxies() {
       return std::string();
     };
     // Only the lower-case http_proxy: HTTP_PROXY can be set by a request's "Proxy:" header in CGI.
-    EnvironmentProxies found{first({"http_proxy", "all_proxy", "ALL_PROXY"}),
-                             first({"https_proxy", "HTTPS_PROXY", "all_proxy", "ALL_PROXY"}),
-                             first({"no_proxy", "NO_PROXY"})};
-    return found;
+    return EnvironmentProxies{first({"http_proxy", "all_proxy", "ALL_PROXY"}),
+                              first({"https_proxy", "HTTPS_PROXY", "all_proxy", "ALL_PROXY"}),
+                              first({"no_proxy", "NO_PROXY"})};
   }();
   return proxies;
 }
@@ -241,9 +240,10 @@ void HTTPProtocol::begin() {
     configureCredential(easy, context);
   }
   // Every time: a configured handle's last request may have had another scheme.
-  configureProxy(easy, context.proxy);
+  const std::string scheme = url.scheme();
+  configureProxy(easy, context.proxy, scheme == "https");
   configureHeaders(easy, context, hasBody, configured);
-  context.pool->setSocketCallbacks(easy, url.scheme() == "http");
+  context.pool->setSocketCallbacks(easy, scheme == "http");
 
   pool_ = std::move(context.pool);
   self_ = std::static_pointer_cast<HTTPProtocol>(shared_from_this());
@@ -316,8 +316,7 @@ void HTTPProtocol::configureHeaders(CURL* easy, const LoadContext& context, bool
   headerList_ = headers.lines;
 }
 
-void HTTPProtocol::configureProxy(CURL* easy, const std::map<std::string, std::string>& proxy) {
-  const bool https = request().url->scheme() == "https";
+void HTTPProtocol::configureProxy(CURL* easy, const std::map<std::string, std::string>& proxy, bool https) {
   if (proxy.empty()) {
     // No dictionary: the environment's proxies, given to curl so that it does not look them up.
     const auto& environment = environmentProxies();

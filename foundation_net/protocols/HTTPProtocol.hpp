@@ -42,7 +42,7 @@ class HTTPProtocol final : public URLProtocol, public FlowControlled, private en
   bool configureBody(CURL* easy, const BodySource& body);
   // Sets the request's header list; a `configured` handle has the encodings to decode already.
   void configureHeaders(CURL* easy, const LoadContext& context, bool hasBody, bool configured);
-  void configureProxy(CURL* easy, const std::map<std::string, std::string>& proxy);
+  void configureProxy(CURL* easy, const std::map<std::string, std::string>& proxy, bool https);
   void configureCredential(CURL* easy, const LoadContext& context);
   // The protection space a 401 asks credentials for, when it names a scheme we can answer.
   std::optional<URLProtectionSpace> challengedSpace(const HTTPURLResponse& response) const;

@@ -331,7 +331,7 @@ struct TestServer::Impl {
     std::vector<std::pair<std::string, Handler>> routes;
     std::deque<RecordedRequest> log;
     std::size_t requestsSinceClear = 0;
-    bool recordsRequests = true;
+    std::atomic<bool> recordsRequests{true};  // read without the mutex
     int openConnections = 0;
     int maxOpenConnections = 0;
     int activeRequests = 0;
@@ -1344,28 +1344,25 @@ std::optional<TestServer::Handler> TestServer::Impl::findRoute(std::string_view 
 }
 
 void TestServer::Impl::requestStarted(const RecordedRequest& request) {
-    {
-        std::lock_guard lock(mutex);
-        if (!recordsRequests) {
-            ++requestsSinceClear;
-            maxActiveRequests = std::max(maxActiveRequests, ++activeRequests);
-            return;
-        }
-    }
+    const bool records = recordsRequests;
     RecordedRequest entry;
-    entry.method = request.method;
-    entry.target = request.target;
-    entry.path = request.path;
-    entry.query = request.query;
-    entry.headers = request.headers;
-    entry.body = request.body.substr(0, kLoggedBodyLimit);
-    entry.bodySize = request.bodySize;
+    if (records) {
+        entry.method = request.method;
+        entry.target = request.target;
+        entry.path = request.path;
+        entry.query = request.query;
+        entry.headers = request.headers;
+        entry.body = request.body.substr(0, kLoggedBodyLimit);
+        entry.bodySize = request.bodySize;
+    }
 
     std::lock_guard lock(mutex);
-    log.push_back(std::move(entry));
+    if (records) {
+        log.push_back(std::move(entry));
+        if (log.size() > kRequestsKeepingBodies) std::string().swap(log[log.size() - kRequestsKeepingBodies - 1].body);
+        if (log.size() > kMaxLoggedRequests) log.pop_front();
+    }
     ++requestsSinceClear;
-    if (log.size() > kRequestsKeepingBodies) std::string().swap(log[log.size() - kRequestsKeepingBodies - 1].body);
-    if (log.size() > kMaxLoggedRequests) log.pop_front();
     maxActiveRequests = std::max(maxActiveRequests, ++activeRequests);
 }
 
@@ -1473,10 +1470,7 @@ std::size_t TestServer::requestCount() const {
     return impl_->requestsSinceClear;
 }
 
-void TestServer::setRecordsRequests(bool records) {
-    std::lock_guard lock(impl_->mutex);
-    impl_->recordsRequests = records;
-}
+void TestServer::setRecordsRequests(bool records) { impl_->recordsRequests = records; }
 
 void TestServer::clearRequests() {
     std::lock_guard lock(impl_->mutex);
