@@ -10,17 +10,89 @@ namespace {
 // As many as can be in flight on a busy pool; a handle beyond that is freed.
 constexpr std::size_t spareLimit = 64;
 
-// A connection's key in http1SocketsByPorts_: its local port << 16 | its remote port.
+// A connection's key in socketsByPorts_: its local port << 16 | its remote port.
 std::uint32_t portKey(long localPort, long primaryPort) {
   return static_cast<std::uint32_t>((localPort & 0xffff) << 16 | (primaryPort & 0xffff));
 }
 }  // namespace
 
-// One uv_poll per socket, found again through curl_multi_assign.
+// A socket curl watches or made through setSocketCallbacks (tracked), with its uv_poll while it
+// has one; curl_multi_assign finds it again while curl watches it, sockets_ while it is tracked.
+//
+// A tracked socket that has carried a transfer keeps its uv_poll until curl closes it, across
+// the idle times between the transfers that reuse its connection: libuv's uv_poll_init_socket
+// costs three syscalls and every uv_poll_start two epoll_ctl, which made up half the syscalls
+// of a small request on a kept-alive connection. While idle it watches for input, so that a
+// peer closing (or writing to) an idle connection is noticed once and the watch stopped,
+// instead of waking the loop until curl next uses or closes the connection.
+//
+// Only a connection that got as far as a request (labelled at prerequest) is known to be closed
+// through the close-socket callback: libcurl 7.88 to 8.1 closes a socket whose connect did not
+// complete directly and tells us afterwards (curl PR #11439), so such a socket, like the other
+// sockets curl watches (its resolver's wake-up pair), loses its uv_poll when curl removes it.
 struct Multi::Socket {
-  uv_poll_t poll;
+  Socket(Multi* owner, curl_socket_t socket, bool madeHere) : multi(owner), fd(socket), tracked(madeHere) {}
+  ~Socket() { stopWatching(); }
+  Socket(const Socket&) = delete;
+  Socket& operator=(const Socket&) = delete;
+
   Multi* multi;
   curl_socket_t fd;
+  bool tracked;
+  uv_poll_t* poll = nullptr;
+  int events = 0;  // what the uv_poll watches; 0 when stopped
+  bool curlWatches = false;
+  // Labelled with its addresses at its first transfer's prerequest, found again by its ports
+  // (local << 16 | remote) at reuse.
+  bool labelled = false;
+  std::uint32_t key = 0;
+  std::string primaryIp;
+  std::string localIp;
+  bool guardsHttp1 = false;
+
+  // Watches for `wanted` (UV_READABLE | UV_WRITABLE), skipping libuv when that is unchanged;
+  // false when libuv cannot watch the socket.
+  bool watch(int wanted) {
+    if (!poll) {
+      poll = new uv_poll_t;
+      if (uv_poll_init_socket(multi->loop_.uv(), poll, fd) != 0) {
+        delete poll;
+        poll = nullptr;
+        return false;
+      }
+      poll->data = this;
+    }
+    if (events == wanted) return true;
+    uv_poll_start(poll, wanted, &Socket::onReady);
+    events = wanted;
+    return true;
+  }
+  // Lets go of the uv_poll; libuv forgets the fd at once, so curl may close it after this.
+  void stopWatching() {
+    if (!poll) return;
+    uv_poll_stop(poll);
+    uv_close(reinterpret_cast<uv_handle_t*>(poll), [](uv_handle_t* h) { delete reinterpret_cast<uv_poll_t*>(h); });
+    poll = nullptr;
+    events = 0;
+  }
+  static void onReady(uv_poll_t* poll, int status, int ready) {
+    auto* s = static_cast<Socket*>(poll->data);
+    if (!s->curlWatches) {
+      // Input (or an error) on an idle connection: curl finds it when it next checks the
+      // connection; until then it would only wake the loop again.
+      uv_poll_stop(poll);
+      s->events = 0;
+      return;
+    }
+    int flags = 0;
+    if (status < 0) {
+      flags = CURL_CSELECT_ERR;
+    } else {
+      if (ready & UV_READABLE) flags |= CURL_CSELECT_IN;
+      if (ready & UV_WRITABLE) flags |= CURL_CSELECT_OUT;
+    }
+    s->multi->socketAction(s->fd, flags);
+  }
 };
 
 Multi::Multi(Loop& loop, Limits limits)
@@ -39,9 +111,10 @@ Multi::~Multi() {
   for (CURL* easy : spareHandles_) curl_easy_cleanup(easy);
   for (CURL* easy : configuredHandles_) curl_easy_cleanup(easy);
   timer_.stop();
-  // curl_multi_cleanup may still call the socket callback (closing connections); those calls
-  // close their poll handles as usual.
+  // curl_multi_cleanup closes the cached connections through the close-socket callback, which
+  // releases their Sockets.
   curl_multi_cleanup(multi_);
+  for (auto& [fd, socket] : sockets_) delete socket;  // only those curl closed without telling
 }
 
 CURLMcode Multi::add(CURL* easy, TransferOwner* owner) {
@@ -85,39 +158,32 @@ void Multi::recycleConfigured(CURL* easy) {
 int Multi::onSocket(CURL*, curl_socket_t fd, int what, void* self, void* socketp) {
   auto* multi = static_cast<Multi*>(self);
   auto* socket = static_cast<Socket*>(socketp);
+  if (!socket) {
+    auto found = multi->sockets_.find(fd);
+    if (found != multi->sockets_.end()) socket = found->second;
+  }
   if (what == CURL_POLL_REMOVE) {
-    if (socket) {
-      // Stop watching before curl closes the fd; libuv forgets the fd synchronously.
-      uv_poll_stop(&socket->poll);
-      uv_close(reinterpret_cast<uv_handle_t*>(&socket->poll),
-               [](uv_handle_t* h) { delete static_cast<Socket*>(h->data); });
-      curl_multi_assign(multi->multi_, fd, nullptr);
+    if (!socket) return 0;
+    socket->curlWatches = false;
+    if (socket->labelled) {
+      socket->watch(UV_READABLE);  // idle: see Socket
+    } else {
+      socket->stopWatching();  // the fd may be closed already: see Socket
+      if (!socket->tracked) delete socket;
     }
     return 0;
   }
-  if (!socket) {
-    socket = new Socket{{}, multi, fd};
-    if (uv_poll_init_socket(multi->loop_.uv(), &socket->poll, fd) != 0) {
-      delete socket;
-      return -1;
-    }
-    socket->poll.data = socket;
-    curl_multi_assign(multi->multi_, fd, socket);
-  }
+  const bool isNew = !socket;
+  if (isNew) socket = new Socket(multi, fd, false);
   int events = 0;
   if (what & CURL_POLL_IN) events |= UV_READABLE;
   if (what & CURL_POLL_OUT) events |= UV_WRITABLE;
-  uv_poll_start(&socket->poll, events, [](uv_poll_t* poll, int status, int ready) {
-    auto* s = static_cast<Socket*>(poll->data);
-    int flags = 0;
-    if (status < 0) {
-      flags = CURL_CSELECT_ERR;
-    } else {
-      if (ready & UV_READABLE) flags |= CURL_CSELECT_IN;
-      if (ready & UV_WRITABLE) flags |= CURL_CSELECT_OUT;
-    }
-    s->multi->socketAction(s->fd, flags);
-  });
+  if (!socket->watch(events)) {
+    if (isNew) delete socket;
+    return -1;
+  }
+  if (!socketp) curl_multi_assign(multi->multi_, fd, socket);
+  socket->curlWatches = true;
   return 0;
 }
 
@@ -152,25 +218,30 @@ void Multi::drainCompletions() {
 }
 
 void Multi::setSocketCallbacks(CURL* easy, bool guardHttp1Reuse) {
-  curl_easy_setopt(easy, CURLOPT_OPENSOCKETFUNCTION, guardHttp1Reuse ? &Multi::onOpenSocket : &Multi::onOpenUntrackedSocket);
+  curl_easy_setopt(easy, CURLOPT_OPENSOCKETFUNCTION, guardHttp1Reuse ? &Multi::onOpenGuardedSocket : &Multi::onOpenSocket);
   curl_easy_setopt(easy, CURLOPT_OPENSOCKETDATA, this);
-  curl_easy_setopt(easy, CURLOPT_CLOSESOCKETFUNCTION, guardHttp1Reuse ? &Multi::onCloseSocket : nullptr);
+  curl_easy_setopt(easy, CURLOPT_CLOSESOCKETFUNCTION, &Multi::onCloseSocket);
   curl_easy_setopt(easy, CURLOPT_CLOSESOCKETDATA, this);
-  curl_easy_setopt(easy, CURLOPT_PREREQFUNCTION, guardHttp1Reuse ? &Multi::onPrerequest : nullptr);
+  curl_easy_setopt(easy, CURLOPT_PREREQFUNCTION, &Multi::onPrerequest);
   curl_easy_setopt(easy, CURLOPT_PREREQDATA, this);
 }
 
-curl_socket_t Multi::onOpenUntrackedSocket(void*, curlsocktype, curl_sockaddr* address) {
+curl_socket_t Multi::onOpenSocket(void* self, curlsocktype, curl_sockaddr* address) {
   const int fd = platform::openSocket(address->family, address->socktype, address->protocol);
-  return fd < 0 ? CURL_SOCKET_BAD : fd;
+  return fd < 0 ? CURL_SOCKET_BAD : static_cast<Multi*>(self)->track(fd, false);
 }
 
-curl_socket_t Multi::onOpenSocket(void* self, curlsocktype purpose, curl_sockaddr* address) {
-  const curl_socket_t fd = onOpenUntrackedSocket(self, purpose, address);
-  if (fd == CURL_SOCKET_BAD) return fd;
-  auto* multi = static_cast<Multi*>(self);
-  multi->forgetSocket(fd);  // not expected: every socket made here is closed through onCloseSocket
-  multi->http1Sockets_.emplace(fd, Http1Socket{});
+curl_socket_t Multi::onOpenGuardedSocket(void* self, curlsocktype, curl_sockaddr* address) {
+  const int fd = platform::openSocket(address->family, address->socktype, address->protocol);
+  return fd < 0 ? CURL_SOCKET_BAD : static_cast<Multi*>(self)->track(fd, true);
+}
+
+// Starts tracking a socket just opened; returns it.
+curl_socket_t Multi::track(curl_socket_t fd, bool guardsHttp1) {
+  forgetSocket(fd);  // not expected: every socket made here is closed through onCloseSocket
+  auto* socket = new Socket(this, fd, true);
+  socket->guardsHttp1 = guardsHttp1;
+  sockets_.emplace(fd, socket);
   return fd;
 }
 
@@ -179,46 +250,56 @@ int Multi::onCloseSocket(void* self, curl_socket_t fd) {
   return platform::closeSocket(fd);
 }
 
+// Stops tracking `fd` and releases its Socket; curl is about to close it (or has).
 void Multi::forgetSocket(curl_socket_t fd) {
-  auto found = http1Sockets_.find(fd);
-  if (found == http1Sockets_.end()) return;
-  if (found->second.labelled) {
-    auto [first, last] = http1SocketsByPorts_.equal_range(found->second.key);
+  auto found = sockets_.find(fd);
+  if (found == sockets_.end()) return;
+  Socket* socket = found->second;
+  sockets_.erase(found);
+  // curl says a socket it watches is removed before it closes it; should it not, its entry
+  // must not keep pointing at the Socket freed here.
+  if (socket->curlWatches) curl_multi_assign(multi_, fd, nullptr);
+  if (socket->labelled) {
+    auto [first, last] = socketsByPorts_.equal_range(socket->key);
     for (auto it = first; it != last; ++it)
       if (it->second == fd) {
-        http1SocketsByPorts_.erase(it);
+        socketsByPorts_.erase(it);
         break;
       }
   }
-  http1Sockets_.erase(found);
+  delete socket;
 }
 
-// Called by curl once a transfer has its connection, before the request goes. A socket seen
-// here before is a reused connection: bytes waiting on it came while it was idle (curl only
-// checks a cached connection for end-of-file), so it is shut down, the request fails to go out,
-// and curl retries it on a new connection, as it does for any reused connection that turns out
-// dead. A socket not seen before is a new connection, whose request is its first.
+// Called by curl once a transfer has its connection, before the request goes. A socket not seen
+// here before is a new connection, whose request is its first: it is labelled (see Socket). A
+// socket seen before is a reused connection; if it guards HTTP/1 reuse, bytes waiting on it came
+// while it was idle (curl only checks a cached connection for end-of-file), so it is shut down,
+// the request fails to go out, and curl retries it on a new connection, as it does for any
+// reused connection that turns out dead.
 int Multi::onPrerequest(void* self, char* primaryIp, char* localIp, int primaryPort, int localPort) {
   auto* multi = static_cast<Multi*>(self);
   const auto key = portKey(localPort, primaryPort);
-  auto [first, last] = multi->http1SocketsByPorts_.equal_range(key);
+  auto [first, last] = multi->socketsByPorts_.equal_range(key);
   for (auto it = first; it != last; ++it) {
-    auto socket = multi->http1Sockets_.find(it->second);
-    if (socket != multi->http1Sockets_.end() && socket->second.primaryIp == primaryIp &&
-        socket->second.localIp == localIp) {
-      platform::shutDownIfReadable(it->second);
+    auto found = multi->sockets_.find(it->second);
+    if (found != multi->sockets_.end() && found->second->primaryIp == primaryIp &&
+        found->second->localIp == localIp) {
+      if (found->second->guardsHttp1) platform::shutDownIfReadable(it->second);
       return CURL_PREREQFUNC_OK;
     }
   }
   // Only sockets still connecting or just connected are unlabelled, so this looks at a few.
-  for (auto& [fd, socket] : multi->http1Sockets_) {
-    if (socket.labelled) continue;
+  for (auto& [fd, socket] : multi->sockets_) {
+    if (socket->labelled) continue;
     auto ends = platform::socketEndpoints(fd);
     if (!ends || ends->localPort != localPort || ends->remotePort != primaryPort || ends->localIp != localIp ||
         ends->remoteIp != primaryIp)
       continue;
-    socket = Http1Socket{true, key, std::move(ends->remoteIp), std::move(ends->localIp)};
-    multi->http1SocketsByPorts_.emplace(key, fd);
+    socket->labelled = true;
+    socket->key = key;
+    socket->primaryIp = std::move(ends->remoteIp);
+    socket->localIp = std::move(ends->localIp);
+    multi->socketsByPorts_.emplace(key, fd);
     break;
   }
   return CURL_PREREQFUNC_OK;

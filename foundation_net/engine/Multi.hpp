@@ -53,9 +53,10 @@ class Multi {
   // which then sets only what differs, as curl allows for handles used one transfer after another.
   void recycleConfigured(CURL* easy);
   // Makes the sockets of `easy`'s transfers close-on-exec (curl's own are not), so that no
-  // child process inherits a connection; every transfer's handle goes through here (options
+  // child process inherits a connection, and tracks them from open to close, so that an idle
+  // connection keeps its uv_poll (see Socket); every transfer's handle goes through here (options
   // survive recycleConfigured, so each transfer sets them). With `guardHttp1Reuse`, for a
-  // plain-http transfer, they are also tracked for HTTP/1 framing: a server that sent more than
+  // plain-http transfer, they are also checked for HTTP/1 framing: a server that sent more than
   // its response said leaves bytes on the connection, which the next request on it would take
   // for its response, so a reused socket with bytes waiting is not used. (Over TLS the socket
   // carries records, and HTTP/2 frames itself.)
@@ -68,30 +69,23 @@ class Multi {
   void socketAction(curl_socket_t fd, int events);
   void drainCompletions();
   static curl_socket_t onOpenSocket(void* self, curlsocktype purpose, curl_sockaddr* address);
-  // The same socket (close-on-exec, as every socket the engine makes), not tracked.
-  static curl_socket_t onOpenUntrackedSocket(void* self, curlsocktype purpose, curl_sockaddr* address);
+  static curl_socket_t onOpenGuardedSocket(void* self, curlsocktype purpose, curl_sockaddr* address);
+  curl_socket_t track(curl_socket_t fd, bool guardsHttp1);
   static int onCloseSocket(void* self, curl_socket_t fd);
   void forgetSocket(curl_socket_t fd);
   static int onPrerequest(void* self, char* primaryIp, char* localIp, int primaryPort, int localPort);
 
-  // A socket curl opened for a transfer with guardHttp1Reuse; labelled with its addresses at its
-  // first transfer's prerequest, found again by its ports (local << 16 | remote) at reuse.
-  struct Http1Socket {
-    bool labelled = false;
-    std::uint32_t key = 0;
-    std::string primaryIp;
-    std::string localIp;
-  };
   Loop& loop_;
   CURLM* multi_;
   Timer timer_;
   int active_ = 0;
   std::vector<CURL*> spareHandles_;       // reset
   std::vector<CURL*> configuredHandles_;  // with their last transfer's options
-  // Open sockets, from curl's open-socket to its close-socket callback, so that a socket number
-  // is never mistaken for an earlier connection's.
-  std::unordered_map<curl_socket_t, Http1Socket> http1Sockets_;
-  std::unordered_multimap<std::uint32_t, curl_socket_t> http1SocketsByPorts_;
+  // The sockets made through setSocketCallbacks's handles, from curl's open-socket to its
+  // close-socket callback, so that a socket number is never mistaken for an earlier connection's.
+  std::unordered_map<curl_socket_t, Socket*> sockets_;
+  // The labelled sockets, by their ports (local << 16 | remote).
+  std::unordered_multimap<std::uint32_t, curl_socket_t> socketsByPorts_;
 };
 
 }  // namespace foundation::engine

@@ -340,34 +340,15 @@ TEST_CASE("test_httpTimeout") {
 }
 
 // TestURLSession.test_connectTimeout (disabled in Swift: "flaky when all tests are run
-// together"). Swift makes its server single-threaded with a backlog of 1 and keeps it busy; here a
-// listening socket that never accepts, with its accept queue already full, drops the SYNs, so the
-// connection attempt itself must time out.
+// together"). Swift makes its server single-threaded with a backlog of 1 and keeps it busy; here
+// the port drops the SYNs (UnansweredPort), so the connection attempt itself must time out.
 TEST_CASE("test_connectTimeout") {
-  int listener = ::socket(AF_INET, SOCK_STREAM, 0);
-  REQUIRE(listener >= 0);
-  sockaddr_in address{};
-  address.sin_family = AF_INET;
-  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  REQUIRE(::bind(listener, reinterpret_cast<sockaddr*>(&address), sizeof address) == 0);
-  REQUIRE(::listen(listener, 0) == 0);
-  socklen_t length = sizeof address;
-  ::getsockname(listener, reinterpret_cast<sockaddr*>(&address), &length);
-  std::vector<int> fillers;
-  for (int i = 0; i < 2; ++i) {  // fills the accept queue (backlog 0 still queues one)
-    int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
-    ::connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof address);
-    fillers.push_back(fd);
-  }
-  std::this_thread::sleep_for(50ms);
-
-  URLRequest fast(URL("http://127.0.0.1:" + std::to_string(ntohs(address.sin_port)) + "/Italy"));
+  fntest::UnansweredPort unanswered;
+  URLRequest fast(URL("http://127.0.0.1:" + std::to_string(unanswered.port()) + "/Italy"));
   fast.setTimeoutInterval(1);
   auto started = std::chrono::steady_clock::now();
   auto result = runHandlerTask(URLSession::make(URLSessionConfiguration::defaultConfiguration()), fast);
   auto took = std::chrono::steady_clock::now() - started;
-  for (int fd : fillers) ::close(fd);
-  ::close(listener);
   REQUIRE(result.error);
   CHECK(result.error->code == URLError::timedOut);
   CHECK(took >= 900ms);

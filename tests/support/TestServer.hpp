@@ -134,6 +134,23 @@ struct ResumableUpload {
 // A loopback port with nothing listening on it (for connection-refused tests).
 int closedPort();
 
+// A loopback port that neither accepts nor refuses connections: a listening socket that never
+// accepts, its accept queue already full, so that the SYNs of a new connection are dropped and
+// the attempt can only time out (for connect-timeout tests).
+class UnansweredPort {
+public:
+    UnansweredPort();
+    ~UnansweredPort();
+    UnansweredPort(const UnansweredPort&) = delete;
+    UnansweredPort& operator=(const UnansweredPort&) = delete;
+    int port() const { return port_; }
+
+private:
+    int listener_ = -1;
+    std::vector<int> fillers_;
+    int port_ = 0;
+};
+
 namespace detail {
 class Connection;
 }
