@@ -23,8 +23,10 @@ namespace fs = std::filesystem;
 
 namespace {
 
-const std::string identifier = "com.example.background-wakeup";
-fs::path folder;
+const char* const identifier = "com.example.background-wakeup";
+// Never destroyed: the start process leaves right after resume(), and the download's delegate
+// calls may still come (on the delegate queue) while static destructors run.
+fs::path& folder = *new fs::path;
 
 void report(const std::string& line) {
   std::ofstream(folder / "wakeup.log", std::ios::app) << line << "\n";
