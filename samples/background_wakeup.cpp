@@ -14,7 +14,6 @@
 #include <filesystem>
 #include <fstream>
 #include <string>
-#include <thread>
 
 #include <foundation_net/foundation_net.hpp>
 
@@ -115,6 +114,5 @@ int main(int argc, char** argv) {
   // Launched by urlsessiond: the main run loop runs until the completion handler was called.
   RunLoop::main().run();
   report("done with the background events");
-  std::this_thread::sleep_for(std::chrono::milliseconds(200));  // acknowledgements reach the daemon
   return 0;
 }

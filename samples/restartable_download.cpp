@@ -9,7 +9,6 @@
 #include <filesystem>
 #include <future>
 #include <string>
-#include <thread>
 
 #include <foundation_net/foundation_net.hpp>
 
@@ -69,9 +68,7 @@ int main(int argc, char** argv) {
   }
   std::printf("%s: issued; interrupt me and run me again, the transfer goes on without me\n", identifier.c_str());
   done.get_future().wait();
-  // The session acknowledges the completion once the handler returned; leaving at once could
-  // lose the acknowledgement, and the next launch would get (and hold) the result once more.
-  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  // Leaving at once is safe: exit waits for the acknowledgement of a completion being delivered.
   for (const auto& held : downloader.heldIdentifiers())
     std::printf("%s: a result is held for it; issue it to get it\n", held.c_str());
   return 0;

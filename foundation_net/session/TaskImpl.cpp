@@ -9,6 +9,7 @@
 #include <foundation_net/URLSessionDownloadDelegate.hpp>
 
 #include "background/BackgroundLink.hpp"
+#include "background/OwedAcknowledgement.hpp"
 #include "background/Protocol.hpp"
 #include "engine/Loop.hpp"
 #include "protocols/Redirect.hpp"
@@ -1065,6 +1066,9 @@ void URLSessionTask::Impl::deliverCompletion(std::optional<Error> error, std::op
   enqueue([error = std::move(error), downloaded = std::move(downloaded), metrics = std::move(metrics),
            accumulated = std::move(accumulated), lateBody = std::move(lateBody),
            afterLastMessage = std::move(afterLastMessage)](URLSession& session, URLSessionTask& task) mutable {
+    // A background task's `afterLastMessage` acknowledges the completion to the daemon.
+    std::optional<background::OwedAcknowledgement> owed;
+    if (afterLastMessage) owed.emplace();
     auto& impl = task.impl();
     const auto id = task.taskIdentifier();
     if (lateBody && !lateBody->empty()) {

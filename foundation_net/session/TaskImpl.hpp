@@ -218,7 +218,8 @@ class URLSessionTask::Impl {
   template <class D>
   std::shared_ptr<D> delegateAs() const;
   // Enqueues the last messages: [the late body] [didFinishDownloadingTo] didFinishCollectingMetrics,
-  // then the completion handler or didCompleteWithError, then `afterLastMessage`.
+  // then the completion handler or didCompleteWithError, then `afterLastMessage` (a background
+  // task's acknowledgement, which process exit waits for: background/OwedAcknowledgement.hpp).
   void deliverCompletion(std::optional<Error> error, std::optional<std::string> downloadedFile,
                          std::optional<Data> lateBody = std::nullopt,
                          std::function<void()> afterLastMessage = nullptr);

@@ -11,6 +11,7 @@
 //   bg_app SESSION launched-noop                    started for launch events, but exits at once
 // Options: --exit-in-finish (exit inside didFinishDownloadingTo, before it returns),
 //          --exit-in-finish-after MS (the same, after printing "in-finish" and waiting MS),
+//          --stay-in-complete MS (didCompleteWithError lets main leave, then takes MS to return),
 //          --stay (do not exit after the task completes), --wait-ms N (how long to wait, default 20 s),
 //          --log FILE (also append every line to FILE: launched apps have no stdout),
 //          --register-launch FILE MODE (register "bg_app SESSION MODE --log FILE" as the launch command),
@@ -62,6 +63,7 @@ class Delegate : public URLSessionDataDelegate, public URLSessionDownloadDelegat
  public:
   bool exitInFinish = false;
   int exitInFinishAfterMs = 0;
+  int stayInCompleteMs = 0;
   bool holdChallenges = false;
   std::vector<std::string> answers;  // --answer, consumed in turn
   std::vector<std::function<void(URLSession::AuthChallengeDisposition, std::optional<URLCredential>)>> held;
@@ -127,6 +129,8 @@ class Delegate : public URLSessionDataDelegate, public URLSessionDownloadDelegat
     say("complete " + std::to_string(task.taskIdentifier()) + " " + std::to_string(error ? error->code : 0) + " " +
         std::to_string(http ? http->statusCode() : 0));
     finish();
+    // The main thread is leaving meanwhile.
+    if (stayInCompleteMs > 0) std::this_thread::sleep_for(std::chrono::milliseconds(stayInCompleteMs));
   }
   void didFinishEventsForBackgroundURLSession(URLSession&) override {
     say("finished-events");
@@ -184,6 +188,7 @@ int main(int argc, char** argv) {
   for (int i = 3; i < argc; ++i) {
     std::string a = argv[i];
     if (a == "--exit-in-finish") delegate->exitInFinish = true;
+    else if (a == "--stay-in-complete" && i + 1 < argc) delegate->stayInCompleteMs = std::stoi(argv[++i]);
     else if (a == "--exit-in-finish-after" && i + 1 < argc) {
       delegate->exitInFinish = true;
       delegate->exitInFinishAfterMs = std::stoi(argv[++i]);
@@ -244,7 +249,6 @@ int main(int argc, char** argv) {
   auto finished = delegate->done.get_future();
   if (finished.wait_for(std::chrono::milliseconds(waitMs)) != std::future_status::ready) say("timeout");
   while (stay) std::this_thread::sleep_for(std::chrono::seconds(1));
-  // Let the acknowledgement of the last event reach the daemon before leaving.
-  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  // Leaves at once: the library makes exit wait for the last completion's acknowledgement.
   return 0;
 }

@@ -30,6 +30,26 @@ TEST_CASE("a download survives its app being killed and is delivered once to the
   CHECK(again.count("complete") == 0);
 }
 
+// bg_app returns from main as soon as didCompleteWithError let it (see OwedAcknowledgement): the
+// acknowledgement is written on the delegate queue's thread once the method returns, while the
+// main thread is already leaving; the second round's method takes a while to return.
+TEST_CASE("an app that leaves as soon as its delegate saw the completion does not get it again") {
+  BackgroundEnvironment env;
+  for (const char* stay : {"0", "300"}) {
+    const std::string session = std::string("leave") + stay;
+    {
+      App app({session, "download", env.server.url("/bytes?n=20000"), "--stay-in-complete", stay});
+      CHECK(app.waitFor("complete") == "complete 1 0 200");
+      app.wait();
+    }
+    App again({session, "attach", "--wait-ms", "500"});
+    CHECK_FALSE(again.waitFor("attached").empty());
+    again.wait();
+    CHECK(again.count("downloaded") == 0);
+    CHECK(again.count("complete") == 0);
+  }
+}
+
 TEST_CASE("a download survives the daemon being killed and continues where it stopped") {
   BackgroundEnvironment env;
   App app({"s2", "download", slowBody(env, 1200000)});
