@@ -31,7 +31,9 @@ grep -q "didCompleteWithError: task 1, no error" out.txt || fail "background_dow
 
 echo "== background_wakeup"
 mkdir wakeup
-"$build/samples/background_wakeup" start "$url/bytes?n=200000&pace_ms=100&chunk=20000" "$work/wakeup"
+# The download lasts 3 s, so that the start process has left before it ends (even under
+# ThreadSanitizer, where leaving takes over a second) and the events come through a launch.
+"$build/samples/background_wakeup" start "$url/bytes?n=200000&pace_ms=300&chunk=20000" "$work/wakeup"
 for _ in $(seq 200); do grep -qs "done with the background events" wakeup/wakeup.log && break; sleep 0.1; done
 cat wakeup/wakeup.log
 expected="started background download task 1; leaving
