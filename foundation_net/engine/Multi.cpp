@@ -218,7 +218,8 @@ void Multi::drainCompletions() {
 }
 
 void Multi::setSocketCallbacks(CURL* easy, bool guardHttp1Reuse) {
-  curl_easy_setopt(easy, CURLOPT_OPENSOCKETFUNCTION, guardHttp1Reuse ? &Multi::onOpenGuardedSocket : &Multi::onOpenSocket);
+  curl_easy_setopt(easy, CURLOPT_OPENSOCKETFUNCTION,
+                   guardHttp1Reuse ? &Multi::onOpenSocket<true> : &Multi::onOpenSocket<false>);
   curl_easy_setopt(easy, CURLOPT_OPENSOCKETDATA, this);
   curl_easy_setopt(easy, CURLOPT_CLOSESOCKETFUNCTION, &Multi::onCloseSocket);
   curl_easy_setopt(easy, CURLOPT_CLOSESOCKETDATA, this);
@@ -226,14 +227,10 @@ void Multi::setSocketCallbacks(CURL* easy, bool guardHttp1Reuse) {
   curl_easy_setopt(easy, CURLOPT_PREREQDATA, this);
 }
 
+template <bool guardsHttp1>
 curl_socket_t Multi::onOpenSocket(void* self, curlsocktype, curl_sockaddr* address) {
   const int fd = platform::openSocket(address->family, address->socktype, address->protocol);
-  return fd < 0 ? CURL_SOCKET_BAD : static_cast<Multi*>(self)->track(fd, false);
-}
-
-curl_socket_t Multi::onOpenGuardedSocket(void* self, curlsocktype, curl_sockaddr* address) {
-  const int fd = platform::openSocket(address->family, address->socktype, address->protocol);
-  return fd < 0 ? CURL_SOCKET_BAD : static_cast<Multi*>(self)->track(fd, true);
+  return fd < 0 ? CURL_SOCKET_BAD : static_cast<Multi*>(self)->track(fd, guardsHttp1);
 }
 
 // Starts tracking a socket just opened; returns it.

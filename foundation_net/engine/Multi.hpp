@@ -68,8 +68,9 @@ class Multi {
   static int onTimer(CURLM* multi, long timeoutMs, void* self);
   void socketAction(curl_socket_t fd, int events);
   void drainCompletions();
+  // Opens a socket for curl (close-on-exec) and tracks it, as guarding HTTP/1 reuse or not.
+  template <bool guardsHttp1>
   static curl_socket_t onOpenSocket(void* self, curlsocktype purpose, curl_sockaddr* address);
-  static curl_socket_t onOpenGuardedSocket(void* self, curlsocktype purpose, curl_sockaddr* address);
   curl_socket_t track(curl_socket_t fd, bool guardsHttp1);
   static int onCloseSocket(void* self, curl_socket_t fd);
   void forgetSocket(curl_socket_t fd);
