@@ -1060,15 +1060,14 @@ void URLSessionTask::Impl::finish(std::optional<Error> error) {
 }
 
 void URLSessionTask::Impl::deliverCompletion(std::optional<Error> error, std::optional<std::string> downloaded,
-                                             std::optional<Data> lateBody, std::function<void()> afterLastMessage) {
+                                             std::optional<Data> lateBody, std::function<void()> acknowledgement) {
   auto metrics = std::move(metrics_);  // nothing reads them after the completion
   auto accumulated = std::move(accumulated_);
   enqueue([error = std::move(error), downloaded = std::move(downloaded), metrics = std::move(metrics),
            accumulated = std::move(accumulated), lateBody = std::move(lateBody),
-           afterLastMessage = std::move(afterLastMessage)](URLSession& session, URLSessionTask& task) mutable {
-    // A background task's `afterLastMessage` acknowledges the completion to the daemon.
+           acknowledgement = std::move(acknowledgement)](URLSession& session, URLSessionTask& task) mutable {
     std::optional<background::OwedAcknowledgement> owed;
-    if (afterLastMessage) owed.emplace();
+    if (acknowledgement) owed.emplace();
     auto& impl = task.impl();
     const auto id = task.taskIdentifier();
     if (lateBody && !lateBody->empty()) {
@@ -1108,7 +1107,7 @@ void URLSessionTask::Impl::deliverCompletion(std::optional<Error> error, std::op
       d->didCompleteWithError(session, task, error);
     }
     session.impl().taskDidFinish(id);
-    if (afterLastMessage) afterLastMessage();
+    if (acknowledgement) acknowledgement();
   });
 }
 

@@ -218,11 +218,11 @@ class URLSessionTask::Impl {
   template <class D>
   std::shared_ptr<D> delegateAs() const;
   // Enqueues the last messages: [the late body] [didFinishDownloadingTo] didFinishCollectingMetrics,
-  // then the completion handler or didCompleteWithError, then `afterLastMessage` (a background
-  // task's acknowledgement, which process exit waits for: background/OwedAcknowledgement.hpp).
+  // then the completion handler or didCompleteWithError, then a background task's
+  // `acknowledgement` to the daemon, which process exit waits for (background/OwedAcknowledgement.hpp).
   void deliverCompletion(std::optional<Error> error, std::optional<std::string> downloadedFile,
                          std::optional<Data> lateBody = std::nullopt,
-                         std::function<void()> afterLastMessage = nullptr);
+                         std::function<void()> acknowledgement = nullptr);
   void sendToDaemon(int type);
 
   std::weak_ptr<URLSessionTask> owner_;

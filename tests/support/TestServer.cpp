@@ -1509,31 +1509,37 @@ void TestServer::resetCounters() {
     impl_->acceptedConnections = 0;
 }
 
-int closedPort() {
-    int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+namespace {
+
+// Binds `fd` to 127.0.0.1 on a free port; the address with that port (0 when it failed).
+sockaddr_in bindToFreeLoopbackPort(int fd) {
     sockaddr_in address{};
     address.sin_family = AF_INET;
     address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    ::bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof address);
     socklen_t length = sizeof address;
-    ::getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length);
+    if (fd < 0 || ::bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof address) != 0 ||
+        ::getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length) != 0)
+        address.sin_port = 0;
+    return address;
+}
+
+}  // namespace
+
+int closedPort() {
+    int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    const sockaddr_in address = bindToFreeLoopbackPort(fd);
     ::close(fd);
     return ntohs(address.sin_port);
 }
 
 UnansweredPort::UnansweredPort() {
     listener_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    sockaddr_in address{};
-    address.sin_family = AF_INET;
-    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    socklen_t length = sizeof address;
-    if (listener_ < 0 || ::bind(listener_, reinterpret_cast<sockaddr*>(&address), sizeof address) != 0 ||
-        ::listen(listener_, 0) != 0 || ::getsockname(listener_, reinterpret_cast<sockaddr*>(&address), &length) != 0)
-        throw std::runtime_error("UnansweredPort: cannot listen");
+    const sockaddr_in address = bindToFreeLoopbackPort(listener_);
+    if (address.sin_port == 0 || ::listen(listener_, 0) != 0) throw std::runtime_error("UnansweredPort: cannot listen");
     port_ = ntohs(address.sin_port);
     for (int i = 0; i < 2; ++i) {  // fills the accept queue (a backlog of 0 still queues one)
         int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-        ::connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof address);
+        ::connect(fd, reinterpret_cast<const sockaddr*>(&address), sizeof address);
         fillers_.push_back(fd);
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(50));  // until the handshakes are done
