@@ -316,7 +316,10 @@ void Daemon::attach(Connection& connection, const Message& message) {
     task.defaultHandlingNext = false;  // an app came after all: it is asked
     if (std::exchange(task.awaitingAppUntil, 0)) session.finishAfter.insert(task.record.taskId);
   });
-  session.replaying = !pending.empty() || !session.finishAfter.empty();
+  // A process launched for this session's events gets the end of the replay even when another
+  // instance of the app took them first: its handle-events flow ends there instead of waiting.
+  const bool launchedForEvents = message.integer(tag::launchedForEvents).value_or(0) != 0;
+  session.replaying = !pending.empty() || !session.finishAfter.empty() || launchedForEvents;
   finishEventsWhenDone(session);
   schedule();  // delayed requests can now ask the app, challenges go again
 }

@@ -22,6 +22,7 @@ struct SharedState {
   std::vector<std::string> command;
   std::vector<std::string> launchIdentifiers;  // what urlsessiond launched this process for
   bool handlerCalled = false;
+  std::set<std::string> launchesClaimed;       // launch identifiers a session attach has announced
   std::set<std::string> outstanding;           // handlers called whose completion handler was not
   std::vector<std::weak_ptr<background::BackgroundLink>> links;
 
@@ -72,6 +73,14 @@ namespace background {
 void addApplicationState(wire::Message& message) {
   std::lock_guard lock(current().mutex);
   addStateLocked(current(), message);
+}
+
+bool claimLaunchedFor(const std::string& sessionIdentifier) {
+  auto& s = current();
+  std::lock_guard lock(s.mutex);
+  return std::find(s.launchIdentifiers.begin(), s.launchIdentifiers.end(), sessionIdentifier) !=
+             s.launchIdentifiers.end() &&
+         s.launchesClaimed.insert(sessionIdentifier).second;
 }
 
 void watchApplicationState(const std::shared_ptr<BackgroundLink>& link) {

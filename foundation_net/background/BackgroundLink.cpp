@@ -55,6 +55,7 @@ std::shared_ptr<BackgroundLink> BackgroundLink::attach(const std::shared_ptr<URL
       .add(wire::tag::configuration, wire::encodeConfiguration(configuration))
       .add(wire::tag::pid, static_cast<std::int64_t>(platform::processIdentifier()));
 
+  link->launchedForEvents_ = claimLaunchedFor(configuration.identifier().value_or(""));
   watchApplicationState(link);
   auto outcome = std::make_shared<std::promise<std::optional<Error>>>();
   auto result = outcome->get_future();
@@ -85,6 +86,7 @@ void Attempt::connected(uv_pipe_t* pipe) {
         if (!*waiting) return link->onMessage(std::move(message));
         *waiting = false;
         if (message.type() == wire::Type::attached) {
+          link->launchedForEvents_ = false;
           std::vector<wire::Message> missed;
           if (auto session = link->session_.lock()) missed = session->impl().adoptBackgroundTasks(message, link);
           // What the daemon missed goes before anything sent later; whoever waited for the
@@ -121,6 +123,7 @@ void Attempt::connected(uv_pipe_t* pipe) {
   // The app's state as it is now, not as it was when the session was made.
   auto request = link->attachRequest_;
   background::addApplicationState(request);
+  if (link->launchedForEvents_) request.add(wire::tag::launchedForEvents, static_cast<std::int64_t>(1));
   connection->send(request);
 }
 

@@ -72,6 +72,9 @@ class BackgroundLink : public std::enable_shared_from_this<BackgroundLink> {
 
   std::weak_ptr<URLSession> session_;
   wire::Message attachRequest_;
+  // Loop thread after attach(): this process was launched for the session's events, and no
+  // attach has told the daemon yet (it then finishes the replay even when there is nothing).
+  bool launchedForEvents_ = false;
   std::mutex connectionMutex_;
   std::shared_ptr<Connection> connection_;  // set on the loop thread, under connectionMutex_
   bool closed_ = false;                     // loop thread: closed on purpose, no reconnection

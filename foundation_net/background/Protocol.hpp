@@ -16,6 +16,7 @@ enum : std::uint16_t {
   nextTaskId = 22, task = 23, cancelAll = 24, disposition = 25, pid = 26, launchCommand = 27,
   taskState = 28, data = 29, foreground = 30, originalRequest = 31, bytesSent = 32,
   bytesExpectedToSend = 33, attempts = 34, nextAttemptAt = 35, ok = 36,
+  launchedForEvents = 37,  // attach: urlsessiond launched this process for this session's events
   // The tools' status and listTasks answers (numbered from 40).
   uptimeMs = 40, sessionCount = 41, waitingCount = 42, runningCount = 43, suspendedCount = 44,
   completedCount = 45, daemonTaskState = 46, pendingEventCount = 47,

@@ -60,6 +60,28 @@ TEST_CASE("an app with pending events and no process is launched: handle-events,
   CHECK(launchTimes(logLines(log)).size() == 1);
 }
 
+// The daemon decided to launch the app, then another instance of it took the events first (it
+// was still leaving when the transfer ended): the launched process finds nothing to replay.
+TEST_CASE("an app launched for a session with nothing left to deliver still gets finished-events and leaves") {
+  BackgroundEnvironment env;
+  App previous({"l0", "download", env.server.url("/bytes?n=1000"), "--wait-ms", "5000"});
+  REQUIRE(previous.waitFor("complete") == "complete 1 0 200");
+  previous.wait();  // acknowledged: nothing is pending for l0
+  auto log = env.root / "launched.log";
+  ::setenv("FOUNDATION_NET_LAUNCH_SESSIONS", "l0", 1);  // how urlsessiond starts a launch command
+  App launched({"l0", "launched", "--log", log.string(), "--wait-ms", "5000"});
+  ::unsetenv("FOUNDATION_NET_LAUNCH_SESSIONS");
+  launched.wait();
+  auto lines = logLines(log);
+  REQUIRE(lines.size() == 5);
+  std::vector<std::string> flow(lines.begin() + 1, lines.end());
+  CHECK(flow == std::vector<std::string>{"handle-events l0", "finished-events", "completion-handler", "run-loop-stopped"});
+  // A process that merely runs in the background was not launched for events: no such call.
+  App background({"l0", "attach", "--background", "--wait-ms", "800"});
+  background.wait();
+  CHECK(background.count("finished-events") == 0);
+}
+
 TEST_CASE("no launch when sessionSendsLaunchEvents is false: the events wait for the next run") {
   BackgroundEnvironment env;
   auto log = env.root / "launched.log";
