@@ -8,13 +8,17 @@
 // The last three each run in a fresh child process (this executable re-executed with
 // --variant NAME), which reports its throughput and its peak RSS (VmHWM) — so the server's and
 // the other variants' memory never count. Rounds are interleaved; the headline is the median.
+// data-delegate and raw, a fraction of a second each, run in more rounds (--data-rounds): on a
+// small machine whose server shares the CPUs, single runs of either vary two- to threefold with
+// where the scheduler puts the threads (bench/README.md), and three samples give a coin toss.
 // Files go to a fresh directory under $TMPDIR (or /tmp), which the children get as TMPDIR,
 // so the download task's temporary file and curl's output share one file system.
 //
-//   bench-download [--size BYTES] [--rounds 3] [--server PATH]
+//   bench-download [--size BYTES] [--rounds 3] [--data-rounds 9] [--server PATH]
 //   bench-download --variant download-task|data-delegate|raw --url URL --size BYTES   (child)
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cstdio>
 #include <exception>
@@ -234,13 +238,14 @@ std::string makeTempDirectory() {
   return pattern;
 }
 
-int runParent(const std::string& serverPath, std::uint64_t size, std::size_t rounds) {
+int runParent(const std::string& serverPath, std::uint64_t size, std::size_t rounds, std::size_t dataRounds) {
   bench::ServerProcess server(serverPath);
   const std::string url = server.url(fmt::format("/bytes?n={}", size));
   const std::string dir = makeTempDirectory();
   setenv("TMPDIR", dir.c_str(), 1);  // the children's download files land here too
-  fmt::print("download: GET {} ({:.1f} MiB), {} rounds, files in {}\n", url, static_cast<double>(size) / 1048576.0,
-             rounds, dir);
+  dataRounds = std::max(rounds, dataRounds);
+  fmt::print("download: GET {} ({:.1f} MiB), {} rounds ({} of data-delegate and raw), files in {}\n", url,
+             static_cast<double>(size) / 1048576.0, rounds, dataRounds, dir);
   fmt::print("load average at start: {}", bench::loadAverage());
   fmt::print("MB/s = 10^6 bytes/s. curl: wall time from fork to exit. Others: resume() to didCompleteWithError in a "
              "fresh child process;\n'download-task' includes the session deleting the downloaded file after "
@@ -248,8 +253,10 @@ int runParent(const std::string& serverPath, std::uint64_t size, std::size_t rou
 
   std::vector<VariantStats> stats = {{"curl-null", {}, 0},     {"curl-file", {}, 0}, {"download-task", {}, 0},
                                      {"data-delegate", {}, 0}, {"raw", {}, 0}};
-  for (std::size_t round = 1; round <= rounds; ++round) {
+  const auto isDataPair = [](const VariantStats& v) { return v.name == "data-delegate" || v.name == "raw"; };
+  for (std::size_t round = 1; round <= dataRounds; ++round) {
     for (auto& v : stats) {
+      if (round > rounds && !isDataPair(v)) continue;
       std::optional<Sample> s;
       if (v.name == "curl-null") {
         s = runCurl(url, "/dev/null", size);
@@ -307,6 +314,17 @@ int runParent(const std::string& serverPath, std::uint64_t size, std::size_t rou
   fmt::print("target download-task/curl-file >= 0.90x: {:.3f}x to the file -> {}; {:.3f}x with the deletion -> {}\n",
              fileRatio, fileRatio >= 0.9 ? "met" : "MISSED", endRatio, endRatio >= 0.9 ? "met" : "MISSED");
   fmt::print("target data-delegate/raw       >= 0.80x: {:.3f}x -> {}\n", dataRatio, dataRatio >= 0.8 ? "met" : "MISSED");
+  {
+    // The same pair round by round (each data-delegate run against the raw run right after it).
+    const auto& dd = stats[3].samples;
+    const auto& raw = stats[4].samples;
+    std::vector<double> pairs;
+    for (std::size_t i = 0; i < std::min(dd.size(), raw.size()); ++i) pairs.push_back(raw[i].seconds / dd[i].seconds);
+    std::sort(pairs.begin(), pairs.end());
+    if (!pairs.empty())
+      fmt::print("  (data-delegate/raw round by round: min {:.3f}x, median {:.3f}x, max {:.3f}x over {} rounds)\n",
+                 pairs.front(), bench::median(pairs), pairs.back(), pairs.size());
+  }
   fmt::print("target download-task peak RSS  <= 32 MiB: {:.1f} MiB -> {}\n", peak, peak <= 32 ? "met" : "MISSED");
   fmt::print("(for reference: raw/curl-null {:.3f}x, data-delegate/curl-null {:.3f}x)\n", ratio("raw", "curl-null"),
              ratio("data-delegate", "curl-null"));
@@ -327,9 +345,10 @@ int main(int argc, char** argv) try {
     return runChildVariant(*variant, *url, size);
   }
   const std::size_t rounds = args.number("--rounds", 3);
+  const std::size_t dataRounds = args.number("--data-rounds", 9);
   const std::string server = bench::serverPath(args);
   args.finish();
-  return runParent(server, size, rounds);
+  return runParent(server, size, rounds, dataRounds);
 } catch (const std::exception& error) {
   std::fprintf(stderr, "bench-download: %s\n", error.what());
   return 2;

@@ -22,9 +22,10 @@ namespace {
 
 // A receive buffer larger than curl's 16 KiB default takes a fast link's data in fewer recv
 // calls (a 1 GiB body: about 5x fewer at 120 KiB than at 64 KiB). curl allocates it for every
-// transfer and frees it at the end, so it stays below glibc's default mmap threshold (128 KiB):
-// at 256 KiB glibc gave each freed buffer back to the kernel (madvise) and small GETs page-faulted
-// about once per request; at 120 KiB they do not, and large bodies are as fast as at 256 KiB.
+// transfer and frees it at the end, so it stays below glibc's default mmap threshold (128 KiB),
+// where it never costs an mmap/munmap pair per request. Freeing it can still trim the loop
+// thread's arena (madvise: one small GET in twenty at 120 KiB, and in some runs at every size
+// tried up to 1 MiB); larger buffers did not make large bodies measurably faster (bench/README.md).
 constexpr long receiveBufferSize = 120 * 1024;
 constexpr long sendBufferSize = 128 * 1024;
 
