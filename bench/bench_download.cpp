@@ -154,6 +154,7 @@ struct Sample {
   long beforeKiB = -1;       // VmRSS before the transfer (children)
   std::uint64_t chunks = 0;  // body chunks the client saw (children)
   double cpuSeconds = 0;     // user + system CPU of the whole child process (wait4)
+  std::size_t round = 0;
 };
 
 struct VariantStats {
@@ -269,6 +270,7 @@ int runParent(const std::string& serverPath, std::uint64_t size, std::size_t rou
         ++v.failures;
         continue;
       }
+      s->round = round;
       v.samples.push_back(*s);
       const double rate = static_cast<double>(size) / s->seconds / 1e6;
       std::string extra;
@@ -316,10 +318,10 @@ int runParent(const std::string& serverPath, std::uint64_t size, std::size_t rou
   fmt::print("target data-delegate/raw       >= 0.80x: {:.3f}x -> {}\n", dataRatio, dataRatio >= 0.8 ? "met" : "MISSED");
   {
     // The same pair round by round (each data-delegate run against the raw run right after it).
-    const auto& dd = stats[3].samples;
-    const auto& raw = stats[4].samples;
     std::vector<double> pairs;
-    for (std::size_t i = 0; i < std::min(dd.size(), raw.size()); ++i) pairs.push_back(raw[i].seconds / dd[i].seconds);
+    for (const auto& dd : stats[3].samples)
+      for (const auto& raw : stats[4].samples)
+        if (raw.round == dd.round) pairs.push_back(raw.seconds / dd.seconds);
     std::sort(pairs.begin(), pairs.end());
     if (!pairs.empty())
       fmt::print("  (data-delegate/raw round by round: min {:.3f}x, median {:.3f}x, max {:.3f}x over {} rounds)\n",
