@@ -4,6 +4,10 @@
 //   curl-file      the curl tool writing a real file in the temp dir       (subprocess, wall time)
 //   download-task  URLSession download task to a file; didFinishDownloadingTo ignores the file
 //   data-delegate  URLSession data task, URLSessionDataDelegate::didReceiveData discarding
+//   data-delegate-hashing  the same, but didReceiveData hashes the body (FNV-1a over 8-byte words,
+//                  about as much CPU as the network thread spends on it), as a delegate that
+//                  processes its data does; no target: it shows how far the delegate queue's work
+//                  overlaps the network thread's
 //   raw            the reference client (bench/raw_multi_client.cpp), CURLOPT_BUFFERSIZE 256 KiB
 // The last three each run in a fresh child process (this executable re-executed with
 // --variant NAME), which reports its throughput and its peak RSS (VmHWM) — so the server's and
@@ -15,12 +19,13 @@
 // so the download task's temporary file and curl's output share one file system.
 //
 //   bench-download [--size BYTES] [--rounds 3] [--data-rounds 9] [--server PATH]
-//   bench-download --variant download-task|data-delegate|raw --url URL --size BYTES   (child)
+//   bench-download --variant download-task|data-delegate|data-delegate-hashing|raw --url URL --size BYTES   (child)
 #include <sys/stat.h>
 
 #include <algorithm>
 #include <atomic>
 #include <cstdio>
+#include <cstring>
 #include <exception>
 #include <filesystem>
 #include <future>
@@ -82,11 +87,20 @@ class DownloadDelegate final : public URLSessionDownloadDelegate {
 
 class DiscardingDataDelegate final : public URLSessionDataDelegate {
  public:
-  explicit DiscardingDataDelegate(bench::Clock::time_point& start) : start_(start) {}
+  DiscardingDataDelegate(bench::Clock::time_point& start, bool hashesBytes) : start_(start), hashesBytes_(hashesBytes) {}
   std::promise<void> done;
   ChildReport report;
+  std::uint64_t hash = 14695981039346656037ULL;  // of the body so far (data-delegate-hashing)
 
   void didReceiveData(URLSession&, URLSessionDataTask&, const Data& data) override {
+    if (hashesBytes_) {
+      const std::uint8_t* bytes = data.bytes();
+      for (std::size_t i = 0, n = data.size(); i + 8 <= n; i += 8) {
+        std::uint64_t word;
+        std::memcpy(&word, bytes + i, 8);
+        hash = (hash ^ word) * 1099511628211ULL;
+      }
+    }
     report.bytes += data.size();
     ++report.chunks;
   }
@@ -100,12 +114,13 @@ class DiscardingDataDelegate final : public URLSessionDataDelegate {
 
  private:
   bench::Clock::time_point& start_;
+  const bool hashesBytes_;
 };
 
-template <class Delegate, class MakeTask>
-ChildReport runSessionVariant(MakeTask makeTask) {
+template <class Delegate, class MakeTask, class... DelegateArguments>
+ChildReport runSessionVariant(MakeTask makeTask, DelegateArguments... arguments) {
   bench::Clock::time_point start;
-  auto delegate = std::make_shared<Delegate>(start);
+  auto delegate = std::make_shared<Delegate>(start, arguments...);
   auto session = URLSession::make(URLSessionConfiguration::defaultConfiguration(), delegate);
   auto finished = delegate->done.get_future();
   auto task = makeTask(*session);
@@ -121,8 +136,9 @@ int runChildVariant(const std::string& variant, const std::string& url, std::uin
   ChildReport report;
   if (variant == "download-task") {
     report = runSessionVariant<DownloadDelegate>([&](URLSession& s) { return s.downloadTask(URL(url)); });
-  } else if (variant == "data-delegate") {
-    report = runSessionVariant<DiscardingDataDelegate>([&](URLSession& s) { return s.dataTask(URL(url)); });
+  } else if (variant == "data-delegate" || variant == "data-delegate-hashing") {
+    report = runSessionVariant<DiscardingDataDelegate>([&](URLSession& s) { return s.dataTask(URL(url)); },
+                                                       variant == "data-delegate-hashing");
   } else if (variant == "raw") {
     bench::RawOptions options;
     options.bufferSize = 256 * 1024;  // at least the library's receive buffer (120 KiB, HTTPProtocol.cpp)
@@ -253,7 +269,7 @@ int runParent(const std::string& serverPath, std::uint64_t size, std::size_t rou
              "didFinishDownloadingTo, 'download-task@file' stops the clock at didFinishDownloadingTo\n");
 
   std::vector<VariantStats> stats = {{"curl-null", {}, 0},     {"curl-file", {}, 0}, {"download-task", {}, 0},
-                                     {"data-delegate", {}, 0}, {"raw", {}, 0}};
+                                     {"data-delegate", {}, 0}, {"raw", {}, 0},      {"data-delegate-hashing", {}, 0}};
   const auto isDataPair = [](const VariantStats& v) { return v.name == "data-delegate" || v.name == "raw"; };
   for (std::size_t round = 1; round <= dataRounds; ++round) {
     for (auto& v : stats) {
@@ -282,7 +298,7 @@ int runParent(const std::string& serverPath, std::uint64_t size, std::size_t rou
         extra += fmt::format(", {} {} of {:.0f} KiB on average", s->chunks,
                              v.name == "download-task" ? "didWriteData calls" : "chunks",
                              static_cast<double>(size) / static_cast<double>(s->chunks) / 1024.0);
-      fmt::print("  round {}  {:<14} {:>6.0f} MB/s  ({:.3f} s, {:.3f} s CPU, peak RSS {:.1f} MiB{})\n", round, v.name,
+      fmt::print("  round {}  {:<21} {:>6.0f} MB/s  ({:.3f} s, {:.3f} s CPU, peak RSS {:.1f} MiB{})\n", round, v.name,
                  rate, s->seconds, s->cpuSeconds, bench::mib(s->peakKiB), extra);
       std::fflush(stdout);
     }
@@ -292,11 +308,11 @@ int runParent(const std::string& serverPath, std::uint64_t size, std::size_t rou
   fmt::print("load average at end: {}", bench::loadAverage());
 
   std::map<std::string, double> medians;
-  fmt::print("\n{:<18} {:>12} {:>10} {:>15} {:>13} {:>15} {:>9}\n", "variant", "median MB/s", "best MB/s",
+  fmt::print("\n{:<22} {:>12} {:>10} {:>15} {:>13} {:>15} {:>9}\n", "variant", "median MB/s", "best MB/s",
              "median CPU s", "peak RSS MiB", "RSS before MiB", "failures");
   auto row = [&](const std::string& name, const std::vector<double>& rates, const VariantStats& v) {
     medians[name] = bench::median(rates);
-    fmt::print("{:<18} {:>12.0f} {:>10.0f} {:>15.3f} {:>13.1f} {:>15} {:>9}\n", name, bench::median(rates),
+    fmt::print("{:<22} {:>12.0f} {:>10.0f} {:>15.3f} {:>13.1f} {:>15} {:>9}\n", name, bench::median(rates),
                bench::best(rates), v.medianCpu(), bench::mib(v.peakKiB()),
                v.beforeKiB() >= 0 ? fmt::format("{:.1f}", bench::mib(v.beforeKiB())) : "-", v.failures);
   };

@@ -7,19 +7,29 @@
 
 namespace foundation::detail {
 
-void DelegateDispatcher::enqueue(std::function<void()> call) {
+void DelegateDispatcher::enqueue(std::function<void()> call, bool handOverNow) {
+  auto& loop = engine::Loop::shared();
+  // Handed over once the loop has finished what woke it: the messages this loop iteration
+  // produces (for every task of the session) cost one operation and one worker wake-up.
+  const bool wait = !handOverNow && loop.isLoopThread();
   {
     std::lock_guard lock(mutex_);
     calls_.push_back(std::move(call));
-    if (scheduled_) return;
-    scheduled_ = true;
+    if (state_ == State::queued || (state_ == State::deferred && wait)) return;
+    state_ = wait ? State::deferred : State::queued;
   }
-  auto& loop = engine::Loop::shared();
-  if (loop.isLoopThread()) {
-    // Handed over once the loop has finished what woke it: the messages this loop iteration
-    // produces (for every task of the session) cost one operation and one worker wake-up.
-    loop.post([self = shared_from_this()] { self->schedule(); });
-    return;
+  if (wait) {
+    loop.post([self = shared_from_this()] { self->scheduleDeferred(); });
+  } else {
+    schedule();
+  }
+}
+
+void DelegateDispatcher::scheduleDeferred() {
+  {
+    std::lock_guard lock(mutex_);
+    if (state_ != State::deferred) return;  // a call that could not wait handed them over
+    state_ = State::queued;
   }
   schedule();
 }
@@ -36,7 +46,7 @@ void DelegateDispatcher::drain() {
     {
       std::lock_guard lock(mutex_);
       if (calls_.empty()) {
-        scheduled_ = false;
+        state_ = State::idle;
         return;
       }
       call = std::move(calls_.front());

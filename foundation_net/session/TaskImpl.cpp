@@ -694,7 +694,7 @@ detail::LoadingClient::BodyVerdict URLSessionTask::Impl::consume(const char* byt
   if (!delegateAs<URLSessionDataDelegate>()) return Verdict::consumed;
   backlog_->add(static_cast<std::int64_t>(count));
   if (bodyBatch_ && bodyBatch_->append(bytes, count)) return Verdict::consumed;  // joins undelivered bytes
-  handOverBody();  // a full batch held back goes first
+  handOverBody(true);  // a full batch held back goes first
   bodyBatch_ = std::make_shared<detail::BodyBatch>(bodyBuffers_.take(), bytes, count);
   const auto now = Clock::now();
   const auto due = lastBodyHandOver_ + bodyHandOverInterval;
@@ -708,7 +708,7 @@ detail::LoadingClient::BodyVerdict URLSessionTask::Impl::consume(const char* byt
   return Verdict::consumed;
 }
 
-void URLSessionTask::Impl::handOverBody() {
+void URLSessionTask::Impl::handOverBody(bool full) {
   if (!bodyBatch_ || bodyBatch_->handedOver) return;
   bodyBatch_->handedOver = true;
   lastBodyHandOver_ = Clock::now();
@@ -725,7 +725,7 @@ void URLSessionTask::Impl::handOverBody() {
     if (impl.backlog_->remove(delivered)) {
       loop().post([self = task.shared_from_this()] { self->impl().releaseBody(); });
     }
-  });
+  }, full);
 }
 
 std::optional<Error> URLSessionTask::Impl::openDownloadFile() {
@@ -1113,13 +1113,13 @@ void URLSessionTask::Impl::deliverCompletion(std::optional<Error> error, std::op
 
 // ---- Delegate side ----------------------------------------------------------------------
 
-void URLSessionTask::Impl::enqueue(std::function<void(URLSession&, URLSessionTask&)> call) {
+void URLSessionTask::Impl::enqueue(std::function<void(URLSession&, URLSessionTask&)> call, bool handOverNow) {
   handOverBody();  // body bytes held back come before anything that follows them
   auto task = owner_.lock();
   auto session = session_;
   session->impl().dispatcher->enqueue([task = std::move(task), session = std::move(session), call = std::move(call)] {
     call(*session, *task);
-  });
+  }, handOverNow);
 }
 
 template <class D>

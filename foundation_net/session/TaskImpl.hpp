@@ -178,8 +178,10 @@ class URLSessionTask::Impl {
   bool bodyHeld() const;
   void releaseBody();
   detail::LoadingClient::BodyVerdict consume(const char* bytes, std::size_t count);
-  // Enqueues the open didReceiveData batch unless it is already queued.
-  void handOverBody();
+  // Enqueues the open didReceiveData batch unless it is already queued. A full one goes to the
+  // delegate queue at once rather than at the end of the loop iteration, so that the delegate
+  // works on it while curl goes on reading.
+  void handOverBody(bool full = false);
   void armTimers();
   void disarmTimers();
   void disarmIdleTimer();
@@ -210,7 +212,8 @@ class URLSessionTask::Impl {
   void answerResumeDataHandler(const std::optional<Error>& error);
 
   // Delegate side.
-  void enqueue(std::function<void(URLSession&, URLSessionTask&)> call);
+  // `handOverNow`: see DelegateDispatcher::enqueue.
+  void enqueue(std::function<void(URLSession&, URLSessionTask&)> call, bool handOverNow = false);
   // Calls didReceiveChallenge on the delegate queue: the task delegate's, else the session
   // delegate's, else answers default handling.
   void enqueueChallenge(URLAuthenticationChallenge challenge,

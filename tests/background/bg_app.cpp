@@ -12,7 +12,8 @@
 // Options: --exit-in-finish (exit inside didFinishDownloadingTo, before it returns),
 //          --exit-in-finish-after MS (the same, after printing "in-finish" and waiting MS),
 //          --stay-in-complete MS (didCompleteWithError lets main leave, then takes MS to return),
-//          --stay (do not exit after the task completes), --wait-ms N (how long to wait, default 20 s),
+//          --stay (do not exit after the task completes),
+//          --until-finished-events (exit after didFinishEventsForBackgroundURLSession, not at the completion), --wait-ms N (how long to wait, default 20 s),
 //          --log FILE (also append every line to FILE: launched apps have no stdout),
 //          --register-launch FILE MODE (register "bg_app SESSION MODE --log FILE" as the launch command),
 //          --background (say the app is in the background before making tasks),
@@ -64,6 +65,7 @@ class Delegate : public URLSessionDataDelegate, public URLSessionDownloadDelegat
   bool exitInFinish = false;
   int exitInFinishAfterMs = 0;
   int stayInCompleteMs = 0;
+  bool untilFinishedEvents = false;  // leave at didFinishEventsForBackgroundURLSession, not at a completion
   bool holdChallenges = false;
   std::vector<std::string> answers;  // --answer, consumed in turn
   std::vector<std::function<void(URLSession::AuthChallengeDisposition, std::optional<URLCredential>)>> held;
@@ -128,7 +130,7 @@ class Delegate : public URLSessionDataDelegate, public URLSessionDownloadDelegat
     auto http = std::dynamic_pointer_cast<const HTTPURLResponse>(task.response());
     say("complete " + std::to_string(task.taskIdentifier()) + " " + std::to_string(error ? error->code : 0) + " " +
         std::to_string(http ? http->statusCode() : 0));
-    finish();
+    if (!untilFinishedEvents) finish();
     // The main thread is leaving meanwhile.
     if (stayInCompleteMs > 0) std::this_thread::sleep_for(std::chrono::milliseconds(stayInCompleteMs));
   }
@@ -194,6 +196,7 @@ int main(int argc, char** argv) {
       delegate->exitInFinishAfterMs = std::stoi(argv[++i]);
     }
     else if (a == "--stay") stay = true;
+    else if (a == "--until-finished-events") delegate->untilFinishedEvents = true;
     else if (a == "--wait-ms" && i + 1 < argc) waitMs = std::stoi(argv[++i]);
     else if (a == "--earliest-ms" && i + 1 < argc) earliestMs = std::stol(argv[++i]);
     else if (a == "--log" && i + 1 < argc) logFile = argv[++i];

@@ -16,7 +16,7 @@ TEST_CASE("a download survives its app being killed and is delivered once to the
   }
   // The daemon goes on alone; the relaunched app gets the file, the completion, then the end of replay.
   std::this_thread::sleep_for(1500ms);
-  App relaunched({"s1", "attach"});
+  App relaunched({"s1", "attach", "--until-finished-events"});
   auto downloaded = relaunched.waitFor("downloaded");
   CHECK(downloaded == "downloaded 1 600000 exact bg-app-download");
   CHECK(relaunched.waitFor("complete") == "complete 1 0 200");
