@@ -13,6 +13,7 @@
 #include "background/Protocol.hpp"
 #include "engine/Loop.hpp"
 #include "protocols/Redirect.hpp"
+#include "session/DiscardedFile.hpp"
 #include "session/SessionImpl.hpp"
 #include "session/TaskClient.hpp"
 
@@ -1084,7 +1085,7 @@ void URLSessionTask::Impl::deliverCompletion(std::optional<Error> error, std::op
         detail::trace("urlSession(_:downloadTask:didFinishDownloadingTo:)", id);
         d->didFinishDownloadingTo(session, static_cast<URLSessionDownloadTask&>(task), location);
       }
-      if (!impl.downloadCompletion_) platform::removeFile(*downloaded);
+      if (!impl.downloadCompletion_) detail::discardFile(*downloaded);
     }
     if (auto d = impl.delegateAs<URLSessionTaskDelegate>()) {
       detail::trace("urlSession(_:task:didFinishCollecting:)", id);
@@ -1101,7 +1102,7 @@ void URLSessionTask::Impl::deliverCompletion(std::optional<Error> error, std::op
       impl.downloadCompletion_(downloaded ? std::optional<URL>(URL::fileURLWithPath(*downloaded)) : std::nullopt,
                                impl.response(), error);
       impl.downloadCompletion_ = nullptr;
-      if (downloaded) platform::removeFile(*downloaded);
+      if (downloaded) detail::discardFile(*downloaded);
     } else if (auto d = impl.delegateAs<URLSessionTaskDelegate>()) {
       detail::trace("urlSession(_:task:didCompleteWithError:)", id);
       d->didCompleteWithError(session, task, error);

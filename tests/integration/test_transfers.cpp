@@ -4,6 +4,7 @@
 #include <filesystem>
 #include <fstream>
 #include <sstream>
+#include <thread>
 
 #include "Recorder.hpp"
 #include "TestServer.hpp"
@@ -42,6 +43,10 @@ TEST_CASE("a download task writes the body to a temporary file that is deleted a
   CHECK(recorder->overlaps() == 0);
   CHECK_FALSE(location.empty());
   CHECK_FALSE(fs::exists(location));
+  // Renamed away at once and unlinked off the delegate queue: soon nothing is left under any name.
+  const auto discarded = location + ".discarded";
+  for (int i = 0; i < 250 && fs::exists(discarded); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  CHECK_FALSE(fs::exists(discarded));
 }
 
 TEST_CASE("a download with unknown length reports -1 as the expected total") {
