@@ -9,7 +9,7 @@ namespace {
 
 struct Registry {
   std::mutex mutex;
-  std::vector<ExitWait*> waits;  // every ExitWait that has begun work, in that order
+  std::vector<ExitWait*> waits;  // the ExitWaits made and not yet waited for at exit, oldest first
 };
 
 // Never destroyed: work may still end while static destructors run at exit.
@@ -20,28 +20,31 @@ Registry& registry() {
 
 }  // namespace
 
-void waitForAllAtExit() {
-  std::vector<ExitWait*> waits;
+// One atexit handler per ExitWait, registered as it is made: handlers run in the reverse order,
+// so each takes the latest ExitWait not yet waited for, and every wait runs before the
+// destructors of what was made before its ExitWait.
+void waitForLatestAtExit() {
+  ExitWait* wait = nullptr;
   {
     std::lock_guard lock(registry().mutex);
-    waits = registry().waits;
+    if (registry().waits.empty()) return;
+    wait = registry().waits.back();
+    registry().waits.pop_back();
   }
-  for (ExitWait* wait : waits) wait->waitAtExit();
+  wait->waitAtExit();
 }
 
-ExitWait::ExitWait(std::chrono::milliseconds limit, bool (*skipWait)()) : limit_(limit), skipWait_(skipWait) {}
+ExitWait::ExitWait(std::chrono::milliseconds limit, bool (*skipWait)()) : limit_(limit), skipWait_(skipWait) {
+  {
+    std::lock_guard lock(registry().mutex);
+    registry().waits.push_back(this);
+  }
+  std::atexit(waitForLatestAtExit);
+}
 
 void ExitWait::begin() {
-  {
-    std::lock_guard lock(mutex_);
-    if (pending_++ > 0) return;
-  }
-  static const bool registered = std::atexit(waitForAllAtExit) == 0;
-  (void)registered;
-  std::lock_guard lock(registry().mutex);
-  for (ExitWait* wait : registry().waits)
-    if (wait == this) return;
-  registry().waits.push_back(this);
+  std::lock_guard lock(mutex_);
+  ++pending_;
 }
 
 void ExitWait::end() {

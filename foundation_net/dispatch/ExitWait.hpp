@@ -1,7 +1,7 @@
 // Work in progress that process exit (std::exit, a return from main) waits for, a bounded time.
-// Each kind of work is one never-destroyed ExitWait; the first begin() of any registers a single
-// atexit handler, so the wait runs before the destructors of what the app made earlier (which
-// the work may still use).
+// Each kind of work is one never-destroyed ExitWait, made when the first such work begins; it
+// registers an atexit handler then, so its wait runs before the destructors of what the app made
+// earlier (which the work may still use).
 #pragma once
 #include <chrono>
 #include <condition_variable>
@@ -21,7 +21,7 @@ class ExitWait {
   void end();
 
  private:
-  friend void waitForAllAtExit();
+  friend void waitForLatestAtExit();
   void waitAtExit();
   const std::chrono::milliseconds limit_;
   bool (*const skipWait_)();
