@@ -7,6 +7,7 @@
 #include <atomic>
 #include <filesystem>
 #include <fstream>
+#include <thread>
 
 #include "Recorder.hpp"
 #include "TempFolder.hpp"
@@ -30,9 +31,20 @@ struct DownloadFolder {
     if (previous) ::setenv("TMPDIR", previous->c_str(), 1);
     else ::unsetenv("TMPDIR");
   }
+  // What the folder holds once the files the session discarded are gone: a finished download's
+  // file is renamed to "….discarded" and unlinked off the delegate queue, within moments.
   std::vector<fs::path> files() const {
     std::vector<fs::path> found;
-    for (const auto& entry : fs::directory_iterator(folder.path())) found.push_back(entry.path());
+    for (int attempt = 0; attempt < 250; ++attempt) {
+      found.clear();
+      bool discarding = false;
+      for (const auto& entry : fs::directory_iterator(folder.path())) {
+        found.push_back(entry.path());
+        discarding = discarding || entry.path().extension() == ".discarded";
+      }
+      if (!discarding) break;
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
     return found;
   }
 };
