@@ -57,6 +57,24 @@ void TransferDelegate::didReceiveResponse(URLSession&, URLSessionDataTask& task,
   const auto id = r->attempt.id;
   if (r->attempt.kind == TaskKind::download) {
     const std::int64_t earlier = r->attempt.offset;
+    // didResumeAtOffset for the app: where this attempt continues, of how much.
+    auto announceResume = [this, id](std::int64_t offset, std::int64_t expected) {
+      wire::Message resumed(wire::Type::event);
+      resumed.add(wire::tag::eventKind, static_cast<std::int64_t>(wire::EventKind::resumed))
+          .add(wire::tag::bytes, offset)
+          .add(wire::tag::expectedBytes, expected);
+      engine::Loop::shared().post([this, id, resumed] { daemon_.transferEvent(id, resumed); });
+    };
+    // The partial file holds the whole resource already (an attempt ended after the last byte
+    // but before its completion was saved): the server answers the range with 416 "bytes */N".
+    // The task completes with that file and the response that brought it.
+    if (earlier > 0 && http->statusCode() == 416 &&
+        detail::parseUnsatisfiedContentRange(http->value("Content-Range").value_or("")) == earlier) {
+      r->alreadyWhole = true;
+      r->expected = r->reported = earlier;
+      announceResume(earlier, earlier);
+      return completionHandler(URLSession::ResponseDisposition::allow);
+    }
     auto range = http->statusCode() == 206 ? detail::parseContentRange(http->value("Content-Range").value_or(""))
                                            : std::nullopt;
     const bool continues = earlier > 0 && range && range->first == earlier;
@@ -78,13 +96,7 @@ void TransferDelegate::didReceiveResponse(URLSession&, URLSessionDataTask& task,
                                  response = wire::encodeResponse(*http).encode()] {
       daemon_.transferResponse(id, validator, expected, response);
     });
-    if (earlier > 0) {
-      wire::Message resumed(wire::Type::event);
-      resumed.add(wire::tag::eventKind, static_cast<std::int64_t>(wire::EventKind::resumed))
-          .add(wire::tag::bytes, r->attempt.offset)
-          .add(wire::tag::expectedBytes, r->expected);
-      engine::Loop::shared().post([this, id, resumed] { daemon_.transferEvent(id, resumed); });
-    }
+    if (earlier > 0) announceResume(r->attempt.offset, r->expected);
   } else if (r->attempt.kind == TaskKind::data) {
     engine::Loop::shared().post([this, id, expected = response.expectedContentLength(),
                                  encoded = wire::encodeResponse(*http).encode()] {
@@ -103,7 +115,7 @@ void TransferDelegate::didReceiveData(URLSession&, URLSessionDataTask& task, con
   if (!r) return;
   switch (r->attempt.kind) {
     case TaskKind::download: {
-      if (r->failure) return;
+      if (r->failure || r->alreadyWhole) return;  // a 416's own body is not the resource's
       if (int rc = r->file.write(reinterpret_cast<const char*>(data.bytes()), data.size()); rc < 0) {
         r->failure = Error::url(URLError::cannotWriteToFile, task.currentRequest()->url,
                                 fmt::format("{}: {}", r->attempt.partialFile, platform::errorName(rc)));
@@ -183,7 +195,7 @@ void TransferDelegate::didCompleteWithError(URLSession&, URLSessionTask& task, c
   outcome.error = finished.failure ? finished.failure : error;
   if (!outcome.error && closed < 0)
     outcome.error = Error::url(URLError::cannotCloseFile, task.currentRequest()->url, platform::errorName(closed));
-  outcome.response = task.response();
+  outcome.response = finished.alreadyWhole ? nullptr : task.response();  // a 416 is not the file's response
   outcome.validator = finished.validator;
   outcome.bytes = finished.attempt.kind == TaskKind::upload ? task.countOfBytesSent()
                                                             : finished.attempt.offset + finished.written;

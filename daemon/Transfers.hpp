@@ -59,6 +59,7 @@ class TransferDelegate : public URLSessionDataDelegate {
     std::string validator;
     std::optional<std::string> body;   // upload / data task responses
     std::optional<Error> failure;      // a local failure (disk full) that cancelled the task
+    bool alreadyWhole = false;         // a 416 to the range: the partial file is the whole resource
     std::chrono::steady_clock::time_point lastReport{};
   };
   Running* running(const URLSessionTask& task);

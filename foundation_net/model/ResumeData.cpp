@@ -367,4 +367,13 @@ std::optional<std::pair<std::int64_t, std::int64_t>> parseContentRange(std::stri
   return std::make_pair(first, total);
 }
 
+std::optional<std::int64_t> parseUnsatisfiedContentRange(std::string_view value) {
+  value = text::trimmed(value);
+  if (!value.starts_with("bytes */")) return std::nullopt;
+  std::int64_t total = -1;
+  auto [end, ec] = std::from_chars(value.data() + 8, value.data() + value.size(), total);
+  if (ec != std::errc() || end != value.data() + value.size() || total < 0) return std::nullopt;
+  return total;
+}
+
 }  // namespace foundation::detail

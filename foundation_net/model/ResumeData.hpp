@@ -92,5 +92,7 @@ inline constexpr std::string_view temporaryUploadPrefix = "CFNetworkUpload_";
 inline constexpr std::string_view resumableSuffix = ".resumable";
 // "bytes 100-199/1000" → (100, 1000); the total is -1 when it is "*".
 std::optional<std::pair<std::int64_t, std::int64_t>> parseContentRange(std::string_view value);
+// A 416's "bytes */1000" → 1000: the length of the whole representation.
+std::optional<std::int64_t> parseUnsatisfiedContentRange(std::string_view value);
 
 }  // namespace foundation::detail

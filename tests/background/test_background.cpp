@@ -62,6 +62,23 @@ TEST_CASE("a download survives the daemon being killed and continues where it st
   CHECK(rangeRequests(env) >= 1);
 }
 
+// The daemon dies after the body's last byte reached its partial file but before the transfer
+// could know the body was complete (a close-delimited body whose connection stays open): the next
+// daemon asks for the bytes after the last one, the server answers 416 "bytes */N", and the
+// partial file is the whole resource. It was truncated and an empty file delivered with the 416.
+TEST_CASE("a download whose partial file is whole when the daemon returns completes with that file") {
+  BackgroundEnvironment env;
+  App app({"s3", "download", env.server.url("/bytes?n=300000&ranges=1&etag=v1&nolength=1&hold_ms=5000")});
+  REQUIRE_FALSE(app.waitFor("started").empty());
+  std::this_thread::sleep_for(1000ms);  // every byte is on disk; the connection is still open
+  env.killDaemon();
+  CHECK(app.waitFor("downloaded", 30s) == "downloaded 1 300000 exact bg-app-download");
+  CHECK(app.waitFor("complete") == "complete 1 0 200");  // the response that brought the bytes
+  bool askedPastTheEnd = false;
+  for (const auto& r : env.server.requests()) askedPastTheEnd = askedPastTheEnd || r.header("Range") == "bytes=300000-";
+  CHECK(askedPastTheEnd);
+}
+
 TEST_CASE("an event is delivered again when the app dies inside the delegate method") {
   BackgroundEnvironment env;
   {

@@ -833,7 +833,9 @@ void routeBytes(Exchange& x) {
     }
     if (x.flag("nolength")) {
         x.out.close();  // the end of the body is the end of the connection
-        if (x.out.sendHead(status, headers) && !x.isHead()) x.connection.writePattern(first, length);
+        // hold_ms: the client has every byte but cannot know it until the connection closes.
+        if (x.out.sendHead(status, headers) && !x.isHead() && x.connection.writePattern(first, length))
+            x.out.sleepFor(x.millis("hold_ms"));
         return;
     }
     headers.emplace_back("Content-Length", std::to_string(length));

@@ -8,7 +8,8 @@
 // Built-in routes (query options in brackets; bodies are text/plain unless noted):
 //   /hello                      200 "Hello, world!"
 //   /bytes?n=N                  N pattern bytes from offset 0, application/octet-stream
-//                               [chunked=1: 64 KiB chunks; nolength=1: no length, then close;
+//                               [chunked=1: 64 KiB chunks; nolength=1: no length, then close
+//                                (hold_ms=H: H ms after the last byte);
 //                                etag=X: ETag "X" (weak=1: W/"X", never matches If-Range);
 //                                lastmod=1: fixed Last-Modified;
 //                                ranges=1: Accept-Ranges, Range bytes=A-B|A-|-S -> 206/416, If-Range;
