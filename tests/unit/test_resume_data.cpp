@@ -207,6 +207,12 @@ TEST_CASE("Content-Range parsing") {
   CHECK_FALSE(parseContentRange("items 1-2/3"));
   CHECK_FALSE(parseContentRange("bytes 1-2/x"));
   CHECK_FALSE(parseContentRange("bytes -5-9/10"));
+  using detail::parseUnsatisfiedContentRange;
+  CHECK(parseUnsatisfiedContentRange(" bytes */1000 ") == 1000);
+  CHECK_FALSE(parseUnsatisfiedContentRange("bytes 0-9/1000"));
+  CHECK_FALSE(parseUnsatisfiedContentRange("bytes */"));
+  CHECK_FALSE(parseUnsatisfiedContentRange("bytes */-1"));
+  CHECK_FALSE(parseUnsatisfiedContentRange("bytes */10x"));
 }
 
 namespace {
