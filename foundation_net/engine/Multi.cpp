@@ -114,7 +114,7 @@ Multi::~Multi() {
   // curl_multi_cleanup closes the cached connections through the close-socket callback, which
   // releases their Sockets.
   curl_multi_cleanup(multi_);
-  for (auto& [fd, socket] : sockets_) delete socket;  // only those curl closed without telling
+  sockets_.clear();  // only those curl closed without telling
 }
 
 CURLMcode Multi::add(CURL* easy, TransferOwner* owner) {
@@ -160,7 +160,7 @@ int Multi::onSocket(CURL*, curl_socket_t fd, int what, void* self, void* socketp
   auto* socket = static_cast<Socket*>(socketp);
   if (!socket) {
     auto found = multi->sockets_.find(fd);
-    if (found != multi->sockets_.end()) socket = found->second;
+    if (found != multi->sockets_.end()) socket = found->second.get();
   }
   if (what == CURL_POLL_REMOVE) {
     if (!socket) return 0;
@@ -236,9 +236,9 @@ curl_socket_t Multi::onOpenSocket(void* self, curlsocktype, curl_sockaddr* addre
 // Starts tracking a socket just opened; returns it.
 curl_socket_t Multi::track(curl_socket_t fd, bool guardsHttp1) {
   forgetSocket(fd);  // not expected: every socket made here is closed through onCloseSocket
-  auto* socket = new Socket(this, fd, true);
+  auto socket = std::make_unique<Socket>(this, fd, true);
   socket->guardsHttp1 = guardsHttp1;
-  sockets_.emplace(fd, socket);
+  sockets_.emplace(fd, std::move(socket));
   return fd;
 }
 
@@ -251,7 +251,7 @@ int Multi::onCloseSocket(void* self, curl_socket_t fd) {
 void Multi::forgetSocket(curl_socket_t fd) {
   auto found = sockets_.find(fd);
   if (found == sockets_.end()) return;
-  Socket* socket = found->second;
+  const std::unique_ptr<Socket> socket = std::move(found->second);
   sockets_.erase(found);
   // curl says a socket it watches is removed before it closes it; should it not, its entry
   // must not keep pointing at the Socket freed here.
@@ -264,7 +264,6 @@ void Multi::forgetSocket(curl_socket_t fd) {
         break;
       }
   }
-  delete socket;
 }
 
 // Called by curl once a transfer has its connection, before the request goes. A socket not seen

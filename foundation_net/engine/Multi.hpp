@@ -5,6 +5,7 @@
 // not be destroyed from inside one of its owners' callbacks (defer that with Loop::post).
 #pragma once
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -84,7 +85,7 @@ class Multi {
   std::vector<CURL*> configuredHandles_;  // with their last transfer's options
   // The sockets made through setSocketCallbacks's handles, from curl's open-socket to its
   // close-socket callback, so that a socket number is never mistaken for an earlier connection's.
-  std::unordered_map<curl_socket_t, Socket*> sockets_;
+  std::unordered_map<curl_socket_t, std::unique_ptr<Socket>> sockets_;
   // The labelled sockets, by their ports (local << 16 | remote).
   std::unordered_multimap<std::uint32_t, curl_socket_t> socketsByPorts_;
 };
