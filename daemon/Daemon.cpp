@@ -6,6 +6,7 @@
 
 #include <fmt/format.h>
 
+#include <foundation_net/HTTPCookieStorage.hpp>
 #include <foundation_net/OperationQueue.hpp>
 #include <foundation_net/URLSessionTask.hpp>
 
@@ -776,6 +777,11 @@ void Daemon::startTransfer(Task& task) {
     configuration.httpAdditionalHeaders = session.configuration.httpAdditionalHeaders;
     configuration.connectionProxyDictionary = session.configuration.connectionProxyDictionary;
     configuration.resumableUploadInteropVersion = session.configuration.resumableUploadInteropVersion;
+    // Each background session keeps its cookies to itself (never another app's), for as long
+    // as this daemon runs.
+    configuration.httpShouldSetCookies = session.configuration.httpShouldSetCookies;
+    configuration.httpCookieAcceptPolicy = session.configuration.httpCookieAcceptPolicy;
+    configuration.httpCookieStorage = std::make_shared<HTTPCookieStorage>();
     session.delegate = std::make_shared<TransferDelegate>(*this);
     session.transfers = URLSession::make(configuration, session.delegate);
   }

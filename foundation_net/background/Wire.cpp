@@ -61,6 +61,7 @@ enum ConfigurationTag : std::uint16_t {
   configurationUsesPipelining = 15,      // bool: httpShouldUsePipelining
   configurationCachePolicy = 16,         // integer: requestCachePolicy
   configurationUploadInteropVersion = 17,  // integer: resumableUploadInteropVersion; absent: the default
+  configurationCookieAcceptPolicy = 18,  // integer: httpCookieAcceptPolicy (0–2); absent: the default
 };
 
 // Error. domain, code and localizedDescription are required.
@@ -578,6 +579,7 @@ Message encodeConfiguration(const URLSessionConfiguration& configuration) {
   message.add(configurationUsesPipelining, flag(configuration.httpShouldUsePipelining));
   message.add(configurationCachePolicy, static_cast<std::int64_t>(configuration.requestCachePolicy));
   message.add(configurationUploadInteropVersion, static_cast<std::int64_t>(configuration.resumableUploadInteropVersion));
+  message.add(configurationCookieAcceptPolicy, static_cast<std::int64_t>(configuration.httpCookieAcceptPolicy));
   return message;
 }
 
@@ -630,6 +632,12 @@ std::optional<URLSessionConfiguration> decodeConfiguration(const Message& messag
     const auto version = asInt(message.integer(configurationUploadInteropVersion));
     if (!version) return std::nullopt;
     configuration.resumableUploadInteropVersion = *version;
+  }
+  // Written since cookies; older configurations have the default.
+  if (hasField(message, configurationCookieAcceptPolicy)) {
+    const auto policy = asInt(message.integer(configurationCookieAcceptPolicy));
+    if (!policy || *policy < 0 || *policy > 2) return std::nullopt;
+    configuration.httpCookieAcceptPolicy = static_cast<HTTPCookie::AcceptPolicy>(*policy);
   }
   return configuration;
 }

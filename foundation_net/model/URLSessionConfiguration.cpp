@@ -2,13 +2,20 @@
 
 #include <stdexcept>
 
+#include <foundation_net/HTTPCookieStorage.hpp>
+
 namespace foundation {
 
-URLSessionConfiguration URLSessionConfiguration::defaultConfiguration() { return {}; }
+URLSessionConfiguration URLSessionConfiguration::defaultConfiguration() {
+  URLSessionConfiguration configuration;
+  configuration.httpCookieStorage = HTTPCookieStorage::shared();
+  return configuration;
+}
 
 URLSessionConfiguration URLSessionConfiguration::ephemeral() {
   URLSessionConfiguration configuration;
   configuration.ephemeral_ = true;
+  configuration.httpCookieStorage = std::make_shared<HTTPCookieStorage>();  // private, in memory
   return configuration;
 }
 
@@ -16,7 +23,7 @@ URLSessionConfiguration URLSessionConfiguration::background(std::string identifi
   if (identifier.empty()) {
     throw std::invalid_argument("URLSessionConfiguration::background: the identifier must not be empty");
   }
-  URLSessionConfiguration configuration;
+  URLSessionConfiguration configuration = defaultConfiguration();
   configuration.identifier_ = std::move(identifier);
   return configuration;
 }

@@ -244,6 +244,10 @@ void HTTPProtocol::begin() {
   const std::string scheme = url.scheme();
   configureProxy(easy, context.proxy, scheme == "https");
   configureHeaders(easy, context, hasBody, configured);
+  if (context.cookieStorage) {
+    cookies_.emplace(std::move(context.cookieStorage), context.cookieAcceptPolicy, request().mainDocumentURL);
+    cookies_->load(easy, url, !request().value("Cookie"));  // a Cookie header of the request's own wins
+  }
   context.pool->setSocketCallbacks(easy, scheme == "http");
 
   pool_ = std::move(context.pool);
@@ -427,6 +431,8 @@ void HTTPProtocol::finishHeaderBlock() {
   finalResponseSeen_ = true;
   auto response = std::make_shared<HTTPURLResponse>(*request().url, status_, httpVersion_, std::move(fields_));
   fields_.clear();
+  // Stored before anyone sees the response, so that a redirect's next request carries them.
+  if (cookies_ && response->value("Set-Cookie")) cookies_->collect(easy_);
   if (auto space = challengedSpace(*response)) {
     reportMetrics();
     client_->didReceiveAuthenticationChallenge(*this, std::move(*space), response);
@@ -563,6 +569,7 @@ void HTTPProtocol::releaseTransfer() {
   if (easy_) {
     if (pool_) {
       pool_->remove(easy_);
+      CookieJar::clear(easy_);  // a handle's engine stays on: its next transfer must find it empty
       if (keepOptions_) {
         curl_easy_setopt(easy_, CURLOPT_ERRORBUFFER, nullptr);  // this protocol's, about to go
         pool_->recycleConfigured(easy_);

@@ -17,6 +17,7 @@
 
 #include "engine/Multi.hpp"
 #include "platform/File.hpp"
+#include "protocols/CookieJar.hpp"
 #include "protocols/LoadingClient.hpp"
 
 namespace foundation::detail {
@@ -74,6 +75,7 @@ class HTTPProtocol final : public URLProtocol, public FlowControlled, private en
   bool expectDigestRetry_ = false;  // curl answers the first Digest 401 itself
   bool plain_ = false;        // a plain GET (see begin): its handle's options suit the next one
   bool keepOptions_ = false;  // completed as a plain GET: the handle is recycled configured
+  std::optional<CookieJar> cookies_;  // the request sends and stores cookies
 
   // The request body.
   std::optional<Data> bodyData_;

@@ -10,6 +10,7 @@
 #include <utility>
 #include <vector>
 
+#include <foundation_net/HTTPCookieStorage.hpp>
 #include <foundation_net/HTTPURLResponse.hpp>
 #include <foundation_net/URLCredential.hpp>
 #include <foundation_net/URLProtectionSpace.hpp>
@@ -59,6 +60,9 @@ struct LoadContext {
   // Credentials to send, answering an earlier challenge for this protection space.
   std::optional<URLCredential> credential;
   std::string authenticationMethod;  // NSURLAuthenticationMethodHTTPBasic or …HTTPDigest
+  // Where the request's cookies come from and go to; none when cookies are off for it.
+  std::shared_ptr<HTTPCookieStorage> cookieStorage;
+  HTTPCookie::AcceptPolicy cookieAcceptPolicy = HTTPCookie::AcceptPolicy::onlyFromMainDocumentDomain;
 };
 
 class LoadingClient : public URLProtocolClient {

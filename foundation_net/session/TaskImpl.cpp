@@ -440,9 +440,12 @@ detail::LoadContext URLSessionTask::Impl::loadContext() {
       if (interopVersion_) extraHeaders = detail::resumption::creationFields(interopVersion_);
       break;
   }
-  return detail::LoadContext{session.pool(), session.defaultHeaderLists(), session.configuration.httpAdditionalHeaders,
-                             session.configuration.connectionProxyDictionary, std::move(body), std::move(extraHeaders),
-                             credential_, authenticationMethod_};
+  const auto& configuration = session.configuration;
+  auto cookies = configuration.httpShouldSetCookies && request().httpShouldHandleCookies ? configuration.httpCookieStorage
+                                                                                        : nullptr;
+  return detail::LoadContext{session.pool(), session.defaultHeaderLists(), configuration.httpAdditionalHeaders,
+                             configuration.connectionProxyDictionary, std::move(body), std::move(extraHeaders),
+                             credential_, authenticationMethod_, std::move(cookies), configuration.httpCookieAcceptPolicy};
 }
 
 void URLSessionTask::Impl::protocolWasRedirected(URLRequest newRequest, std::shared_ptr<const URLResponse> response) {

@@ -2,6 +2,7 @@
 
 #include <stdexcept>
 
+#include <foundation_net/HTTPCookieStorage.hpp>
 #include <foundation_net/OperationQueue.hpp>
 #include <foundation_net/URLSessionDataTask.hpp>
 #include <foundation_net/URLSessionDownloadTask.hpp>
@@ -194,7 +195,11 @@ void URLSession::getAllTasks(std::function<void(std::vector<std::shared_ptr<URLS
 void URLSession::finishTasksAndInvalidate() { impl_->finishTasksAndInvalidate(); }
 void URLSession::invalidateAndCancel() { impl_->invalidateAndCancel(); }
 
-void URLSession::reset(std::function<void()> completionHandler) { flush(std::move(completionHandler)); }
+void URLSession::reset(std::function<void()> completionHandler) {
+  // Apple empties the session's cookie storage (the shared one for a default session) too.
+  if (const auto& cookies = impl_->configuration.httpCookieStorage) cookies->removeCookies(Date{});
+  flush(std::move(completionHandler));
+}
 
 void URLSession::flush(std::function<void()> completionHandler) {
   // New transfers get a fresh pool, so they open new connections; running ones finish on theirs.

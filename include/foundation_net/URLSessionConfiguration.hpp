@@ -1,15 +1,19 @@
 // URLSessionConfiguration: the policies a session is created with (a value; the session copies it).
 #pragma once
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
 
 #include <foundation_net/Date.hpp>
+#include <foundation_net/HTTPCookie.hpp>
 #include <foundation_net/URLProtocol.hpp>
 #include <foundation_net/URLRequest.hpp>
 
 namespace foundation {
+
+class HTTPCookieStorage;
 
 struct URLSessionConfiguration {
   static URLSessionConfiguration defaultConfiguration();  // Swift .default
@@ -29,7 +33,12 @@ struct URLSessionConfiguration {
   bool waitsForConnectivity = false;
   bool allowsCellularAccess = true, allowsExpensiveNetworkAccess = true,
        allowsConstrainedNetworkAccess = true;
+  // Cookies: tasks send the storage's matching cookies and store what responses set, when
+  // httpShouldSetCookies and the request's httpShouldHandleCookies are true and there is a
+  // storage (defaultConfiguration: HTTPCookieStorage::shared(); ephemeral: one of its own).
   bool httpShouldSetCookies = true;
+  std::shared_ptr<HTTPCookieStorage> httpCookieStorage;
+  HTTPCookie::AcceptPolicy httpCookieAcceptPolicy = HTTPCookie::AcceptPolicy::onlyFromMainDocumentDomain;
   bool httpShouldUsePipelining = false;
   URLRequest::CachePolicy requestCachePolicy = URLRequest::CachePolicy::useProtocolCachePolicy;
   // Protocols consulted before the globally registered ones and the built-in http/https/file/data.

@@ -5,6 +5,8 @@
 #include <foundation_net/Date.hpp>
 #include <foundation_net/Downloader.hpp>
 #include <foundation_net/Error.hpp>
+#include <foundation_net/HTTPCookie.hpp>
+#include <foundation_net/HTTPCookieStorage.hpp>
 #include <foundation_net/HTTPURLResponse.hpp>
 #include <foundation_net/NetworkResponse.hpp>
 #include <foundation_net/OperationQueue.hpp>

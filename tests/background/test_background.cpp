@@ -186,6 +186,33 @@ TEST_CASE("redirects are always followed in background sessions, without asking 
   CHECK(statusOf(task->response()) == 200);
 }
 
+TEST_CASE("background sessions keep the cookies their responses set, each to itself") {
+  BackgroundEnvironment env;
+  env.server.route("/login", [](const RecordedRequest&, Responder& responder) {
+    responder.send(302, {{"Set-Cookie", "ticket=42; Path=/"}, {"Location", "/ticketed"}}, "");
+  });
+  env.server.route("/ticketed", [](const RecordedRequest& request, Responder& responder) {
+    responder.send(200, {}, "ticket: " + request.header("Cookie").value_or("(none)"));
+  });
+  InProcess app("cookies");
+  app.recorder->keepsDownloads = true;
+  auto login = app.session->downloadTask(URL(env.server.url("/login")));
+  login->resume();
+  REQUIRE(app.recorder->waitForCompletions(1));
+  CHECK(app.recorder->downloaded(login->taskIdentifier()) == "ticket: ticket=42");
+  auto again = app.session->downloadTask(URL(env.server.url("/ticketed")));
+  again->resume();
+  REQUIRE(app.recorder->waitForCompletions(2));
+  CHECK(app.recorder->downloaded(again->taskIdentifier()) == "ticket: ticket=42");
+
+  InProcess other("cookies-other");
+  other.recorder->keepsDownloads = true;
+  auto stranger = other.session->downloadTask(URL(env.server.url("/ticketed")));
+  stranger->resume();
+  REQUIRE(other.recorder->waitForCompletions(1));
+  CHECK(other.recorder->downloaded(stranger->taskIdentifier()) == "ticket: (none)");
+}
+
 namespace {
 
 struct DelayedRecorder : Recorder {

@@ -154,6 +154,7 @@ URLSessionConfiguration fullConfiguration(URLSessionConfiguration configuration)
   configuration.allowsExpensiveNetworkAccess = false;
   configuration.allowsConstrainedNetworkAccess = false;
   configuration.httpShouldSetCookies = false;
+  configuration.httpCookieAcceptPolicy = HTTPCookie::AcceptPolicy::never;
   configuration.httpShouldUsePipelining = true;
   configuration.requestCachePolicy = URLRequest::CachePolicy::returnCacheDataDontLoad;
   configuration.protocolClasses.push_back(URLProtocolClass{});  // not carried
@@ -175,6 +176,7 @@ void checkSameConfiguration(const URLSessionConfiguration& a, const URLSessionCo
   CHECK(a.allowsExpensiveNetworkAccess == b.allowsExpensiveNetworkAccess);
   CHECK(a.allowsConstrainedNetworkAccess == b.allowsConstrainedNetworkAccess);
   CHECK(a.httpShouldSetCookies == b.httpShouldSetCookies);
+  CHECK(a.httpCookieAcceptPolicy == b.httpCookieAcceptPolicy);
   CHECK(a.httpShouldUsePipelining == b.httpShouldUsePipelining);
   CHECK(a.requestCachePolicy == b.requestCachePolicy);
 }

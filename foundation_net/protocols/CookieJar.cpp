@@ -1,0 +1,104 @@
+#include "protocols/CookieJar.hpp"
+
+#include <algorithm>
+#include <charconv>
+
+#include <fmt/format.h>
+
+#include "model/Cookies.hpp"
+#include "model/Text.hpp"
+
+namespace foundation::detail {
+
+namespace {
+
+constexpr std::string_view httpOnlyPrefix = "#HttpOnly_";
+
+std::vector<HTTPCookie> handleCookies(CURL* easy) {
+  std::vector<HTTPCookie> cookies;
+  curl_slist* list = nullptr;
+  if (curl_easy_getinfo(easy, CURLINFO_COOKIELIST, &list) != CURLE_OK) return cookies;
+  for (auto* item = list; item; item = item->next)
+    if (auto cookie = CookieJar::fromNetscapeLine(item->data)) cookies.push_back(std::move(*cookie));
+  curl_slist_free_all(list);
+  return cookies;
+}
+
+}  // namespace
+
+std::string CookieJar::netscapeLine(const HTTPCookie& cookie) {
+  const bool domainCookie = cookie.domain().starts_with('.');
+  const long long expires =
+      cookie.expiresDate() ? std::max<long long>(1, std::chrono::system_clock::to_time_t(*cookie.expiresDate())) : 0;
+  return fmt::format("{}{}\t{}\t{}\t{}\t{}\t{}\t{}", cookie.isHTTPOnly() ? httpOnlyPrefix : "", cookie.domain(),
+                     domainCookie ? "TRUE" : "FALSE", cookie.path(), cookie.isSecure() ? "TRUE" : "FALSE", expires,
+                     cookie.name(), cookie.value());
+}
+
+std::optional<HTTPCookie> CookieJar::fromNetscapeLine(std::string_view line) {
+  CookieFields fields;
+  if (line.starts_with(httpOnlyPrefix)) {
+    fields.httpOnly = true;
+    line.remove_prefix(httpOnlyPrefix.size());
+  }
+  std::string_view parts[7];
+  for (int i = 0; i < 7; ++i) {
+    auto tab = i < 6 ? line.find('\t') : std::string_view::npos;
+    if (i < 6 && tab == std::string_view::npos) return std::nullopt;
+    parts[i] = line.substr(0, tab);
+    line = i < 6 ? line.substr(tab + 1) : std::string_view();
+  }
+  const bool tailmatch = parts[1] == "TRUE";
+  std::string_view domain = parts[0];
+  while (domain.starts_with('.')) domain.remove_prefix(1);
+  fields.domain = (tailmatch ? "." : "") + std::string(domain);
+  fields.path = std::string(parts[2]);
+  fields.secure = parts[3] == "TRUE";
+  long long expires = 0;
+  if (std::from_chars(parts[4].data(), parts[4].data() + parts[4].size(), expires).ec != std::errc()) return std::nullopt;
+  if (expires != 0) fields.expires = std::chrono::system_clock::from_time_t(static_cast<std::time_t>(expires));
+  fields.name = std::string(parts[5]);
+  fields.value = std::string(parts[6]);
+  if (domain.empty() || !isCookieToken(fields.name, fields.value)) return std::nullopt;
+  return cookieFromFields(fields);
+}
+
+void CookieJar::load(CURL* easy, const URL& url, bool sendStored) {
+  // Turns the engine on, or keeps it on for a reused handle, with no file to write. (Not
+  // CURLOPT_COOKIEFILE "": each call appends to a list a reused handle keeps, and every
+  // transfer walks it.)
+  curl_easy_setopt(easy, CURLOPT_COOKIEJAR, nullptr);
+  known_.clear();
+  if (!sendStored) return;
+  const auto host = text::lowercased(url.host());
+  const bool https = url.scheme() == "https";
+  // curl picks by path itself; the host filter keeps the list (and the diff) short. Secure
+  // cookies stay off plain http, loopback included (curl counts that as a secure context).
+  for (auto& cookie : storage_->cookies()) {
+    if (!domainMatches(host, cookie.domain()) || (cookie.isSecure() && !https)) continue;
+    curl_easy_setopt(easy, CURLOPT_COOKIELIST, netscapeLine(cookie).c_str());
+    known_.push_back(std::move(cookie));
+  }
+}
+
+void CookieJar::collect(CURL* easy) {
+  auto now = handleCookies(easy);
+  if (policy_ != HTTPCookie::AcceptPolicy::never) {
+    for (const auto& cookie : now) {
+      auto it = std::find_if(known_.begin(), known_.end(), [&](const HTTPCookie& k) { return k.isSameCookie(cookie); });
+      if (it != known_.end() && *it == cookie) continue;
+      // An expired one deletes the stored cookie of that name, domain and path.
+      if (HTTPCookieStorage::accepts(policy_, cookie, mainDocumentURL_)) storage_->setCookie(cookie);
+    }
+    for (const auto& cookie : known_) {
+      // Gone from curl's list: a Set-Cookie expired it.
+      bool kept = std::any_of(now.begin(), now.end(), [&](const HTTPCookie& c) { return c.isSameCookie(cookie); });
+      if (!kept && HTTPCookieStorage::accepts(policy_, cookie, mainDocumentURL_)) storage_->deleteCookie(cookie);
+    }
+  }
+  known_ = std::move(now);
+}
+
+void CookieJar::clear(CURL* easy) { curl_easy_setopt(easy, CURLOPT_COOKIELIST, "ALL"); }
+
+}  // namespace foundation::detail

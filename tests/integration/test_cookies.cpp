@@ -1,0 +1,271 @@
+// Cookies: what responses set is stored in the configuration's HTTPCookieStorage and sent back,
+// as the session's and the request's switches and the accept policy allow.
+#include <cctype>
+
+#include <doctest/doctest.h>
+
+#include "Recorder.hpp"
+#include "TestServer.hpp"
+
+using namespace fntest;
+
+namespace {
+
+std::string percentEncoded(std::string_view text) {
+  static constexpr char hex[] = "0123456789ABCDEF";
+  std::string out;
+  for (unsigned char c : text) {
+    if (std::isalnum(c) || c == '-' || c == '_' || c == '.') {
+      out += static_cast<char>(c);
+    } else {
+      out += {'%', hex[c >> 4], hex[c & 15]};
+    }
+  }
+  return out;
+}
+
+// A server whose /set answers with the Set-Cookie lines of its `c` and `d` query values (and
+// a 302 to `to` when given), and whose /show* paths answer with the request's Cookie header.
+struct CookieServer {
+  TestServer server;
+  CookieServer() {
+    server.route("/set", [](const RecordedRequest& request, Responder& responder) {
+      HeaderList headers;
+      for (const char* key : {"c", "d"})
+        if (auto it = request.query.find(key); it != request.query.end()) headers.emplace_back("Set-Cookie", it->second);
+      auto to = request.query.find("to");
+      if (to != request.query.end()) headers.emplace_back("Location", to->second);
+      responder.send(to != request.query.end() ? 302 : 200, headers, "set");
+    });
+    server.route("/show*", [](const RecordedRequest& request, Responder& responder) {
+      responder.send(200, {}, request.header("Cookie").value_or("(none)"));
+    });
+  }
+  std::string set(std::string_view cookie, std::string_view second = {}, std::string_view to = {}) const {
+    std::string query = "/set?c=" + percentEncoded(cookie);
+    if (!second.empty()) query += "&d=" + percentEncoded(second);
+    if (!to.empty()) query += "&to=" + percentEncoded(to);
+    return server.url(query);
+  }
+};
+
+std::string bodyOf(const std::shared_ptr<URLSession>& session, const URLRequest& request) {
+  auto result = load(session, request);
+  REQUIRE_FALSE(result.error);
+  REQUIRE(result.data);
+  return std::string(result.data->view());
+}
+
+std::string bodyOf(const std::shared_ptr<URLSession>& session, const std::string& url) {
+  return bodyOf(session, URLRequest(URL(url)));
+}
+
+HTTPCookie cookie(HTTPCookie::Properties properties) {
+  auto made = HTTPCookie::make(properties);
+  REQUIRE(made);
+  return *made;
+}
+
+}  // namespace
+
+TEST_CASE("a cookie a response sets is stored and sent back to that host") {
+  CookieServer s;
+  auto configuration = URLSessionConfiguration::ephemeral();
+  auto storage = configuration.httpCookieStorage;
+  REQUIRE(storage);
+  auto session = URLSession::make(configuration);
+  CHECK(bodyOf(session, s.server.url("/show")) == "(none)");
+  bodyOf(session, s.set("session=abc123; Path=/; HttpOnly", "theme=dark"));
+  auto stored = storage->cookies();
+  REQUIRE(stored.size() == 2);
+  CHECK(stored[0].name() == "session");
+  CHECK(stored[0].value() == "abc123");
+  CHECK(stored[0].domain() == "127.0.0.1");
+  CHECK(stored[0].path() == "/");
+  CHECK(stored[0].isHTTPOnly());
+  CHECK(stored[0].isSessionOnly());
+  CHECK(stored[1].name() == "theme");
+  CHECK(stored[1].path() == "/");  // the default path of /set
+  auto sent = bodyOf(session, s.server.url("/show"));
+  CHECK(sent.find("session=abc123") != std::string::npos);
+  CHECK(sent.find("theme=dark") != std::string::npos);
+  CHECK(storage->cookies(URL(s.server.url("/show"))).size() == 2);
+
+  SUBCASE("a later response replaces it, and an expired one deletes it") {
+    bodyOf(session, s.set("session=def456; Path=/"));
+    REQUIRE(storage->cookies().size() == 2);
+    CHECK(storage->cookies()[0].value() == "def456");
+    CHECK_FALSE(storage->cookies()[0].isHTTPOnly());
+    bodyOf(session, s.set("session=; Path=/; Max-Age=0"));
+    REQUIRE(storage->cookies().size() == 1);
+    CHECK(storage->cookies()[0].name() == "theme");
+    CHECK(bodyOf(session, s.server.url("/show")) == "theme=dark");
+  }
+  SUBCASE("an expiry is kept") {
+    const auto before = std::chrono::system_clock::now();
+    bodyOf(session, s.set("lasting=1; Path=/; Max-Age=3600"));
+    auto all = storage->cookies();
+    auto it = std::find_if(all.begin(), all.end(), [](const HTTPCookie& c) { return c.name() == "lasting"; });
+    REQUIRE(it != all.end());
+    REQUIRE(it->expiresDate());
+    CHECK(*it->expiresDate() >= before + std::chrono::seconds(3599));
+    CHECK(*it->expiresDate() <= std::chrono::system_clock::now() + std::chrono::seconds(3601));
+    CHECK_FALSE(it->isSessionOnly());
+  }
+}
+
+TEST_CASE("a cookie set by a redirect goes with the redirected request") {
+  CookieServer s;
+  auto session = URLSession::make(URLSessionConfiguration::ephemeral());
+  CHECK(bodyOf(session, s.set("step=one; Path=/", {}, "/show/next")) == "step=one");
+}
+
+TEST_CASE("cookies follow their path, their host and Secure") {
+  CookieServer s;
+  auto configuration = URLSessionConfiguration::ephemeral();
+  auto storage = configuration.httpCookieStorage;
+  auto session = URLSession::make(configuration);
+  bodyOf(session, s.set("scoped=1; Path=/show/inner"));
+  storage->setCookie(cookie({{HTTPCookiePropertyKey::name, "other"}, {HTTPCookiePropertyKey::value, "host"},
+                             {HTTPCookiePropertyKey::domain, "example.com"}}));
+  storage->setCookie(cookie({{HTTPCookiePropertyKey::name, "secret"}, {HTTPCookiePropertyKey::value, "tls"},
+                             {HTTPCookiePropertyKey::domain, "127.0.0.1"}, {HTTPCookiePropertyKey::secure, "TRUE"}}));
+  CHECK(bodyOf(session, s.server.url("/show")) == "(none)");
+  CHECK(bodyOf(session, s.server.url("/show/innerness")) == "(none)");
+  CHECK(bodyOf(session, s.server.url("/show/inner")) == "scoped=1");
+  CHECK(bodyOf(session, s.server.url("/show/inner/deeper")) == "scoped=1");
+  CHECK(storage->cookies(URL("https://127.0.0.1/")).size() == 1);  // the Secure one, over https only
+  CHECK(storage->cookies(URL("http://www.example.com/")).empty());  // host-only
+  CHECK(storage->cookies(URL("http://example.com/a")).size() == 1);
+}
+
+TEST_CASE("cookies the app stores are sent, unless the request brings its own Cookie header") {
+  CookieServer s;
+  auto configuration = URLSessionConfiguration::ephemeral();
+  auto session = URLSession::make(configuration);
+  configuration.httpCookieStorage->setCookie(cookie({{HTTPCookiePropertyKey::name, "token"},
+                                                      {HTTPCookiePropertyKey::value, "xyz"},
+                                                      {HTTPCookiePropertyKey::originURL, s.server.url("/")}}));
+  CHECK(bodyOf(session, s.server.url("/show")) == "token=xyz");
+  URLRequest own(URL(s.server.url("/show")));
+  own.setValue("mine=1", "Cookie");
+  CHECK(bodyOf(session, own) == "mine=1");
+}
+
+TEST_CASE("each ephemeral session has its own cookies; default sessions share HTTPCookieStorage::shared()") {
+  CookieServer s;
+  auto first = URLSession::make(URLSessionConfiguration::ephemeral());
+  auto second = URLSession::make(URLSessionConfiguration::ephemeral());
+  bodyOf(first, s.set("who=first; Path=/"));
+  CHECK(bodyOf(first, s.server.url("/show")) == "who=first");
+  CHECK(bodyOf(second, s.server.url("/show")) == "(none)");
+
+  auto shared = HTTPCookieStorage::shared();
+  CHECK(URLSessionConfiguration::defaultConfiguration().httpCookieStorage == shared);
+  auto one = URLSession::make(URLSessionConfiguration::defaultConfiguration());
+  auto two = URLSession::make(URLSessionConfiguration::defaultConfiguration());
+  bodyOf(one, s.set("everyone=yes; Path=/"));
+  CHECK(bodyOf(two, s.server.url("/show")) == "everyone=yes");
+  CHECK(bodyOf(URLSession::shared(), s.server.url("/show")) == "everyone=yes");
+  CHECK(bodyOf(first, s.server.url("/show")) == "who=first");
+  for (const auto& c : shared->cookies(URL(s.server.url("/")))) shared->deleteCookie(c);
+  CHECK(bodyOf(two, s.server.url("/show")) == "(none)");
+}
+
+TEST_CASE("no cookies when the session or the request turns them off, or there is no storage") {
+  CookieServer s;
+  auto configuration = URLSessionConfiguration::ephemeral();
+  auto storage = configuration.httpCookieStorage;
+  storage->setCookie(cookie({{HTTPCookiePropertyKey::name, "stored"}, {HTTPCookiePropertyKey::value, "1"},
+                             {HTTPCookiePropertyKey::domain, "127.0.0.1"}}));
+
+  SUBCASE("httpShouldSetCookies = false") {
+    configuration.httpShouldSetCookies = false;
+    auto session = URLSession::make(configuration);
+    CHECK(bodyOf(session, s.server.url("/show")) == "(none)");
+    bodyOf(session, s.set("fresh=1; Path=/"));
+    CHECK(storage->cookies().size() == 1);
+  }
+  SUBCASE("the request's httpShouldHandleCookies = false") {
+    auto session = URLSession::make(configuration);
+    URLRequest request(URL(s.server.url("/show")));
+    request.httpShouldHandleCookies = false;
+    CHECK(bodyOf(session, request) == "(none)");
+    URLRequest setter(URL(s.set("fresh=1; Path=/")));
+    setter.httpShouldHandleCookies = false;
+    bodyOf(session, setter);
+    CHECK(storage->cookies().size() == 1);
+    CHECK(bodyOf(session, s.server.url("/show")) == "stored=1");  // the same handles, cookies on again
+  }
+  SUBCASE("no storage") {
+    configuration.httpCookieStorage = nullptr;
+    auto session = URLSession::make(configuration);
+    CHECK(bodyOf(session, s.server.url("/show")) == "(none)");
+    bodyOf(session, s.set("fresh=1; Path=/"));
+    CHECK(bodyOf(session, s.server.url("/show")) == "(none)");
+    CHECK(storage->cookies().size() == 1);
+  }
+}
+
+TEST_CASE("the configuration's accept policy decides what responses may store") {
+  CookieServer s;
+  auto configuration = URLSessionConfiguration::ephemeral();
+  auto storage = configuration.httpCookieStorage;
+  CHECK(configuration.httpCookieAcceptPolicy == HTTPCookie::AcceptPolicy::onlyFromMainDocumentDomain);
+  CHECK(storage->cookieAcceptPolicy() == HTTPCookie::AcceptPolicy::always);
+
+  SUBCASE("never: nothing stored or deleted, stored cookies still sent") {
+    configuration.httpCookieAcceptPolicy = HTTPCookie::AcceptPolicy::never;
+    storage->setCookie(cookie({{HTTPCookiePropertyKey::name, "kept"}, {HTTPCookiePropertyKey::value, "1"},
+                               {HTTPCookiePropertyKey::domain, "127.0.0.1"}}));
+    auto session = URLSession::make(configuration);
+    bodyOf(session, s.set("fresh=1; Path=/", "kept=; Path=/; Max-Age=0"));
+    REQUIRE(storage->cookies().size() == 1);
+    CHECK(storage->cookies()[0].name() == "kept");
+    CHECK(bodyOf(session, s.server.url("/show")) == "kept=1");
+  }
+  SUBCASE("only from the main document's domain") {
+    auto session = URLSession::make(configuration);
+    URLRequest elsewhere(URL(s.set("tracker=1; Path=/")));
+    elsewhere.mainDocumentURL = URL("http://example.com/page");
+    bodyOf(session, elsewhere);
+    CHECK(storage->cookies().empty());
+    URLRequest same(URL(s.set("own=1; Path=/")));
+    same.mainDocumentURL = URL(s.server.url("/page"));
+    bodyOf(session, same);
+    CHECK(storage->cookies().size() == 1);
+    bodyOf(session, s.set("plain=1; Path=/"));  // no main document: accepted
+    CHECK(storage->cookies().size() == 2);
+  }
+}
+
+TEST_CASE("reset empties the session's cookie storage") {
+  CookieServer s;
+  auto configuration = URLSessionConfiguration::ephemeral();
+  auto session = URLSession::make(configuration);
+  bodyOf(session, s.set("gone=soon; Path=/"));
+  REQUIRE(configuration.httpCookieStorage->cookies().size() == 1);
+  auto done = std::make_shared<Awaited<bool>>();
+  session->reset([done] { done->set(true); });
+  REQUIRE(done->wait());
+  CHECK(configuration.httpCookieStorage->cookies().empty());
+  CHECK(bodyOf(session, s.server.url("/show")) == "(none)");
+}
+
+TEST_CASE("download and delegate data tasks store cookies too") {
+  CookieServer s;
+  auto configuration = URLSessionConfiguration::ephemeral();
+  auto storage = configuration.httpCookieStorage;
+  auto recorder = std::make_shared<Recorder>();
+  auto session = URLSession::make(configuration, recorder);
+  session->downloadTask(URL(s.set("viaDownload=1; Path=/")))->resume();
+  session->dataTask(URL(s.set("viaDelegate=1; Path=/")))->resume();
+  REQUIRE(recorder->waitForCompletions(2));
+  CHECK(storage->cookies().size() == 2);
+  auto task = session->dataTask(URL(s.server.url("/show")));
+  task->resume();
+  REQUIRE(recorder->waitForCompletions(3));
+  auto sent = recorder->body(task->taskIdentifier());
+  CHECK(sent.find("viaDownload=1") != std::string::npos);
+  CHECK(sent.find("viaDelegate=1") != std::string::npos);
+}
