@@ -29,6 +29,42 @@ bool isCookieToken(std::string_view name, std::string_view value) {
   return !name.empty() && fits(name, true) && fits(value, false);
 }
 
+CookieFields fieldsOf(const HTTPCookie& cookie) {
+  CookieFields fields;
+  fields.name = cookie.name();
+  fields.value = cookie.value();
+  fields.domain = cookie.domain();
+  fields.path = cookie.path();
+  fields.expires = cookie.expiresDate();
+  fields.secure = cookie.isSecure();
+  fields.httpOnly = cookie.isHTTPOnly();
+  fields.sameSite = cookie.sameSitePolicy();
+  return fields;
+}
+
+std::vector<std::string> splitSetCookieField(std::string_view joined) {
+  std::vector<std::string> lines;
+  std::size_t start = 0;
+  for (std::size_t comma = joined.find(','); comma != std::string_view::npos; comma = joined.find(',', comma + 1)) {
+    // A new cookie starts here when a '=' comes before the next ';' or ','.
+    auto rest = joined.substr(comma + 1);
+    auto end = rest.find_first_of(";,");
+    auto equals = rest.find('=');
+    if (equals == std::string_view::npos || (end != std::string_view::npos && equals > end)) continue;
+    if (auto line = text::trimmed(joined.substr(start, comma - start)); !line.empty()) lines.emplace_back(line);
+    start = comma + 1;
+  }
+  if (auto line = text::trimmed(joined.substr(start)); !line.empty()) lines.emplace_back(line);
+  return lines;
+}
+
+std::string defaultCookiePath(const URL& url) {
+  const std::string path = url.path();
+  const auto slash = path.rfind('/');
+  if (path.empty() || path.front() != '/' || slash == 0) return "/";
+  return path.substr(0, slash);
+}
+
 HTTPCookie cookieFromFields(const CookieFields& fields) {
   HTTPCookie cookie;
   cookie.name_ = fields.name;
@@ -103,6 +139,16 @@ std::optional<HTTPCookie> HTTPCookie::make(const Properties& properties) {
   fields.httpOnly = isTrue(properties, HTTPCookiePropertyKey::httpOnly);
   if (auto sameSite = get(HTTPCookiePropertyKey::sameSitePolicy)) fields.sameSite = *sameSite;
   return detail::cookieFromFields(fields);
+}
+
+std::vector<HTTPCookie> HTTPCookie::cookies(const std::map<std::string, std::string>& responseHeaderFields,
+                                            const URL& url) {
+  std::vector<std::string> lines;
+  for (const auto& [name, value] : responseHeaderFields)
+    if (text::equalsIgnoringCase(name, "Set-Cookie"))
+      for (auto& line : detail::splitSetCookieField(value)) lines.push_back(std::move(line));
+  if (lines.empty() || url.host().empty()) return {};
+  return detail::parseSetCookieLines(lines, url);
 }
 
 std::map<std::string, std::string> HTTPCookie::requestHeaderFields(const std::vector<HTTPCookie>& cookies) {

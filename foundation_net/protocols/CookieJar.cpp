@@ -2,9 +2,11 @@
 
 #include <algorithm>
 #include <charconv>
+#include <future>
 
 #include <fmt/format.h>
 
+#include "engine/Loop.hpp"
 #include "model/Cookies.hpp"
 #include "model/Text.hpp"
 
@@ -24,7 +26,63 @@ std::vector<HTTPCookie> handleCookies(CURL* easy) {
   return cookies;
 }
 
+// Which of Domain and Path a Set-Cookie value gives a usable value.
+struct GivenAttributes {
+  bool domain = false, path = false;
+};
+GivenAttributes givenAttributes(std::string_view line) {
+  GivenAttributes given;
+  for (auto semicolon = line.find(';'); semicolon != std::string_view::npos; semicolon = line.find(';')) {
+    line.remove_prefix(semicolon + 1);
+    const auto attribute = text::trimmed(line.substr(0, line.find(';')));
+    const auto equals = attribute.find('=');
+    const auto name = text::lowercased(text::trimmed(attribute.substr(0, equals)));
+    const auto value = equals == std::string_view::npos ? std::string_view() : text::trimmed(attribute.substr(equals + 1));
+    if (name == "domain" && !value.empty()) given.domain = true;
+    if (name == "path" && value.starts_with('/')) given.path = true;
+  }
+  return given;
+}
+
 }  // namespace
+
+std::vector<HTTPCookie> parseSetCookieLines(const std::vector<std::string>& lines, const URL& url) {
+  auto parse = [&] {
+    std::vector<HTTPCookie> cookies;
+    CURL* easy = curl_easy_init();
+    if (!easy) return cookies;
+    curl_easy_setopt(easy, CURLOPT_COOKIEJAR, nullptr);
+    const auto host = text::lowercased(url.host());
+    for (const auto& line : lines) {
+      if (line.find_first_of("\r\n") != std::string::npos) continue;
+      // One line at a time: curl is not told the response's URL, so its defaults are set here.
+      // (curl drops a cookie it has no domain for: a host-only one is parsed with the host as
+      // its Domain, then made host-only again.)
+      const auto given = givenAttributes(line);
+      const auto header = "Set-Cookie: " + line + (given.domain ? "" : "; Domain=" + host);
+      curl_easy_setopt(easy, CURLOPT_COOKIELIST, header.c_str());
+      for (const auto& cookie : handleCookies(easy)) {
+        auto fields = fieldsOf(cookie);
+        if (!given.domain) {
+          fields.domain = host;  // host-only
+        } else if (!domainMatches(host, cookie.domain())) {
+          continue;  // RFC 6265 5.3 step 6: a domain the host is not in
+        }
+        if (!given.path) fields.path = defaultCookiePath(url);
+        cookies.push_back(cookieFromFields(fields));
+      }
+      CookieJar::clear(easy);
+    }
+    curl_easy_cleanup(easy);
+    return cookies;
+  };
+  auto& loop = engine::Loop::shared();
+  if (loop.isLoopThread()) return parse();
+  std::promise<std::vector<HTTPCookie>> parsed;
+  auto result = parsed.get_future();
+  loop.post([&] { parsed.set_value(parse()); });  // libcurl calls stay on the loop thread
+  return result.get();
+}
 
 std::string CookieJar::netscapeLine(const HTTPCookie& cookie) {
   const bool domainCookie = cookie.domain().starts_with('.');

@@ -43,6 +43,11 @@ class HTTPCookie {
   // origin URL with a host), and name and value are fit for a Cookie header (no ';', no control
   // characters, no '=' in the name). Boolean properties are "TRUE"/"true"/"1"/"yes".
   static std::optional<HTTPCookie> make(const Properties& properties);
+  // Swift HTTPCookie.cookies(withResponseHeaderFields:for:): the cookies the "Set-Cookie" field
+  // (several joined with ", ", as allHeaderFields has them) of a response from `url` sets,
+  // parsed by libcurl's cookie engine, with RFC 6265's defaults for `url`: no Domain, only
+  // its host; no Path, its directory. A Domain that `url`'s host is not in is dropped.
+  static std::vector<HTTPCookie> cookies(const std::map<std::string, std::string>& responseHeaderFields, const URL& url);
   // Swift HTTPCookie.requestHeaderFields(with:): {"Cookie": "a=1; b=2"}, nothing for no cookies.
   static std::map<std::string, std::string> requestHeaderFields(const std::vector<HTTPCookie>& cookies);
 

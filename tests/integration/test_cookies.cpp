@@ -239,6 +239,26 @@ TEST_CASE("the configuration's accept policy decides what responses may store") 
   }
 }
 
+TEST_CASE("an app that handles cookies itself: HTTPCookie::cookies from allHeaderFields, then setCookies") {
+  CookieServer s;
+  auto configuration = URLSessionConfiguration::ephemeral();
+  configuration.httpCookieAcceptPolicy = HTTPCookie::AcceptPolicy::never;  // as Apple suggests for this
+  auto storage = configuration.httpCookieStorage;
+  auto session = URLSession::make(configuration);
+  const std::string url = s.set("first=1; Path=/; Expires=Wed, 21 Oct 2037 07:28:00 GMT", "second=2; HttpOnly");
+  auto result = load(session, URLRequest(URL(url)));
+  auto http = std::dynamic_pointer_cast<const HTTPURLResponse>(result.response);
+  REQUIRE(http);
+  CHECK(storage->cookies().empty());
+  auto cookies = HTTPCookie::cookies(http->allHeaderFields(), URL(url));
+  REQUIRE(cookies.size() == 2);
+  CHECK(cookies[1].isHTTPOnly());
+  storage->setCookies(cookies, URL(url), std::nullopt);
+  auto sent = bodyOf(session, s.server.url("/show"));
+  CHECK(sent.find("first=1") != std::string::npos);
+  CHECK(sent.find("second=2") != std::string::npos);
+}
+
 TEST_CASE("reset empties the session's cookie storage") {
   CookieServer s;
   auto configuration = URLSessionConfiguration::ephemeral();

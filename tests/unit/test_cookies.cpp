@@ -166,3 +166,32 @@ TEST_CASE("cookie-file lines round-trip, and damaged ones are refused") {
   CHECK_FALSE(CookieJar::fromNetscapeLine("\tFALSE\t/\tFALSE\t0\tn\tv"));
   CHECK_FALSE(CookieJar::fromNetscapeLine(""));
 }
+
+TEST_CASE("HTTPCookie::cookies(responseHeaderFields, url) parses Set-Cookie with the URL's defaults") {
+  const URL url("https://shop.example.com/cart/items?x=1");
+  auto cookies = HTTPCookie::cookies(
+      {{"Content-Type", "text/html"},
+       {"set-cookie", "a=1, b=2; Path=/; Expires=Wed, 21 Oct 2037 07:28:00 GMT; Secure; HttpOnly, "
+                      "c=3; Domain=example.com, evil=4; Domain=other.net, d=5; Max-Age=0"}},
+      url);
+  REQUIRE(cookies.size() == 4);
+  CHECK(cookies[0].name() == "a");
+  CHECK(cookies[0].domain() == "shop.example.com");  // host-only
+  CHECK(cookies[0].path() == "/cart");               // the URL's directory
+  CHECK(cookies[0].isSessionOnly());
+  CHECK(cookies[1].name() == "b");
+  CHECK(cookies[1].path() == "/");
+  REQUIRE(cookies[1].expiresDate());
+  CHECK(std::chrono::system_clock::to_time_t(*cookies[1].expiresDate()) == 2139722880);
+  CHECK(cookies[1].isSecure());
+  CHECK(cookies[1].isHTTPOnly());
+  CHECK(cookies[2].name() == "c");
+  CHECK(cookies[2].domain() == ".example.com");
+  CHECK(cookies[3].name() == "d");
+  CHECK(cookies[3].isExpired());
+
+  CHECK(HTTPCookie::cookies({{"Set-Cookie", "x=1"}}, URL("http://example.com"))[0].path() == "/");
+  CHECK(HTTPCookie::cookies({{"Set-Cookie", "x=1"}}, URL("http://example.com/file"))[0].path() == "/");
+  CHECK(HTTPCookie::cookies({{"Set-Cookie", "=; ;"}}, url).empty());
+  CHECK(HTTPCookie::cookies({{"Location", "/"}}, url).empty());
+}
