@@ -8,6 +8,7 @@
 
 #include <foundation_net/HTTPCookieStorage.hpp>
 #include <foundation_net/OperationQueue.hpp>
+#include <foundation_net/URLCredentialStorage.hpp>
 #include <foundation_net/URLSessionTask.hpp>
 
 #include "daemon/Transfers.hpp"
@@ -777,11 +778,12 @@ void Daemon::startTransfer(Task& task) {
     configuration.httpAdditionalHeaders = session.configuration.httpAdditionalHeaders;
     configuration.connectionProxyDictionary = session.configuration.connectionProxyDictionary;
     configuration.resumableUploadInteropVersion = session.configuration.resumableUploadInteropVersion;
-    // Each background session keeps its cookies to itself (never another app's), for as long
-    // as this daemon runs.
+    // Each background session keeps its cookies and credentials to itself (never another
+    // app's), for as long as this daemon runs.
     configuration.httpShouldSetCookies = session.configuration.httpShouldSetCookies;
     configuration.httpCookieAcceptPolicy = session.configuration.httpCookieAcceptPolicy;
     configuration.httpCookieStorage = std::make_shared<HTTPCookieStorage>();
+    configuration.urlCredentialStorage = std::make_shared<URLCredentialStorage>();
     session.delegate = std::make_shared<TransferDelegate>(*this);
     session.transfers = URLSession::make(configuration, session.delegate);
   }

@@ -34,6 +34,12 @@ bool URLProtectionSpace::receivesCredentialSecurely() const {
          authenticationMethod_ == NSURLAuthenticationMethodHTTPDigest;
 }
 
+bool operator==(const URLProtectionSpace& a, const URLProtectionSpace& b) {
+  return text::equalsIgnoringCase(a.host_, b.host_) && a.port_ == b.port_ &&
+         text::equalsIgnoringCase(a.protocol_, b.protocol_) && a.realm_ == b.realm_ &&
+         a.authenticationMethod_ == b.authenticationMethod_;
+}
+
 URLAuthenticationChallenge::URLAuthenticationChallenge(URLProtectionSpace space,
                                                        std::optional<URLCredential> proposed,
                                                        int previousFailureCount,

@@ -3,12 +3,14 @@
 #include <stdexcept>
 
 #include <foundation_net/HTTPCookieStorage.hpp>
+#include <foundation_net/URLCredentialStorage.hpp>
 
 namespace foundation {
 
 URLSessionConfiguration URLSessionConfiguration::defaultConfiguration() {
   URLSessionConfiguration configuration;
   configuration.httpCookieStorage = HTTPCookieStorage::shared();
+  configuration.urlCredentialStorage = URLCredentialStorage::shared();
   return configuration;
 }
 
@@ -16,6 +18,7 @@ URLSessionConfiguration URLSessionConfiguration::ephemeral() {
   URLSessionConfiguration configuration;
   configuration.ephemeral_ = true;
   configuration.httpCookieStorage = std::make_shared<HTTPCookieStorage>();  // private, in memory
+  configuration.urlCredentialStorage = std::make_shared<URLCredentialStorage>();
   return configuration;
 }
 

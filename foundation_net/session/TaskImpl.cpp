@@ -5,6 +5,7 @@
 #include <fmt/format.h>
 
 #include <foundation_net/OperationQueue.hpp>
+#include <foundation_net/URLCredentialStorage.hpp>
 #include <foundation_net/URLSessionDataDelegate.hpp>
 #include <foundation_net/URLSessionDownloadDelegate.hpp>
 
@@ -454,6 +455,7 @@ void URLSessionTask::Impl::protocolWasRedirected(URLRequest newRequest, std::sha
   if (++redirectCount_ > detail::maximumRedirects)
     return finish(Error::url(URLError::httpTooManyRedirects, currentURL()));
   metrics_.redirectCount = redirectCount_;
+  keepWorkingCredential(response.get());
   {
     std::lock_guard lock(mutex_);
     response_ = response;
@@ -519,12 +521,16 @@ void URLSessionTask::Impl::protocolDidReceiveChallenge(URLProtectionSpace space,
     std::lock_guard lock(mutex_);
     response_ = response;
   }
+  // Proposed: the credential that just failed, else the URL's own, else the storage's default.
   std::optional<URLCredential> proposed = credential_;
   if (!proposed) {
     auto url = currentURL();
     if (url && url->user())
       proposed = URLCredential(*url->user(), url->password().value_or(""), URLCredential::Persistence::none);
   }
+  const auto& storage = session_->impl().configuration.urlCredentialStorage;
+  if (!proposed && storage) proposed = storage->defaultCredential(space);
+  challengedSpace_ = space;
   URLAuthenticationChallenge challenge(space, proposed, challengeFailures_, response);
   awaitingChallenge_ = true;
   auto self = owner_;
@@ -560,14 +566,35 @@ void URLSessionTask::Impl::onChallengeDecision(URLSession::AuthChallengeDisposit
   using Disposition = URLSession::AuthChallengeDisposition;
   if (disposition == Disposition::cancelAuthenticationChallenge)
     return finish(Error::url(URLError::cancelled, currentURL(), "authentication cancelled"));
-  if (disposition == Disposition::useCredential && credential) {
+  std::optional<URLCredential> use;
+  const bool fromDelegate = disposition == Disposition::useCredential && credential;
+  if (fromDelegate) {
+    use = std::move(credential);
+  } else if (disposition == Disposition::performDefaultHandling && !triedStoredCredential_) {
+    // Default handling: the storage's default credential for the space, once.
+    const auto& storage = session_->impl().configuration.urlCredentialStorage;
+    if (storage && challengedSpace_) use = storage->defaultCredential(*challengedSpace_);
+    triedStoredCredential_ = use.has_value();
+  }
+  if (use) {
     ++challengeFailures_;
-    credential_ = std::move(credential);
+    keepsCredential_ = fromDelegate && use->persistence() != URLCredential::Persistence::none;
+    credential_ = std::move(use);
     authenticationMethod_ = std::move(authenticationMethod);
     return restart(request());
   }
-  // Default handling without stored credentials, or no credential: the 401 is the result.
+  // Default handling without a stored credential (or after it failed), or no credential: the
+  // 401 is the result.
   acceptResponse();
+}
+
+void URLSessionTask::Impl::keepWorkingCredential(const URLResponse* response) {
+  if (!keepsCredential_ || !credential_ || !challengedSpace_) return;
+  auto* http = dynamic_cast<const HTTPURLResponse*>(response);
+  if (!http || http->statusCode() == 401) return;
+  keepsCredential_ = false;
+  if (const auto& storage = session_->impl().configuration.urlCredentialStorage)
+    storage->setDefaultCredential(*credential_, *challengedSpace_);
 }
 
 void URLSessionTask::Impl::protocolDidReceiveResponse(std::shared_ptr<const URLResponse> response) {
@@ -578,6 +605,7 @@ void URLSessionTask::Impl::protocolDidReceiveResponse(std::shared_ptr<const URLR
     if (http && continueResumedUpload(*http)) return;
   }
   if (uploadProgress_->flush()) reportUploadProgress();  // every didSendBodyData before the response
+  keepWorkingCredential(response.get());
   {
     std::lock_guard lock(mutex_);
     response_ = std::move(response);

@@ -172,6 +172,9 @@ class URLSessionTask::Impl {
   void restart(URLRequest request);
   void onDisposition(URLSession::ResponseDisposition disposition);
   void acceptResponse();
+  // A response other than a 401 arrived for a request that carried the delegate's credential:
+  // one given with forSession (or longer) persistence becomes the space's default credential.
+  void keepWorkingCredential(const URLResponse* response);
   void becomeDownload();
   // Creates the download's temporary file unless it exists; the error when that fails.
   std::optional<Error> openDownloadFile();
@@ -270,6 +273,9 @@ class URLSessionTask::Impl {
   std::optional<URLCredential> credential_;  // answers the last challenge
   std::string authenticationMethod_;
   int challengeFailures_ = 0;
+  std::optional<URLProtectionSpace> challengedSpace_;  // of the last challenge
+  bool triedStoredCredential_ = false;  // default handling used the storage's default credential
+  bool keepsCredential_ = false;  // credential_ is to be stored once a response shows it worked
   bool protocolPaused_ = false;     // the protocol holds body bytes until resumeBody()
   bool finishPending_ = false;      // the protocol ended while the body was held
   std::optional<Error> pendingFailure_;  // with finishPending_: how it ended, if it failed

@@ -4,6 +4,7 @@
 
 #include <foundation_net/HTTPCookieStorage.hpp>
 #include <foundation_net/OperationQueue.hpp>
+#include <foundation_net/URLCredentialStorage.hpp>
 #include <foundation_net/URLSessionDataTask.hpp>
 #include <foundation_net/URLSessionDownloadTask.hpp>
 #include <foundation_net/URLSessionTaskDelegate.hpp>
@@ -196,8 +197,12 @@ void URLSession::finishTasksAndInvalidate() { impl_->finishTasksAndInvalidate();
 void URLSession::invalidateAndCancel() { impl_->invalidateAndCancel(); }
 
 void URLSession::reset(std::function<void()> completionHandler) {
-  // Apple empties the session's cookie storage (the shared one for a default session) too.
+  // Apple empties the session's cookie and credential storages (the shared ones for a default
+  // session) too.
   if (const auto& cookies = impl_->configuration.httpCookieStorage) cookies->removeCookies(Date{});
+  if (const auto& credentials = impl_->configuration.urlCredentialStorage)
+    for (const auto& [space, byUser] : credentials->allCredentials())
+      for (const auto& entry : byUser) credentials->remove(entry.second, space);
   flush(std::move(completionHandler));
 }
 

@@ -22,6 +22,8 @@ class URLProtectionSpace {
   std::optional<std::string> realm() const;
   std::string authenticationMethod() const;  // one of the NSURLAuthenticationMethod constants
   bool receivesCredentialSecurely() const;   // https, or Digest
+  // Apple's isEqual: the same host (in any case), port, protocol, realm and method.
+  friend bool operator==(const URLProtectionSpace& a, const URLProtectionSpace& b);
 
  private:
   std::string host_;

@@ -79,8 +79,8 @@ class URLSession : public std::enable_shared_from_this<URLSession> {
   void finishTasksAndInvalidate();
   // Cancels every task (NSURLErrorCancelled), then didBecomeInvalidWithError(nullopt).
   void invalidateAndCancel();
-  // Empties the configuration's cookie storage and closes idle connections, as flush does;
-  // the handler runs on the delegate queue.
+  // Empties the configuration's cookie and credential storages and closes idle connections,
+  // as flush does; the handler runs on the delegate queue.
   void reset(std::function<void()> completionHandler);
   // Closes idle connections so new tasks open new ones; the handler runs on the delegate queue.
   void flush(std::function<void()> completionHandler);

@@ -14,6 +14,7 @@
 namespace foundation {
 
 class HTTPCookieStorage;
+class URLCredentialStorage;
 
 struct URLSessionConfiguration {
   static URLSessionConfiguration defaultConfiguration();  // Swift .default
@@ -39,6 +40,10 @@ struct URLSessionConfiguration {
   bool httpShouldSetCookies = true;
   std::shared_ptr<HTTPCookieStorage> httpCookieStorage;
   HTTPCookie::AcceptPolicy httpCookieAcceptPolicy = HTTPCookie::AcceptPolicy::onlyFromMainDocumentDomain;
+  // Credentials a challenge proposes and performDefaultHandling uses, and where a credential
+  // the delegate gave with `forSession` (or longer) persistence is kept once it worked
+  // (defaultConfiguration: URLCredentialStorage::shared(); ephemeral: one of its own).
+  std::shared_ptr<URLCredentialStorage> urlCredentialStorage;
   bool httpShouldUsePipelining = false;
   URLRequest::CachePolicy requestCachePolicy = URLRequest::CachePolicy::useProtocolCachePolicy;
   // Protocols consulted before the globally registered ones and the built-in http/https/file/data.

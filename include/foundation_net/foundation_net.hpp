@@ -17,6 +17,7 @@
 #include <foundation_net/URL.hpp>
 #include <foundation_net/URLAuthenticationChallenge.hpp>
 #include <foundation_net/URLCredential.hpp>
+#include <foundation_net/URLCredentialStorage.hpp>
 #include <foundation_net/URLProtectionSpace.hpp>
 #include <foundation_net/URLProtocol.hpp>
 #include <foundation_net/URLProtocolClient.hpp>

@@ -18,6 +18,7 @@ class ChallengeDelegate : public Recorder {
   std::vector<int> failureCounts;
   std::vector<std::string> methods;
   std::vector<std::optional<std::string>> realms;
+  std::vector<std::string> proposedUsers;  // "" when nothing was proposed
 
   void didReceiveChallenge(URLSession&, URLSessionTask& task, const URLAuthenticationChallenge& challenge,
       std::function<void(URLSession::AuthChallengeDisposition, std::optional<URLCredential>)> answer) override {
@@ -27,6 +28,7 @@ class ChallengeDelegate : public Recorder {
       failureCounts.push_back(challenge.previousFailureCount());
       methods.push_back(challenge.protectionSpace().authenticationMethod());
       realms.push_back(challenge.protectionSpace().realm());
+      proposedUsers.push_back(challenge.proposedCredential() ? challenge.proposedCredential()->user().value_or("") : "");
       if (!answers.empty()) {
         credential = answers.front();
         answers.erase(answers.begin());
@@ -94,7 +96,7 @@ TEST_CASE("a Basic challenge answered with a credential retries with it") {
   TestServer server;
   auto delegate = std::make_shared<ChallengeDelegate>();
   delegate->answers = {credential("bob", "wrong"), credential("bob", "hunter2")};
-  auto session = URLSession::make(URLSessionConfiguration::defaultConfiguration(), delegate);
+  auto session = URLSession::make(URLSessionConfiguration::ephemeral(), delegate);
   auto task = session->dataTask(URL(server.url("/auth/basic?user=bob&pass=hunter2")));
   task->resume();
   REQUIRE(delegate->waitForCompletions(1));
@@ -113,7 +115,7 @@ TEST_CASE("default handling delivers the 401 itself") {
   TestServer server;
   auto delegate = std::make_shared<ChallengeDelegate>();
   delegate->disposition = URLSession::AuthChallengeDisposition::performDefaultHandling;
-  auto session = URLSession::make(URLSessionConfiguration::defaultConfiguration(), delegate);
+  auto session = URLSession::make(URLSessionConfiguration::ephemeral(), delegate);
   auto task = session->dataTask(URL(server.url("/auth/basic?user=bob&pass=hunter2")));
   task->resume();
   REQUIRE(delegate->waitForCompletions(1));
@@ -126,7 +128,7 @@ TEST_CASE("cancelling the challenge cancels the task") {
   TestServer server;
   auto delegate = std::make_shared<ChallengeDelegate>();
   delegate->disposition = URLSession::AuthChallengeDisposition::cancelAuthenticationChallenge;
-  auto session = URLSession::make(URLSessionConfiguration::defaultConfiguration(), delegate);
+  auto session = URLSession::make(URLSessionConfiguration::ephemeral(), delegate);
   auto task = session->dataTask(URL(server.url("/auth/basic?user=bob&pass=hunter2")));
   task->resume();
   REQUIRE(delegate->waitForCompletions(1));
@@ -136,7 +138,7 @@ TEST_CASE("cancelling the challenge cancels the task") {
 
 TEST_CASE("without a delegate the 401 is the response") {
   TestServer server;
-  auto session = URLSession::make(URLSessionConfiguration::defaultConfiguration());
+  auto session = URLSession::make(URLSessionConfiguration::ephemeral());
   auto result = load(session, URLRequest(URL(server.url("/auth/basic?user=bob&pass=hunter2"))));
   CHECK_FALSE(result.error);
   CHECK(statusOf(result.response) == 401);
@@ -146,7 +148,7 @@ TEST_CASE("completion-handler tasks still ask the delegate for credentials") {
   TestServer server;
   auto delegate = std::make_shared<ChallengeDelegate>();
   delegate->answers = {credential("bob", "hunter2")};
-  auto session = URLSession::make(URLSessionConfiguration::defaultConfiguration(), delegate);
+  auto session = URLSession::make(URLSessionConfiguration::ephemeral(), delegate);
   auto result = load(session, URLRequest(URL(server.url("/auth/basic?user=bob&pass=hunter2"))));
   CHECK_FALSE(result.error);
   CHECK(result.data->view() == "authorized");
@@ -158,7 +160,7 @@ TEST_CASE("a Digest challenge is answered with a Digest credential") {
   server.route("/digest", digestRoute);
   auto delegate = std::make_shared<ChallengeDelegate>();
   delegate->answers = {credential("alice", "secret")};
-  auto session = URLSession::make(URLSessionConfiguration::defaultConfiguration(), delegate);
+  auto session = URLSession::make(URLSessionConfiguration::ephemeral(), delegate);
   auto task = session->dataTask(URL(server.url("/digest")));
   task->resume();
   REQUIRE(delegate->waitForCompletions(1));
@@ -172,11 +174,96 @@ TEST_CASE("a Digest challenge is answered with a Digest credential") {
 TEST_CASE("a delegate that implements only the session-level didReceiveChallenge is handed task-level challenges") {
   TestServer server;
   auto delegate = std::make_shared<SessionLevelChallengeRecorder>(credential("bob", "hunter2"));
-  auto session = URLSession::make(URLSessionConfiguration::defaultConfiguration(), delegate);
+  auto session = URLSession::make(URLSessionConfiguration::ephemeral(), delegate);
   auto task = session->dataTask(URL(server.url("/auth/basic?user=bob&pass=hunter2")));
   task->resume();
   REQUIRE(delegate->waitForCompletions(1));
   CHECK(delegate->asked == 1);
   CHECK(statusOf(task->response()) == 200);
   CHECK(delegate->body(task->taskIdentifier()) == "authorized");
+}
+
+namespace {
+
+URLProtectionSpace basicSpace(const TestServer& server) {
+  return URLProtectionSpace("127.0.0.1", server.port(), "http", "fntest", std::string(NSURLAuthenticationMethodHTTPBasic));
+}
+
+}  // namespace
+
+TEST_CASE("a credential the delegate gave for the session is kept once it worked: proposed next time, used by default handling") {
+  TestServer server;
+  auto configuration = URLSessionConfiguration::ephemeral();
+  auto storage = configuration.urlCredentialStorage;
+  REQUIRE(storage);
+  auto delegate = std::make_shared<ChallengeDelegate>();
+  delegate->answers = {credential("bob", "wrong"), credential("bob", "hunter2")};
+  auto session = URLSession::make(configuration, delegate);
+  const std::string url = server.url("/auth/basic?user=bob&pass=hunter2");
+  auto first = session->dataTask(URL(url));
+  first->resume();
+  REQUIRE(delegate->waitForCompletions(1));
+  REQUIRE(statusOf(first->response()) == 200);
+  auto kept = storage->defaultCredential(basicSpace(server));
+  REQUIRE(kept);
+  CHECK(kept->password() == "hunter2");  // the one that worked, not the wrong one before it
+  CHECK(delegate->proposedUsers == std::vector<std::string>{"", "bob"});  // then the one that failed
+
+  delegate->disposition = URLSession::AuthChallengeDisposition::performDefaultHandling;
+  auto second = session->dataTask(URL(url));
+  second->resume();
+  REQUIRE(delegate->waitForCompletions(2));
+  CHECK(statusOf(second->response()) == 200);
+  CHECK(delegate->body(second->taskIdentifier()) == "authorized");
+  CHECK(delegate->proposedUsers.back() == "bob");  // the storage's default
+  CHECK(delegate->failureCounts.back() == 0);
+
+  // Another ephemeral session has a storage of its own.
+  auto other = URLSession::make(URLSessionConfiguration::ephemeral());
+  CHECK(statusOf(load(other, URLRequest(URL(url))).response) == 401);
+}
+
+TEST_CASE("credentials given with persistence none, or that fail, are not kept") {
+  TestServer server;
+  auto configuration = URLSessionConfiguration::ephemeral();
+  auto storage = configuration.urlCredentialStorage;
+  auto delegate = std::make_shared<ChallengeDelegate>();
+  delegate->answers = {URLCredential("bob", "hunter2", URLCredential::Persistence::none)};
+  auto session = URLSession::make(configuration, delegate);
+  const std::string url = server.url("/auth/basic?user=bob&pass=hunter2");
+  auto task = session->dataTask(URL(url));
+  task->resume();
+  REQUIRE(delegate->waitForCompletions(1));
+  CHECK(statusOf(task->response()) == 200);
+  CHECK_FALSE(storage->defaultCredential(basicSpace(server)));
+
+  delegate->answers = {credential("bob", "wrong")};  // then no credential: the 401 is the result
+  auto failing = session->dataTask(URL(url));
+  failing->resume();
+  REQUIRE(delegate->waitForCompletions(2));
+  CHECK(statusOf(failing->response()) == 401);
+  CHECK(storage->allCredentials().empty());
+}
+
+TEST_CASE("a default credential the app stored answers challenges of a session without a delegate, once") {
+  TestServer server;
+  auto configuration = URLSessionConfiguration::ephemeral();
+  auto session = URLSession::make(configuration);
+  const std::string url = server.url("/auth/basic?user=bob&pass=hunter2");
+  configuration.urlCredentialStorage->setDefaultCredential(credential("bob", "hunter2"), basicSpace(server));
+  auto result = load(session, URLRequest(URL(url)));
+  CHECK(statusOf(result.response) == 200);
+  CHECK(result.data->view() == "authorized");
+
+  // A wrong one is tried once; then the 401 is the result (no loop).
+  configuration.urlCredentialStorage->setDefaultCredential(credential("bob", "stale"), basicSpace(server));
+  auto before = server.requestCount();
+  auto stale = load(session, URLRequest(URL(url)));
+  CHECK(statusOf(stale.response) == 401);
+  CHECK(server.requestCount() - before == 2);
+
+  auto done = std::make_shared<Awaited<bool>>();
+  session->reset([done] { done->set(true); });
+  REQUIRE(done->wait());
+  CHECK(configuration.urlCredentialStorage->allCredentials().empty());
 }

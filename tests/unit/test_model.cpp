@@ -13,6 +13,7 @@
 #include <foundation_net/URL.hpp>
 #include <foundation_net/URLAuthenticationChallenge.hpp>
 #include <foundation_net/URLCredential.hpp>
+#include <foundation_net/URLCredentialStorage.hpp>
 #include <foundation_net/URLProtectionSpace.hpp>
 #include <foundation_net/URLRequest.hpp>
 #include <foundation_net/URLResponse.hpp>
@@ -456,6 +457,43 @@ TEST_CASE("Error: every URLError code has its own description") {
 }
 
 // ---- Authentication --------------------------------------------------------------------------
+
+TEST_CASE("URLCredentialStorage keeps credentials by space and user, and one default per space") {
+  using P = URLCredential::Persistence;
+  const std::string basic(NSURLAuthenticationMethodHTTPBasic);
+  const URLProtectionSpace space("Example.com", 443, "https", "realm", basic);
+  const URLProtectionSpace sameSpace("example.COM", 443, "https", "realm", basic);
+  const URLProtectionSpace otherRealm("example.com", 443, "https", "other", basic);
+  CHECK(space == sameSpace);
+  CHECK_FALSE(space == otherRealm);
+  CHECK_FALSE(space == URLProtectionSpace("example.com", 8443, "https", "realm", basic));
+
+  URLCredentialStorage storage;
+  storage.set(URLCredential("nobody", "x", P::none), space);  // never stored
+  CHECK(storage.allCredentials().empty());
+  storage.set(URLCredential("ann", "1", P::forSession), space);
+  storage.set(URLCredential("bob", "2", P::permanent), sameSpace);
+  CHECK(storage.credentials(space).size() == 2);
+  CHECK(storage.credentials(otherRealm).empty());
+  CHECK_FALSE(storage.defaultCredential(space));  // set() alone makes no default
+
+  storage.setDefaultCredential(URLCredential("bob", "3", P::forSession), space);  // replaces bob's
+  REQUIRE(storage.defaultCredential(sameSpace));
+  CHECK(storage.defaultCredential(sameSpace)->password() == "3");
+  CHECK(storage.credentials(space).at("bob").password() == "3");
+
+  storage.remove(URLCredential("bob", "whatever", P::forSession), space);
+  CHECK_FALSE(storage.defaultCredential(space));
+  CHECK(storage.credentials(space).size() == 1);
+  storage.remove(URLCredential("ann", "1", P::forSession), space);
+  CHECK(storage.allCredentials().empty());
+
+  CHECK(URLSessionConfiguration::defaultConfiguration().urlCredentialStorage == URLCredentialStorage::shared());
+  auto ephemeral = URLSessionConfiguration::ephemeral().urlCredentialStorage;
+  REQUIRE(ephemeral);
+  CHECK(ephemeral != URLCredentialStorage::shared());
+  CHECK(ephemeral != URLSessionConfiguration::ephemeral().urlCredentialStorage);
+}
 
 TEST_CASE("Authentication types") {
   const URLCredential credential("user", "secret", URLCredential::Persistence::forSession);
