@@ -44,6 +44,16 @@ GivenAttributes givenAttributes(std::string_view line) {
   return given;
 }
 
+// Whether `after`, read back from curl, is `before` as loaded: the same in all curl keeps
+// (its expiry to the second; it has no SameSite).
+bool curlKeepsItAsItWas(const HTTPCookie& before, const HTTPCookie& after) {
+  auto seconds = [](const std::optional<Date>& date) {
+    return date ? std::optional<std::time_t>(std::chrono::system_clock::to_time_t(*date)) : std::nullopt;
+  };
+  return before.value() == after.value() && seconds(before.expiresDate()) == seconds(after.expiresDate()) &&
+         before.isSecure() == after.isSecure() && before.isHTTPOnly() == after.isHTTPOnly();
+}
+
 }  // namespace
 
 std::vector<HTTPCookie> parseSetCookieLines(const std::vector<std::string>& lines, const URL& url) {
@@ -144,9 +154,13 @@ void CookieJar::collect(CURL* easy) {
   if (policy_ != HTTPCookie::AcceptPolicy::never) {
     for (const auto& cookie : now) {
       auto it = std::find_if(known_.begin(), known_.end(), [&](const HTTPCookie& k) { return k.isSameCookie(cookie); });
-      if (it != known_.end() && *it == cookie) continue;
-      // An expired one deletes the stored cookie of that name, domain and path.
-      if (HTTPCookieStorage::accepts(policy_, cookie, mainDocumentURL_)) storage_->setCookie(cookie);
+      if (it != known_.end() && curlKeepsItAsItWas(*it, cookie)) continue;
+      if (!HTTPCookieStorage::accepts(policy_, cookie, mainDocumentURL_)) continue;
+      // An expired one deletes the stored cookie of that name, domain and path. curl has no
+      // SameSite: a cookie it only changed keeps the stored one's.
+      auto fields = fieldsOf(cookie);
+      if (it != known_.end()) fields.sameSite = it->sameSitePolicy();
+      storage_->setCookie(cookieFromFields(fields));
     }
     for (const auto& cookie : known_) {
       // Gone from curl's list: a Set-Cookie expired it.

@@ -147,6 +147,23 @@ TEST_CASE("cookies the app stores are sent, unless the request brings its own Co
                                                       {HTTPCookiePropertyKey::value, "xyz"},
                                                       {HTTPCookiePropertyKey::originURL, s.server.url("/")}}));
   CHECK(bodyOf(session, s.server.url("/show")) == "token=xyz");
+  auto storage = configuration.httpCookieStorage;
+  storage->setCookie(cookie({{HTTPCookiePropertyKey::name, "lax"}, {HTTPCookiePropertyKey::value, "1"},
+                             {HTTPCookiePropertyKey::domain, "127.0.0.1"}, {HTTPCookiePropertyKey::maximumAge, "600"},
+                             {HTTPCookiePropertyKey::sameSitePolicy, "Lax"}}));
+  const auto stored = [&](const std::string& name) {
+    for (const auto& c : storage->cookies())
+      if (c.name() == name) return c;
+    FAIL("no cookie " << name);
+    return storage->cookies().front();
+  };
+  const auto expires = stored("lax").expiresDate();
+  bodyOf(session, s.set("other=1; Path=/"));  // curl reads back what was loaded: nothing it left alone changes
+  CHECK(stored("lax").sameSitePolicy() == "Lax");
+  CHECK(stored("lax").expiresDate() == expires);
+  bodyOf(session, s.set("lax=2; Path=/; Max-Age=600"));
+  CHECK(stored("lax").value() == "2");
+  CHECK(stored("lax").sameSitePolicy() == "Lax");  // curl has no SameSite; the stored one stays
   URLRequest own(URL(s.server.url("/show")));
   own.setValue("mine=1", "Cookie");
   CHECK(bodyOf(session, own) == "mine=1");
