@@ -136,7 +136,6 @@ void CookieJar::load(CURL* easy, const URL& url, bool sendStored) {
   // CURLOPT_COOKIEFILE "": each call appends to a list a reused handle keeps, and every
   // transfer walks it.)
   curl_easy_setopt(easy, CURLOPT_COOKIEJAR, nullptr);
-  known_.clear();
   if (!sendStored) return;
   const auto host = text::lowercased(url.host());
   const bool https = url.scheme() == "https";
