@@ -185,6 +185,8 @@ int main(int argc, char** argv) try {
   const std::size_t rounds = args.number("--rounds", 3);
   const std::size_t warmup = args.number("--warmup", 2000);
   const std::string only = args.take("--only").value_or("");  // one variant only (for profiling)
+  // --no-url-cache: sessions without URLCache, to see what consulting and filling it costs.
+  const bool noURLCache = args.flag("--no-url-cache");
 
   // --server-url BASE: use a server that runs elsewhere (such as fntest-server), so that a
   // profiler sees the client alone. The benchmark proper uses the in-process server.
@@ -210,6 +212,7 @@ int main(int argc, char** argv) try {
 
   auto configuration = URLSessionConfiguration::defaultConfiguration();
   configuration.httpMaximumConnectionsPerHost = static_cast<int>(inFlight);
+  if (noURLCache) configuration.urlCache = nullptr;
   auto handlerSession = URLSession::make(configuration);
   auto delegate = std::make_shared<CountingDelegate>(URL(url));
   auto delegateSession = URLSession::make(configuration, delegate);

@@ -784,6 +784,7 @@ void Daemon::startTransfer(Task& task) {
     configuration.httpCookieAcceptPolicy = session.configuration.httpCookieAcceptPolicy;
     configuration.httpCookieStorage = std::make_shared<HTTPCookieStorage>();
     configuration.urlCredentialStorage = std::make_shared<URLCredentialStorage>();
+    configuration.urlCache = nullptr;  // background transfers bypass caches, as Apple's do
     session.delegate = std::make_shared<TransferDelegate>(*this);
     session.transfers = URLSession::make(configuration, session.delegate);
   }

@@ -8,6 +8,8 @@
 
 #include <sqlite3.h>
 
+#include "platform/Sqlite.hpp"
+
 namespace foundation::daemon {
 
 namespace {
@@ -126,88 +128,9 @@ constexpr const char* pendingEventCountSql = "SELECT COUNT(*) FROM events";
 constexpr const char* pendingEventSql = "SELECT " EVENT_COLUMNS " FROM events WHERE sequence = ?1";
 constexpr const char* acknowledgeSql = "DELETE FROM events WHERE sequence = ?1";
 
-[[noreturn]] void fail(sqlite3* db, const char* what) {
-  throw std::runtime_error(std::string("urlsessiond store: ") + what + ": " +
-                           (db ? sqlite3_errmsg(db) : "out of memory"));
-}
-
-void exec(sqlite3* db, const char* sql, const char* what) {
-  if (sqlite3_exec(db, sql, nullptr, nullptr, nullptr) != SQLITE_OK) fail(db, what);
-}
-
-// Returns the connection's prepared statement for `sql`, preparing it on first use.
-// The cache is the connection's own list of statements (sqlite3_next_stmt), found by their
-// text: every statement this file prepares stays cached until the Store closes, so the
-// frequent calls (putTask, appendEvent, acknowledge) never re-prepare.
-sqlite3_stmt* cached(sqlite3* db, const char* sql) {
-  for (sqlite3_stmt* stmt = sqlite3_next_stmt(db, nullptr); stmt; stmt = sqlite3_next_stmt(db, stmt)) {
-    if (!sqlite3_stmt_busy(stmt) && std::strcmp(sqlite3_sql(stmt), sql) == 0) return stmt;
-  }
-  sqlite3_stmt* stmt = nullptr;
-  if (sqlite3_prepare_v3(db, sql, -1, SQLITE_PREPARE_PERSISTENT, &stmt, nullptr) != SQLITE_OK) {
-    fail(db, "prepare");
-  }
-  return stmt;
-}
-
-// One use of a cached statement: binds parameters, steps, and resets it (dropping the
-// bindings, which point into the caller's strings) however the use ends.
-class Statement {
- public:
-  Statement(sqlite3* db, const char* sql, const char* what) : db_(db), stmt_(cached(db, sql)), what_(what) {}
-  ~Statement() {
-    sqlite3_reset(stmt_);
-    sqlite3_clear_bindings(stmt_);
-  }
-  Statement(const Statement&) = delete;
-  Statement& operator=(const Statement&) = delete;
-
-  // The bytes are bound without a copy: they must outlive the step.
-  void text(int index, const std::string& value) {
-    check(sqlite3_bind_text64(stmt_, index, value.data(), value.size(), SQLITE_STATIC, SQLITE_UTF8));
-  }
-  void blob(int index, const std::string& value) {
-    // A non-null pointer even for "" so that an empty value is a zero-length BLOB, not NULL.
-    check(sqlite3_bind_blob64(stmt_, index, value.empty() ? "" : value.data(), value.size(), SQLITE_STATIC));
-  }
-  void integer(int index, std::int64_t value) { check(sqlite3_bind_int64(stmt_, index, value)); }
-  // Task ids are stored bit for bit in SQLite's signed 64-bit integers.
-  void unsignedInteger(int index, std::uint64_t value) { integer(index, static_cast<std::int64_t>(value)); }
-  void real(int index, double value) { check(sqlite3_bind_double(stmt_, index, value)); }
-  void null(int index) { check(sqlite3_bind_null(stmt_, index)); }
-
-  // Steps once: true with a row to read, false when done.
-  bool step() {
-    const int result = sqlite3_step(stmt_);
-    if (result == SQLITE_ROW) return true;
-    if (result == SQLITE_DONE) return false;
-    fail(db_, what_);
-  }
-  // Runs a statement that returns no rows.
-  void run() {
-    while (step()) {
-    }
-  }
-
-  std::string bytes(int column) const {
-    const void* data = sqlite3_column_blob(stmt_, column);
-    const int size = sqlite3_column_bytes(stmt_, column);
-    return data ? std::string(static_cast<const char*>(data), static_cast<std::size_t>(size)) : std::string();
-  }
-  std::int64_t int64(int column) const { return sqlite3_column_int64(stmt_, column); }
-  std::uint64_t uint64(int column) const { return static_cast<std::uint64_t>(int64(column)); }
-  double real(int column) const { return sqlite3_column_double(stmt_, column); }
-  bool isNull(int column) const { return sqlite3_column_type(stmt_, column) == SQLITE_NULL; }
-
- private:
-  void check(int result) {
-    if (result != SQLITE_OK) fail(db_, what_);
-  }
-
-  sqlite3* db_;
-  sqlite3_stmt* stmt_;
-  const char* what_;
-};
+using sqlite::exec;
+using sqlite::fail;
+using sqlite::Statement;
 
 void bindKey(Statement& statement, const std::string& appId, const std::string& sessionId) {
   statement.text(1, appId);
@@ -336,23 +259,13 @@ Store::Store(const std::string& directory) {
     });
   } catch (...) {
     // sqlite3_open_v2 leaves db_ null only when it ran out of memory.
-    for (sqlite3_stmt* stmt = db_ ? sqlite3_next_stmt(db_, nullptr) : nullptr; stmt;
-         stmt = sqlite3_next_stmt(db_, nullptr)) {
-      sqlite3_finalize(stmt);
-    }
-    sqlite3_close(db_);
+    sqlite::close(db_);
     db_ = nullptr;
     throw;
   }
 }
 
-Store::~Store() {
-  // Finalizes the cached statements first: sqlite3_close refuses while statements remain.
-  for (sqlite3_stmt* stmt = sqlite3_next_stmt(db_, nullptr); stmt; stmt = sqlite3_next_stmt(db_, nullptr)) {
-    sqlite3_finalize(stmt);
-  }
-  sqlite3_close(db_);
-}
+Store::~Store() { sqlite::close(db_); }
 
 // The outermost call holds BEGIN IMMEDIATE … COMMIT. An inner call runs inside a SAVEPOINT
 // so that an exception that an outer body catches still undoes the inner body's writes; an

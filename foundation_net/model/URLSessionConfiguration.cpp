@@ -3,6 +3,7 @@
 #include <stdexcept>
 
 #include <foundation_net/HTTPCookieStorage.hpp>
+#include <foundation_net/URLCache.hpp>
 #include <foundation_net/URLCredentialStorage.hpp>
 
 namespace foundation {
@@ -11,6 +12,7 @@ URLSessionConfiguration URLSessionConfiguration::defaultConfiguration() {
   URLSessionConfiguration configuration;
   configuration.httpCookieStorage = HTTPCookieStorage::shared();
   configuration.urlCredentialStorage = URLCredentialStorage::shared();
+  configuration.urlCache = URLCache::shared();
   return configuration;
 }
 
@@ -19,6 +21,7 @@ URLSessionConfiguration URLSessionConfiguration::ephemeral() {
   configuration.ephemeral_ = true;
   configuration.httpCookieStorage = std::make_shared<HTTPCookieStorage>();  // private, in memory
   configuration.urlCredentialStorage = std::make_shared<URLCredentialStorage>();
+  configuration.urlCache = std::make_shared<URLCache>(4'000'000, 0);  // private, in memory
   return configuration;
 }
 
@@ -28,6 +31,7 @@ URLSessionConfiguration URLSessionConfiguration::background(std::string identifi
   }
   URLSessionConfiguration configuration = defaultConfiguration();
   configuration.identifier_ = std::move(identifier);
+  configuration.urlCache = nullptr;  // as Apple's: background transfers bypass the cache
   return configuration;
 }
 

@@ -115,6 +115,16 @@ void URLSessionDataDelegate::didReceiveData(URLSession& session, URLSessionDataT
   handToSessionDelegate<URLSessionDataDelegate>(this, session, task, [&](auto& d) { d.didReceiveData(session, task, data); });
 }
 
+void URLSessionDataDelegate::willCacheResponse(URLSession& session, URLSessionDataTask& task,
+                                               const CachedURLResponse& proposedResponse,
+                                               std::function<void(std::optional<CachedURLResponse>)> completionHandler) {
+  if (handToSessionDelegate<URLSessionDataDelegate>(this, session, task, [&](auto& d) {
+        d.willCacheResponse(session, task, proposedResponse, completionHandler);
+      }))
+    return;
+  completionHandler(proposedResponse);
+}
+
 void URLSessionDownloadDelegate::didFinishDownloadingTo(URLSession& session, URLSessionDownloadTask& task,
                                                         const URL& location) {
   handToSessionDelegate<URLSessionDownloadDelegate>(this, session, task,

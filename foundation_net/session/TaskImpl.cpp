@@ -12,7 +12,9 @@
 #include "background/BackgroundLink.hpp"
 #include "background/OwedAcknowledgement.hpp"
 #include "background/Protocol.hpp"
+#include "dispatch/WorkerPool.hpp"
 #include "engine/Loop.hpp"
+#include "protocols/CacheProtocol.hpp"
 #include "protocols/Redirect.hpp"
 #include "session/DiscardedFile.hpp"
 #include "session/SessionImpl.hpp"
@@ -338,6 +340,7 @@ void URLSessionTask::Impl::start() {
   if (!request.url) return finish(Error::url(URLError::unsupportedURL, std::nullopt, "the request has no URL"));
   if (!protocolClass_) protocolClass_ = detail::protocolClassFor(request, session_->impl().configuration.protocolClasses);
   if (!protocolClass_) return finish(Error::url(URLError::unsupportedURL, request.url));
+  if (!consultCache()) return;
   if (detail::runsOnLoopThread(*protocolClass_)) {
     auto host = hostKey(*request.url);
     phase_ = Phase::queued;
@@ -345,6 +348,70 @@ void URLSessionTask::Impl::start() {
     slotHost_ = host;
   }
   launchProtocol();
+}
+
+bool URLSessionTask::Impl::consultCache() {
+  if (!cacheConsulted_) {
+    cacheConsulted_ = true;
+    const auto& configuration = session_->impl().configuration;
+    // Data and upload tasks over http(s); user protocols decide about caching themselves.
+    if (kind_ != Kind::download && detail::runsOnLoopThread(*protocolClass_))
+      cache_ = detail::CacheTransaction::make(configuration.urlCache, loopRequest(), configuration.requestCachePolicy,
+                                              configuration.httpAdditionalHeaders);
+    // A completion handler's body is gathered anyway; the cache shares it rather than copy it.
+    if (cache_ && dataCompletion_) cache_->bodyGatheredElsewhere();
+    if (cache_ && !cache_->decideFromMemory()) {
+      // A disk read stays off the loop thread; start() goes on when it is done.
+      WorkerPool::shared().submit([read = cache_->diskRead(), transaction = cache_.get(), self = owner_] {
+        auto entry = read();
+        loop().post([self, transaction, entry = std::move(entry)] {
+          auto task = self.lock();
+          if (!task) return;
+          auto& impl = task->impl();
+          if (impl.cache_.get() != transaction || impl.cache_->step() != detail::CacheTransaction::Step::reading) return;
+          impl.cache_->decide(entry);
+          if (impl.phase_ == Phase::idle && !impl.suspended_) impl.start();
+        });
+      });
+      return false;
+    }
+  }
+  if (!cache_) return true;
+  switch (cache_->step()) {
+    case detail::CacheTransaction::Step::reading:
+      return false;
+    case detail::CacheTransaction::Step::serve:
+      serveFromCache();
+      return false;
+    case detail::CacheTransaction::Step::fail:
+      finish(Error::url(URLError::cannotLoadFromNetwork, currentURL(),
+                        "the cache policy allows only the cache, and it holds no response for the request"));
+      return false;
+    case detail::CacheTransaction::Step::revalidate:
+    case detail::CacheTransaction::Step::load:
+      return true;
+  }
+  return true;
+}
+
+void URLSessionTask::Impl::serveFromCache() {
+  const auto& cached = cache_->served();
+  URLSessionTaskTransactionMetrics transaction;
+  transaction.request = loopRequest();
+  transaction.response = cached.response();
+  transaction.fetchStartDate = transaction.responseStartDate = transaction.responseEndDate = std::chrono::system_clock::now();
+  transaction.resourceFetchType = URLSessionTaskTransactionMetrics::ResourceFetchType::localCache;
+  transaction.countOfResponseBodyBytesReceived = static_cast<std::int64_t>(cached.data().size());
+  metrics_.transactionMetrics.push_back(std::move(transaction));
+  protocolClass_ = detail::cachedResponseProtocol(cached);
+  launchProtocol();
+}
+
+void URLSessionTask::Impl::offerToCache() {
+  auto proposal = cache_->proposal(dataCompletion_ ? &accumulated_ : nullptr);
+  if (!proposal) return;
+  if (hasCompletionHandler() || !delegateAs<URLSessionDataDelegate>()) return cache_->store(std::move(*proposal));
+  cacheOffer_ = CacheOffer{std::move(*proposal), cache_->storer()};
 }
 
 void URLSessionTask::Impl::slotGranted() {
@@ -441,6 +508,7 @@ detail::LoadContext URLSessionTask::Impl::loadContext() {
       if (interopVersion_) extraHeaders = detail::resumption::creationFields(interopVersion_);
       break;
   }
+  if (cache_) extraHeaders.insert(extraHeaders.end(), cache_->requestFields().begin(), cache_->requestFields().end());
   const auto& configuration = session.configuration;
   auto cookies = configuration.httpShouldSetCookies && request().httpShouldHandleCookies ? configuration.httpCookieStorage
                                                                                         : nullptr;
@@ -509,6 +577,9 @@ void URLSessionTask::Impl::restart(URLRequest request) {
   finishPending_ = false;
   pendingFailure_.reset();
   protocolClass_.reset();
+  cache_.reset();
+  cacheConsulted_ = false;
+  notModified_ = false;
   phase_ = Phase::idle;
   start();
 }
@@ -606,6 +677,10 @@ void URLSessionTask::Impl::protocolDidReceiveResponse(std::shared_ptr<const URLR
   }
   if (uploadProgress_->flush()) reportUploadProgress();  // every didSendBodyData before the response
   keepWorkingCredential(response.get());
+  if (cache_ && cache_->networkResponse(loopRequest(), response)) {
+    notModified_ = true;  // the stored response answers, once this load has ended
+    return;
+  }
   {
     std::lock_guard lock(mutex_);
     response_ = std::move(response);
@@ -686,6 +761,7 @@ detail::LoadingClient::BodyVerdict URLSessionTask::Impl::protocolDidLoad(const c
                                                                         bool canPause) {
   if (phase_ != Phase::loading) return Verdict::abort;
   noteActivity();
+  if (notModified_) return Verdict::consumed;  // a 304's body, if any, is not the task's
   if (bodyHeld() || !heldChunks_.empty()) {
     const bool waitsForDisposition = awaitingDisposition_ && !suspended_ && !backlog_->full();
     // The held bytes are summed only where the limit applies (a protocol that cannot pause
@@ -719,6 +795,7 @@ detail::LoadingClient::BodyVerdict URLSessionTask::Impl::consume(const char* byt
     if (downloadProgress_->add(static_cast<std::int64_t>(count))) reportDownloadProgress();
     return Verdict::consumed;
   }
+  if (cache_) cache_->record(bytes, count);
   if (dataCompletion_) {
     accumulated_.append(bytes, count);
     return Verdict::consumed;
@@ -979,6 +1056,12 @@ void URLSessionTask::Impl::protocolDidFail(Error error) { protocolDidEnd(std::mo
 
 void URLSessionTask::Impl::protocolDidEnd(std::optional<Error> error) {
   if (phase_ != Phase::loading) return;
+  if (notModified_) {
+    // The 304 came whole; however its connection ended, the stored response is the answer.
+    notModified_ = false;
+    stopProtocol();
+    return serveFromCache();
+  }
   if (awaitingRedirect_ || awaitingDisposition_ || awaitingChallenge_ || !heldChunks_.empty() || protocolPaused_) {
     finishPending_ = true;
     pendingFailure_ = std::move(error);
@@ -1088,6 +1171,8 @@ void URLSessionTask::Impl::finish(std::optional<Error> error) {
   } else {
     metrics_.taskIntervalDuration = std::chrono::duration<double>(Clock::now() - startedAt_).count();
   }
+  if (!error && cache_) offerToCache();
+  cache_.reset();  // freed here, on the thread that made it, not with the task on the delegate queue
   deliverCompletion(std::move(error), std::move(downloaded));
 }
 
@@ -1096,7 +1181,7 @@ void URLSessionTask::Impl::deliverCompletion(std::optional<Error> error, std::op
   auto metrics = std::move(metrics_);  // nothing reads them after the completion
   auto accumulated = std::move(accumulated_);
   enqueue([error = std::move(error), downloaded = std::move(downloaded), metrics = std::move(metrics),
-           accumulated = std::move(accumulated), lateBody = std::move(lateBody),
+           accumulated = std::move(accumulated), lateBody = std::move(lateBody), offer = std::exchange(cacheOffer_, {}),
            acknowledgement = std::move(acknowledgement)](URLSession& session, URLSessionTask& task) mutable {
     std::optional<background::OwedAcknowledgement> owed;
     if (acknowledgement) owed.emplace();
@@ -1106,6 +1191,14 @@ void URLSessionTask::Impl::deliverCompletion(std::optional<Error> error, std::op
       if (auto d = impl.delegateAs<URLSessionDataDelegate>()) {
         detail::trace("urlSession(_:dataTask:didReceive:)", id);
         d->didReceiveData(session, static_cast<URLSessionDataTask&>(task), *lateBody);
+      }
+    }
+    if (offer) {
+      if (auto d = impl.delegateAs<URLSessionDataDelegate>()) {
+        detail::trace("urlSession(_:dataTask:willCacheResponse:completionHandler:)", id);
+        d->willCacheResponse(session, static_cast<URLSessionDataTask&>(task), offer->proposal, std::move(offer->store));
+      } else {
+        offer->store(std::move(offer->proposal));
       }
     }
     if (downloaded) {

@@ -25,6 +25,7 @@
 #include "protocols/LoadingClient.hpp"
 #include "protocols/Registry.hpp"
 #include "protocols/ResumableUpload.hpp"
+#include "session/CacheTransaction.hpp"
 #include "session/DelegateRoles.hpp"
 #include "session/Progress.hpp"
 
@@ -162,6 +163,15 @@ class URLSessionTask::Impl {
   void onResume();
   void onSuspend();
   void start();
+  // Consults the session's URLCache for the current request (once per request): true when the
+  // request is to be loaded (perhaps revalidating); false when the cache answers it, fails the
+  // task, or is being read from disk (start() runs again once it has been).
+  bool consultCache();
+  // Plays the cache transaction's response back through a protocol of its own.
+  void serveFromCache();
+  // A successful load: offers its response to the cache, by storing it, or, when a data
+  // delegate receives the task's events, through willCacheResponse with the completion.
+  void offerToCache();
   void launchProtocol();
   void stopProtocol();
   void finish(std::optional<Error> error);
@@ -264,6 +274,14 @@ class URLSessionTask::Impl {
   std::int64_t lastCompletionSequence_ = 0;  // loop thread: the daemon's completion already delivered
   std::atomic<bool> completionReturned_{false};  // its delegate methods returned (it may be acknowledged)
   std::optional<URLProtocolClass> protocolClass_;
+  std::unique_ptr<detail::CacheTransaction> cache_;  // the current request's, if the cache plays a part
+  bool cacheConsulted_ = false;  // for the current request
+  bool notModified_ = false;     // a 304 confirmed the stored response; served once its load ends
+  struct CacheOffer {
+    CachedURLResponse proposal;
+    std::function<void(std::optional<CachedURLResponse>)> store;
+  };
+  std::optional<CacheOffer> cacheOffer_;  // for willCacheResponse, delivered with the completion
   std::shared_ptr<URLProtocol> protocol_;
   std::shared_ptr<detail::TaskClient> client_;
   std::string slotHost_;  // non-empty while holding a host slot

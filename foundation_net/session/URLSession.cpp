@@ -3,6 +3,7 @@
 #include <stdexcept>
 
 #include <foundation_net/HTTPCookieStorage.hpp>
+#include <foundation_net/URLCache.hpp>
 #include <foundation_net/OperationQueue.hpp>
 #include <foundation_net/URLCredentialStorage.hpp>
 #include <foundation_net/URLSessionDataTask.hpp>
@@ -197,8 +198,9 @@ void URLSession::finishTasksAndInvalidate() { impl_->finishTasksAndInvalidate();
 void URLSession::invalidateAndCancel() { impl_->invalidateAndCancel(); }
 
 void URLSession::reset(std::function<void()> completionHandler) {
-  // Apple empties the session's cookie and credential storages (the shared ones for a default
-  // session) too.
+  // Apple empties the session's cookie and credential storages and its cache (the shared ones
+  // for a default session) too.
+  if (const auto& cache = impl_->configuration.urlCache) cache->removeAllCachedResponses();
   if (const auto& cookies = impl_->configuration.httpCookieStorage) cookies->removeCookies(Date{});
   if (const auto& credentials = impl_->configuration.urlCredentialStorage)
     for (const auto& [space, byUser] : credentials->allCredentials())

@@ -14,6 +14,7 @@
 namespace foundation {
 
 class HTTPCookieStorage;
+class URLCache;
 class URLCredentialStorage;
 
 struct URLSessionConfiguration {
@@ -45,7 +46,11 @@ struct URLSessionConfiguration {
   // (defaultConfiguration: URLCredentialStorage::shared(); ephemeral: one of its own).
   std::shared_ptr<URLCredentialStorage> urlCredentialStorage;
   bool httpShouldUsePipelining = false;
+  // Applies to requests whose own cachePolicy is useProtocolCachePolicy (docs/caching.md).
   URLRequest::CachePolicy requestCachePolicy = URLRequest::CachePolicy::useProtocolCachePolicy;
+  // Where data tasks find and keep responses (defaultConfiguration: URLCache::shared();
+  // ephemeral: one of its own, in memory only; background: none).
+  std::shared_ptr<URLCache> urlCache;
   // Protocols consulted before the globally registered ones and the built-in http/https/file/data.
   std::vector<URLProtocolClass> protocolClasses;
   // Proxy settings as Apple's keys: "HTTPEnable", "HTTPProxy", "HTTPPort", "HTTPSEnable",

@@ -1,6 +1,7 @@
 // Umbrella header: everything foundation_net offers.
 #pragma once
 #include <foundation_net/Application.hpp>
+#include <foundation_net/CachedURLResponse.hpp>
 #include <foundation_net/Data.hpp>
 #include <foundation_net/Date.hpp>
 #include <foundation_net/Downloader.hpp>
@@ -16,6 +17,7 @@
 #include <foundation_net/Task.hpp>
 #include <foundation_net/URL.hpp>
 #include <foundation_net/URLAuthenticationChallenge.hpp>
+#include <foundation_net/URLCache.hpp>
 #include <foundation_net/URLCredential.hpp>
 #include <foundation_net/URLCredentialStorage.hpp>
 #include <foundation_net/URLProtectionSpace.hpp>
