@@ -258,6 +258,11 @@ std::shared_ptr<const URLCache::Entry> URLCache::entryInMemory(const std::string
   return impl_->findInMemory(key, unknown);
 }
 
+void URLCache::openDisk() const {
+  std::lock_guard diskLock(impl_->diskMutex);
+  impl_->openDisk();
+}
+
 void URLCache::store(std::shared_ptr<const Entry> entry) {
   const auto policy = entry->response.storagePolicy();
   if (policy == StoragePolicy::notAllowed) return;

@@ -3,6 +3,7 @@
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
+#include <condition_variable>
 #include <future>
 
 #include <curl/curl.h>
@@ -12,8 +13,35 @@ namespace foundation::engine {
 Loop& Loop::shared() {
   // Leaked on purpose: the loop thread serves until the process exits, and tearing it down
   // during static destruction would race with threads still posting work.
-  static Loop* loop = new Loop();
+  static Loop* loop = [] {
+    auto* made = new Loop();
+    std::atexit([] { shared().parkAtExit(); });
+    return made;
+  }();
   return *loop;
+}
+
+void Loop::parkAtExit() {
+  // libuv's own exit-time destructor (uv_library_shutdown) closes the pipe its signal handling
+  // locks with; a loop thread still running then (a child process ending, say) aborts in
+  // uv_signal_stop. So the loop thread stops at the end of the work already posted and waits
+  // there until the process is gone. Exit-time waits registered after the loop was made (for
+  // work the loop does) run before this. Not when the loop thread itself is exiting.
+  if (isLoopThread()) return;
+  struct Parking {
+    std::mutex mutex;
+    std::condition_variable changed;
+    bool parked = false;
+  };
+  static auto* const parking = new Parking();  // the parked thread never lets go of it
+  post([] {
+    std::unique_lock lock(parking->mutex);
+    parking->parked = true;
+    parking->changed.notify_all();
+    parking->changed.wait(lock, [] { return false; });
+  });
+  std::unique_lock lock(parking->mutex);
+  parking->changed.wait_for(lock, std::chrono::seconds(2), [] { return parking->parked; });
 }
 
 Loop::Loop() {

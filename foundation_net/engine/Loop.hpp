@@ -26,6 +26,8 @@ class Loop {
  private:
   friend class Timer;
   Loop();
+  // Process exit: the loop thread stops touching libuv before libuv's exit-time teardown.
+  void parkAtExit();
   static void onAsync(uv_async_t* handle);
   static void onIdle(uv_idle_t* handle);
   static void onTimers(uv_timer_t* handle);

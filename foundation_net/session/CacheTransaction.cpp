@@ -53,8 +53,21 @@ bool CacheTransaction::decideFromMemory() {
   return true;
 }
 
-std::function<std::shared_ptr<const URLCache::Entry>()> CacheTransaction::diskRead() const {
-  return [cache = cache_, key = key_] { return cache->entry(key); };
+OperationQueue& cacheReadQueue() {
+  static auto* queue = [] {  // leaked: a read may still be running at exit
+    auto* q = new OperationQueue();
+    q->setMaxConcurrentOperationCount(1);
+    return q;
+  }();
+  return *queue;
+}
+
+void CacheTransaction::readFromDisk(std::function<void(std::shared_ptr<const URLCache::Entry>)> done) const {
+  cacheReadQueue().addOperation([cache = cache_, key = key_, done = std::move(done)] { done(cache->entry(key)); });
+}
+
+void CacheTransaction::prepare(const std::shared_ptr<URLCache>& cache) {
+  if (cache) cacheReadQueue().addOperation([cache] { cache->openDisk(); });
 }
 
 void CacheTransaction::decide(std::shared_ptr<const URLCache::Entry> entry) {
@@ -91,7 +104,7 @@ void CacheTransaction::decide(std::shared_ptr<const URLCache::Entry> entry) {
       break;
   }
   if (step_ == Step::revalidate) requestFields_ = std::move(validators);
-  if (step_ == Step::serve) served_ = entry->response;
+  if (step_ == Step::serve) served_ = std::shared_ptr<const CachedURLResponse>(entry, &entry->response);
   if (step_ == Step::revalidate) stored_ = std::move(entry);
 }
 
@@ -107,53 +120,56 @@ bool CacheTransaction::networkResponse(const URLRequest& sent, std::shared_ptr<c
     const auto* storedHttp = dynamic_cast<const HTTPURLResponse*>(stored_->response.response().get());
     std::shared_ptr<const URLResponse> updated =
         storedHttp ? cache::updatedBy(*storedHttp, *http) : stored_->response.response();
-    served_ = CachedURLResponse(updated, stored_->response.data(), stored_->response.userInfo(),
-                                stored_->response.storagePolicy());
-    cache_->store(std::make_shared<const URLCache::Entry>(
-        URLCache::Entry{*served_, std::chrono::system_clock::now(), stored_->varyFields, key_}));
+    auto refreshed = std::make_shared<const URLCache::Entry>(URLCache::Entry{
+        CachedURLResponse(updated, stored_->response.data(), stored_->response.userInfo(), stored_->response.storagePolicy()),
+        std::chrono::system_clock::now(), stored_->varyFields, key_});
+    served_ = std::shared_ptr<const CachedURLResponse>(refreshed, &refreshed->response);
+    cache_->store(std::move(refreshed));
     step_ = Step::serve;
     return true;
   }
   stored_.reset();
   if (!cache::isStorable(sent, *http)) return false;
   const auto capacity = std::max(cache_->memoryCapacity(), cache_->diskCapacity());
-  recordLimit_ = static_cast<std::size_t>(capacity / 20);
+  const auto limit = static_cast<std::size_t>(capacity / 20);
   const auto expected = response->expectedContentLength();
-  if (expected >= 0 && static_cast<std::size_t>(expected) > recordLimit_) return false;
+  if (expected >= 0 && static_cast<std::size_t>(expected) > limit) return false;
   recording_ = true;
-  response_ = std::move(response);
-  varyFields_ = cache::varyFields(*response_, fieldLookup());
-  receivedAt_ = std::chrono::system_clock::now();
+  auto vary = cache::varyFields(*response, fieldLookup());
+  recordingState_.reset(new Recording{limit, std::move(response), Data(), std::move(vary), std::chrono::system_clock::now()});
   return false;
 }
 
 void CacheTransaction::recordSlow(const char* bytes, std::size_t count) {
-  if (body_.size() + count > recordLimit_) {
+  auto& body = recordingState_->body;
+  if (body.size() + count > recordingState_->limit) {
     recording_ = false;  // too large to keep after all
-    body_ = Data();
+    recordingState_.reset();
     return;
   }
-  body_.append(bytes, count);
+  body.append(bytes, count);
 }
 
 std::optional<CachedURLResponse> CacheTransaction::proposal(const Data* body) {
   if (!recording_) return std::nullopt;
   recording_ = false;
+  auto& recorded = *recordingState_;
   if (bodyElsewhere_) {
-    if (!body || body->size() > recordLimit_) return std::nullopt;
-    return CachedURLResponse(response_, *body);  // shares the bytes
+    if (!body || body->size() > recorded.limit) return std::nullopt;
+    return CachedURLResponse(recorded.response, *body);  // shares the bytes
   }
-  return CachedURLResponse(response_, std::move(body_));
+  return CachedURLResponse(recorded.response, std::move(recorded.body));
 }
 
 void CacheTransaction::store(CachedURLResponse response) {
+  auto& recorded = *recordingState_;
   cache_->store(std::make_shared<const URLCache::Entry>(
-      URLCache::Entry{std::move(response), receivedAt_, std::move(varyFields_), std::move(key_)}));
+      URLCache::Entry{std::move(response), recorded.receivedAt, std::move(recorded.varyFields), std::move(key_)}));
 }
 
 std::function<void(std::optional<CachedURLResponse>)> CacheTransaction::storer() const {
   // Called once (a second call stores nothing): what it stores is moved, not copied.
-  return [cache = cache_, key = key_, vary = varyFields_, at = receivedAt_,
+  return [cache = cache_, key = key_, vary = recordingState_->varyFields, at = recordingState_->receivedAt,
           called = false](std::optional<CachedURLResponse> response) mutable {
     if (std::exchange(called, true) || !response) return;
     cache->store(std::make_shared<const URLCache::Entry>(

@@ -10,6 +10,7 @@
 #include <optional>
 #include <string>
 
+#include <foundation_net/OperationQueue.hpp>
 #include <foundation_net/URLCache.hpp>
 #include <foundation_net/URLRequest.hpp>
 #include <foundation_net/URLResponse.hpp>
@@ -17,6 +18,10 @@
 #include "cache/HTTPCaching.hpp"
 
 namespace foundation::detail {
+
+// Where URLCache disks are read for tasks: one read at a time, off the loop thread (many tasks
+// started at once must not make a thread each).
+OperationQueue& cacheReadQueue();
 
 class CacheTransaction {
  public:
@@ -40,8 +45,10 @@ class CacheTransaction {
   Step step() const { return step_; }
   // Decides from memory; false when the disk must be read first (readEntry, off the loop thread).
   bool decideFromMemory();
-  // Runs on any thread: the stored entry, read from disk.
-  std::function<std::shared_ptr<const URLCache::Entry>()> diskRead() const;
+  // Reads the stored entry from disk on cacheReadQueue(), then calls `done` with it there.
+  void readFromDisk(std::function<void(std::shared_ptr<const URLCache::Entry>)> done) const;
+  // A session was made with `cache`: its disk is opened ahead of the first lookup.
+  static void prepare(const std::shared_ptr<URLCache>& cache);
   void decide(std::shared_ptr<const URLCache::Entry> entry);
 
   // Fields the request carries for the cache: a revalidation's validators, or reloadIgnoring-
@@ -80,17 +87,21 @@ class CacheTransaction {
   const std::map<std::string, std::string>& sessionFields_;
   std::string key_;
   Step step_ = Step::reading;
-  std::shared_ptr<const URLCache::Entry> stored_;  // the one being revalidated
-  std::optional<CachedURLResponse> served_;
-  cache::Fields requestFields_;
-  // The network response being gathered for storage.
-  bool recording_ = false;
+  bool recording_ = false;  // recording_ holds the response being gathered
   bool bodyElsewhere_ = false;
-  std::size_t recordLimit_ = 0;
-  std::shared_ptr<const URLResponse> response_;
-  Data body_;
-  cache::Fields varyFields_;
-  Date receivedAt_{};
+  std::shared_ptr<const URLCache::Entry> stored_;  // the one being revalidated
+  std::shared_ptr<const CachedURLResponse> served_;
+  cache::Fields requestFields_;
+  // The network response being gathered for storage: made only when one is (a task that
+  // waits for a connection holds as little as possible).
+  struct Recording {
+    std::size_t limit = 0;
+    std::shared_ptr<const URLResponse> response;
+    Data body;
+    cache::Fields varyFields;
+    Date receivedAt{};
+  };
+  std::unique_ptr<Recording> recordingState_;
 };
 
 }  // namespace foundation::detail

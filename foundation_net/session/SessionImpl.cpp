@@ -5,6 +5,7 @@
 
 #include "background/BackgroundLink.hpp"
 #include "protocols/LoadingClient.hpp"
+#include "session/CacheTransaction.hpp"
 #include "session/TaskImpl.hpp"
 
 namespace foundation {
@@ -16,7 +17,9 @@ URLSession::Impl::Impl(URLSession& owner, const URLSessionConfiguration& configu
       configuration(configuration),
       isShared(isShared),
       dispatcher(std::make_shared<detail::DelegateDispatcher>(std::move(queue))),
-      delegate_(std::move(delegate)) {}
+      delegate_(std::move(delegate)) {
+  detail::CacheTransaction::prepare(this->configuration.urlCache);
+}
 
 URLSession::Impl::~Impl() {
   if (link) link->close();

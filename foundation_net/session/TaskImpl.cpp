@@ -12,7 +12,6 @@
 #include "background/BackgroundLink.hpp"
 #include "background/OwedAcknowledgement.hpp"
 #include "background/Protocol.hpp"
-#include "dispatch/WorkerPool.hpp"
 #include "engine/Loop.hpp"
 #include "protocols/CacheProtocol.hpp"
 #include "protocols/Redirect.hpp"
@@ -362,8 +361,7 @@ bool URLSessionTask::Impl::consultCache() {
     if (cache_ && dataCompletion_) cache_->bodyGatheredElsewhere();
     if (cache_ && !cache_->decideFromMemory()) {
       // A disk read stays off the loop thread; start() goes on when it is done.
-      WorkerPool::shared().submit([read = cache_->diskRead(), transaction = cache_.get(), self = owner_] {
-        auto entry = read();
+      cache_->readFromDisk([transaction = cache_.get(), self = owner_](std::shared_ptr<const URLCache::Entry> entry) {
         loop().post([self, transaction, entry = std::move(entry)] {
           auto task = self.lock();
           if (!task) return;
@@ -411,7 +409,7 @@ void URLSessionTask::Impl::offerToCache() {
   auto proposal = cache_->proposal(dataCompletion_ ? &accumulated_ : nullptr);
   if (!proposal) return;
   if (hasCompletionHandler() || !delegateAs<URLSessionDataDelegate>()) return cache_->store(std::move(*proposal));
-  cacheOffer_ = CacheOffer{std::move(*proposal), cache_->storer()};
+  cacheOffer_ = std::make_shared<CacheOffer>(CacheOffer{std::move(*proposal), cache_->storer()});
 }
 
 void URLSessionTask::Impl::slotGranted() {

@@ -281,7 +281,7 @@ class URLSessionTask::Impl {
     CachedURLResponse proposal;
     std::function<void(std::optional<CachedURLResponse>)> store;
   };
-  std::optional<CacheOffer> cacheOffer_;  // for willCacheResponse, delivered with the completion
+  std::shared_ptr<CacheOffer> cacheOffer_;  // for willCacheResponse, delivered with the completion
   std::shared_ptr<URLProtocol> protocol_;
   std::shared_ptr<detail::TaskClient> client_;
   std::string slotHost_;  // non-empty while holding a host slot

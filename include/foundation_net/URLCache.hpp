@@ -72,6 +72,9 @@ class URLCache {
   std::shared_ptr<const Entry> entry(const std::string& key) const;
   // The same without reading the disk; `unknown` is set when only the disk can tell.
   std::shared_ptr<const Entry> entryInMemory(const std::string& key, bool& unknown) const;
+  // Opens the disk and learns which keys it holds (blocking), so that entryInMemory can tell
+  // for every key not there; sessions call it off the loop thread when they are made.
+  void openDisk() const;
   void store(std::shared_ptr<const Entry> entry);
 
  private:
