@@ -89,15 +89,6 @@ bool isTrue(const HTTPCookie::Properties& properties, const char* key) {
   return value == "true" || value == "1" || value == "yes";
 }
 
-std::string httpDate(Date date) {
-  std::time_t seconds = std::chrono::system_clock::to_time_t(date);
-  std::tm utc{};
-  gmtime_r(&seconds, &utc);
-  char buffer[64];
-  std::strftime(buffer, sizeof buffer, "%a, %d %b %Y %H:%M:%S GMT", &utc);
-  return buffer;
-}
-
 }  // namespace
 
 std::optional<HTTPCookie> HTTPCookie::make(const Properties& properties) {
@@ -167,7 +158,7 @@ HTTPCookie::Properties HTTPCookie::properties() const {
                {HTTPCookiePropertyKey::domain, domain_},
                {HTTPCookiePropertyKey::path, path_},
                {HTTPCookiePropertyKey::version, "0"}};
-  if (expires_) p[HTTPCookiePropertyKey::expires] = httpDate(*expires_);
+  if (expires_) p[HTTPCookiePropertyKey::expires] = text::httpDate(*expires_);
   if (secure_) p[HTTPCookiePropertyKey::secure] = "TRUE";
   if (httpOnly_) p[HTTPCookiePropertyKey::httpOnly] = "TRUE";
   if (sameSite_) p[HTTPCookiePropertyKey::sameSitePolicy] = *sameSite_;

@@ -1,6 +1,8 @@
 // Small ASCII text helpers shared by the model types (header names, URL parts, MIME types).
 #pragma once
 #include <algorithm>
+#include <chrono>
+#include <ctime>
 #include <string>
 #include <string_view>
 
@@ -57,6 +59,16 @@ inline std::string percentDecoded(std::string_view s) {
     out.push_back(s[i]);
   }
   return out;
+}
+
+// An HTTP date (RFC 9110 IMF-fixdate), "Tue, 01 Jan 2019 00:00:00 GMT".
+inline std::string httpDate(std::chrono::system_clock::time_point date) {
+  const std::time_t seconds = std::chrono::system_clock::to_time_t(date);
+  std::tm utc{};
+  gmtime_r(&seconds, &utc);
+  char buffer[64];
+  std::strftime(buffer, sizeof buffer, "%a, %d %b %Y %H:%M:%S GMT", &utc);
+  return buffer;
 }
 
 }  // namespace foundation::text

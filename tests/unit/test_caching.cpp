@@ -11,9 +11,11 @@
 
 #include "TempFolder.hpp"
 #include "cache/HTTPCaching.hpp"
+#include "model/Text.hpp"
 
 using namespace foundation;
 using fntest::TempFolder;
+using foundation::text::httpDate;
 namespace cache = foundation::detail::cache;
 
 namespace {
@@ -36,15 +38,6 @@ cache::FieldLookup noFields() {
 
 URLCache::Entry entryOf(Fields fields, Date storedAt = std::chrono::system_clock::now()) {
   return URLCache::Entry{CachedURLResponse(responseWith(std::move(fields)), Data("body")), storedAt, {}, "http://example.com/a"};
-}
-
-std::string httpDate(Date date) {
-  const std::time_t t = std::chrono::system_clock::to_time_t(date);
-  std::tm tm{};
-  gmtime_r(&t, &tm);
-  char buffer[64];
-  std::strftime(buffer, sizeof buffer, "%a, %d %b %Y %H:%M:%S GMT", &tm);
-  return buffer;
 }
 
 }  // namespace
