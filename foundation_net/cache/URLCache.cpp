@@ -69,7 +69,7 @@ struct URLCache::Impl {
   // a removal never races a write of what it removed.
   mutable std::mutex diskMutex;
   const std::string directory;  // empty: memory only
-  std::unique_ptr<DiskStore> disk;  // opened on first use, so that a cache never used costs no file
+  std::unique_ptr<DiskStore> disk;  // opened on first use (a session opens it when made): a cache no session uses costs no file
   std::atomic<bool> diskFailed{false};
   // The keys the disk holds (under `mutex`, once the disk is open): a lookup of any other key
   // is answered from memory, so a response that is never stored costs no disk read.
