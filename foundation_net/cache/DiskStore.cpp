@@ -163,8 +163,9 @@ std::shared_ptr<const URLCache::Entry> DiskStore::read(const std::string& key) {
   }
 }
 
-void DiskStore::write(const std::vector<std::pair<std::string, std::shared_ptr<const URLCache::Entry>>>& batch,
-                      std::int64_t capacity) {
+std::optional<std::vector<std::string>> DiskStore::write(
+    const std::vector<std::pair<std::string, std::shared_ptr<const URLCache::Entry>>>& batch, std::int64_t capacity) {
+  std::vector<std::string> evicted;
   try {
     sqlite::exec(db_, "BEGIN IMMEDIATE", "begin writing cached responses");
     for (const auto& [key, entry] : batch) {
@@ -214,14 +215,16 @@ void DiskStore::write(const std::vector<std::pair<std::string, std::shared_ptr<c
         }
       }
       if (oldest.empty()) break;
-      for (const auto& key : oldest) {
+      for (auto& key : oldest) {
         Statement remove(db_, removeSql, "remove a cached response");
         remove.text(1, key);
         remove.run();
+        evicted.push_back(std::move(key));
       }
       readUsage();
     }
     sqlite::exec(db_, "COMMIT", "commit cached responses");
+    return evicted;
   } catch (const std::runtime_error&) {
     // A full disk, a locked file: the responses stay in memory only. Nothing else depends on them.
     if (!sqlite3_get_autocommit(db_)) sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
@@ -229,6 +232,7 @@ void DiskStore::write(const std::vector<std::pair<std::string, std::shared_ptr<c
       readUsage();
     } catch (const std::runtime_error&) {
     }
+    return std::nullopt;
   }
 }
 

@@ -25,8 +25,9 @@ class DiskStore {
 
   std::shared_ptr<const URLCache::Entry> read(const std::string& key);
   // Writes a batch in one transaction: an entry replaces its key's row, null removes it.
-  // Then removes the oldest rows until the file's entries fit `capacity`.
-  void write(const std::vector<std::pair<std::string, std::shared_ptr<const URLCache::Entry>>>& batch,
+  // Then removes the oldest rows until the file's entries fit `capacity`. Returns the keys so
+  // removed, or nullopt when the transaction failed (nothing of the batch was written).
+  std::optional<std::vector<std::string>> write(const std::vector<std::pair<std::string, std::shared_ptr<const URLCache::Entry>>>& batch,
              std::int64_t capacity);
   void removeAll();
   void removeSince(Date date);

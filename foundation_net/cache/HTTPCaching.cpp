@@ -22,12 +22,20 @@ std::optional<std::string> field(const URLResponse& response, std::string_view n
 }
 
 // An HTTP date (any of the three RFC 9110 forms), read by libcurl.
-std::optional<Date> dateField(const URLResponse& response, std::string_view name) {
-  auto value = field(response, name);
+std::optional<Date> parseDate(const std::optional<std::string>& value) {
   if (!value) return std::nullopt;
   const std::time_t when = curl_getdate(value->c_str(), nullptr);
   if (when == -1) return std::nullopt;
   return std::chrono::system_clock::from_time_t(when);
+}
+
+std::optional<Date> dateField(const URLResponse& response, std::string_view name) {
+  return parseDate(field(response, name));
+}
+
+// Pragma: no-cache, the HTTP/1.0 way of saying Cache-Control: no-cache.
+bool saysNoCache(const std::optional<std::string>& pragma) {
+  return pragma && text::lowercased(text::trimmed(*pragma)) == "no-cache";
 }
 
 std::optional<std::int64_t> parseSeconds(std::string_view text) {
@@ -56,23 +64,22 @@ void forEachDirective(std::string_view value, Each each) {
 
 CacheControl cacheControlOf(const FieldLookup& request) {
   auto control = parseCacheControl(request("Cache-Control").value_or(""));
-  if (auto pragma = request("Pragma"); pragma && text::lowercased(text::trimmed(*pragma)) == "no-cache")
-    control.noCache = true;
+  if (saysNoCache(request("Pragma"))) control.noCache = true;
   return control;
 }
 
 // `control`: the response's Cache-Control, parsed.
 std::optional<Seconds> freshnessLifetime(const URLResponse& response, const CacheControl& control, Date storedAt) {
   if (control.maxAge) return Seconds(static_cast<double>(*control.maxAge));
-  const bool expires = field(response, "Expires").has_value(), modified = field(response, "Last-Modified").has_value();
+  const auto expires = field(response, "Expires"), modified = field(response, "Last-Modified");
   if (!expires && !modified) return std::nullopt;  // (dates are read only when there is one to go by)
   const Date date = dateField(response, "Date").value_or(storedAt);
   if (expires) {
     // An Expires that is not a date (often "0" or "-1") means already expired.
-    auto when = dateField(response, "Expires");
+    auto when = parseDate(expires);
     return when ? std::max(Seconds(0), Seconds(*when - date)) : Seconds(0);
   }
-  if (auto when = dateField(response, "Last-Modified"); when && *when < date)
+  if (auto when = parseDate(modified); when && *when < date)
     return std::min(Seconds(date - *when) * 0.1, Seconds(7 * 86400.0));
   return std::nullopt;
 }
@@ -145,8 +152,7 @@ bool isFresh(const URLCache::Entry& entry, const FieldLookup& request, Date now)
   if (control.noCache) return false;
   auto lifetime = freshnessLifetime(response, control, entry.storedAt);
   if (!lifetime) return false;
-  if (auto pragma = field(response, "Pragma"); pragma && text::lowercased(text::trimmed(*pragma)) == "no-cache")
-    return false;
+  if (saysNoCache(field(response, "Pragma"))) return false;
   const auto requested = cacheControlOf(request);
   if (requested.noCache || (requested.maxAge && *requested.maxAge == 0)) return false;
   auto age = currentAge(response, entry.storedAt, now);

@@ -89,7 +89,8 @@ struct URLCache::Impl {
     }
     return disk.get();
   }
-  // After the disk changed. The caller holds diskMutex.
+  // Learns the disk's keys from the file (when opened, and after changes not made key by key).
+  // The caller holds diskMutex.
   void readDiskKeys() {
     auto keys = disk->keys();
     std::lock_guard lock(mutex);
@@ -149,10 +150,19 @@ struct URLCache::Impl {
       capacity = diskCapacity;
     }
     if (batch.empty() && !trim) return;
-    if (auto* store = openDisk()) {
-      store->write(batch, capacity);
-      readDiskKeys();
+    auto* store = openDisk();
+    if (!store) return;
+    auto evicted = store->write(batch, capacity);
+    if (!evicted) return readDiskKeys();  // the write failed: the file says what it holds
+    std::lock_guard lock(mutex);
+    for (const auto& [key, entry] : batch) {
+      if (entry) {
+        diskKeys.insert(key);
+      } else {
+        diskKeys.erase(key);
+      }
     }
+    for (const auto& key : *evicted) diskKeys.erase(key);
   }
 
   void writeInBackground() {
