@@ -9,17 +9,20 @@
 //                  processes its data does; no target: it shows how far the delegate queue's work
 //                  overlaps the network thread's
 //   raw            the reference client (bench/raw_multi_client.cpp), CURLOPT_BUFFERSIZE 256 KiB
-// The last three each run in a fresh child process (this executable re-executed with
+//   raw-copy       raw, copying each chunk into alternating 256 KiB buffers on its loop thread:
+//                  the library's one copy without its threads (diagnostic, no target)
+// The last four each run in a fresh child process (this executable re-executed with
 // --variant NAME), which reports its throughput and its peak RSS (VmHWM) — so the server's and
 // the other variants' memory never count. Rounds are interleaved; the headline is the median.
-// data-delegate and raw, a fraction of a second each, run in more rounds (--data-rounds): on a
-// small machine whose server shares the CPUs, single runs of either vary two- to threefold with
-// where the scheduler puts the threads (bench/README.md), and three samples give a coin toss.
+// data-delegate, raw and raw-copy, a fraction of a second each, run in more rounds
+// (--data-rounds): on a small machine whose server shares the CPUs, single runs of any of them
+// vary two- to threefold with where the scheduler puts the threads (bench/README.md), and three
+// samples give a coin toss.
 // Files go to a fresh directory under $TMPDIR (or /tmp), which the children get as TMPDIR,
 // so the download task's temporary file and curl's output share one file system.
 //
 //   bench-download [--size BYTES] [--rounds 3] [--data-rounds 9] [--server PATH]
-//   bench-download --variant download-task|data-delegate|data-delegate-hashing|raw --url URL --size BYTES   (child)
+//   bench-download --variant download-task|data-delegate|data-delegate-hashing|raw|raw-copy --url URL --size BYTES   (child)
 #include <sys/stat.h>
 
 #include <algorithm>
@@ -139,8 +142,9 @@ int runChildVariant(const std::string& variant, const std::string& url, std::uin
   } else if (variant == "data-delegate" || variant == "data-delegate-hashing") {
     report = runSessionVariant<DiscardingDataDelegate>([&](URLSession& s) { return s.dataTask(URL(url)); },
                                                        variant == "data-delegate-hashing");
-  } else if (variant == "raw") {
+  } else if (variant == "raw" || variant == "raw-copy") {
     bench::RawOptions options;
+    options.copyBody = variant == "raw-copy";
     options.bufferSize = 256 * 1024;  // at least the library's receive buffer (120 KiB, HTTPProtocol.cpp)
     bench::RawMultiClient raw(options);
     auto r = raw.run(url, 1, 1);
@@ -261,7 +265,7 @@ int runParent(const std::string& serverPath, std::uint64_t size, std::size_t rou
   const std::string dir = makeTempDirectory();
   setenv("TMPDIR", dir.c_str(), 1);  // the children's download files land here too
   dataRounds = std::max(rounds, dataRounds);
-  fmt::print("download: GET {} ({:.1f} MiB), {} rounds ({} of data-delegate and raw), files in {}\n", url,
+  fmt::print("download: GET {} ({:.1f} MiB), {} rounds ({} of data-delegate, raw and raw-copy), files in {}\n", url,
              static_cast<double>(size) / 1048576.0, rounds, dataRounds, dir);
   fmt::print("load average at start: {}", bench::loadAverage());
   fmt::print("MB/s = 10^6 bytes/s. curl: wall time from fork to exit. Others: resume() to didCompleteWithError in a "
@@ -269,8 +273,11 @@ int runParent(const std::string& serverPath, std::uint64_t size, std::size_t rou
              "didFinishDownloadingTo, 'download-task@file' stops the clock at didFinishDownloadingTo\n");
 
   std::vector<VariantStats> stats = {{"curl-null", {}, 0},     {"curl-file", {}, 0}, {"download-task", {}, 0},
-                                     {"data-delegate", {}, 0}, {"raw", {}, 0},      {"data-delegate-hashing", {}, 0}};
-  const auto isDataPair = [](const VariantStats& v) { return v.name == "data-delegate" || v.name == "raw"; };
+                                     {"data-delegate", {}, 0}, {"raw", {}, 0},      {"data-delegate-hashing", {}, 0},
+                                     {"raw-copy", {}, 0}};
+  const auto isDataPair = [](const VariantStats& v) {
+    return v.name == "data-delegate" || v.name == "raw" || v.name == "raw-copy";
+  };
   for (std::size_t round = 1; round <= dataRounds; ++round) {
     for (auto& v : stats) {
       if (round > rounds && !isDataPair(v)) continue;
@@ -344,8 +351,10 @@ int runParent(const std::string& serverPath, std::uint64_t size, std::size_t rou
                  pairs.front(), bench::median(pairs), pairs.back(), pairs.size());
   }
   fmt::print("target download-task peak RSS  <= 32 MiB: {:.1f} MiB -> {}\n", peak, peak <= 32 ? "met" : "MISSED");
-  fmt::print("(for reference: raw/curl-null {:.3f}x, data-delegate/curl-null {:.3f}x)\n", ratio("raw", "curl-null"),
-             ratio("data-delegate", "curl-null"));
+  fmt::print("(for reference: raw/curl-null {:.3f}x, data-delegate/curl-null {:.3f}x; the copy alone: raw-copy/raw "
+             "{:.3f}x, data-delegate/raw-copy {:.3f}x)\n",
+             ratio("raw", "curl-null"), ratio("data-delegate", "curl-null"), ratio("raw-copy", "raw"),
+             ratio("data-delegate", "raw-copy"));
   int failures = 0;
   for (const auto& v : stats) failures += v.failures;
   return failures > 0 ? 1 : 0;

@@ -1,8 +1,11 @@
 #include "raw_multi_client.hpp"
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
+#include <vector>
 
 #include <curl/curl.h>
 #include <uv.h>
@@ -29,6 +32,8 @@ struct RawMultiClient::State {
   std::size_t finished = 0;
   RawResult result;
   curl_slist* libraryHeaders = nullptr;
+  std::vector<std::vector<char>> copyBuffers;  // options.copyBody: two batches, alternately filled
+  std::size_t copyBuffer = 0, copyFill = 0;
   char errorBuffer[CURL_ERROR_SIZE] = {};
 
   void startOne();
@@ -67,8 +72,19 @@ void RawMultiClient::State::setLibraryEasyOptions(CURL* easy) {
   curl_easy_setopt(easy, CURLOPT_HTTPHEADER, libraryHeaders);
 }
 
-std::size_t RawMultiClient::State::onWrite(char*, std::size_t size, std::size_t count, void* userp) {
+std::size_t RawMultiClient::State::onWrite(char* data, std::size_t size, std::size_t count, void* userp) {
   auto* state = static_cast<State*>(userp);
+  if (state->options.copyBody) {
+    constexpr std::size_t batch = 256 << 10;
+    if (state->copyBuffers.empty()) state->copyBuffers.assign(2, std::vector<char>(batch));
+    if (state->copyFill + size * count > batch) {
+      state->copyBuffer ^= 1;
+      state->copyFill = 0;
+    }
+    std::memcpy(state->copyBuffers[state->copyBuffer].data() + state->copyFill, data,
+                std::min(size * count, batch));
+    state->copyFill += size * count;
+  }
   state->result.bytes += size * count;
   ++state->result.writes;
   return size * count;

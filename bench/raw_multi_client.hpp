@@ -8,7 +8,7 @@
 //     which would add up to 1 ms of idle time per new transfer; the library uses 0 too);
 //   - `inFlight` transfers are kept running: each completion starts the next request, on the
 //     same multi handle, so idle connections are reused (keep-alive);
-//   - the write callback only counts the bytes;
+//   - the write callback only counts the bytes (unless RawOptions::copyBody);
 //   - a poll error is handed to curl as CURL_CSELECT_ERR (the example ignores the status).
 // One easy handle per request, created with curl_easy_init and freed on completion, as the
 // example and foundation_net both do.
@@ -30,6 +30,9 @@ struct RawOptions {
   // headers, Accept-Encoding, a header callback, 256 KiB receive / 128 KiB send buffers, …),
   // to tell the cost of curl's configuration from the cost of the library's own machinery.
   bool libraryEasyOptions = false;
+  // Diagnostic: the write callback copies each chunk into rotating 256 KiB buffers (the one
+  // copy the library makes into the Data that didReceiveData gets), on the loop's own thread.
+  bool copyBody = false;
 };
 
 struct RawResult {
