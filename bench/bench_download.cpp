@@ -21,7 +21,11 @@
 // Files go to a fresh directory under $TMPDIR (or /tmp), which the children get as TMPDIR,
 // so the download task's temporary file and curl's output share one file system.
 //
-//   bench-download [--size BYTES] [--rounds 3] [--data-rounds 9] [--server PATH]
+// The server runs at a nice value 19 above the benchmark's (--server-nice): on a machine with
+// two CPUs, a client made of more than one thread (the network thread and the delegate queue)
+// otherwise competes with the server for them, which a server on another machine never does.
+//
+//   bench-download [--size BYTES] [--rounds 3] [--data-rounds 9] [--server PATH] [--server-nice 19]
 //   bench-download --variant download-task|data-delegate|data-delegate-hashing|raw|raw-copy --url URL --size BYTES   (child)
 #include <sys/stat.h>
 
@@ -259,15 +263,16 @@ std::string makeTempDirectory() {
   return pattern;
 }
 
-int runParent(const std::string& serverPath, std::uint64_t size, std::size_t rounds, std::size_t dataRounds) {
-  bench::ServerProcess server(serverPath);
+int runParent(const std::string& serverPath, int serverNice, std::uint64_t size, std::size_t rounds,
+              std::size_t dataRounds) {
+  bench::ServerProcess server(serverPath, serverNice);
   const std::string url = server.url(fmt::format("/bytes?n={}", size));
   const std::string dir = makeTempDirectory();
   setenv("TMPDIR", dir.c_str(), 1);  // the children's download files land here too
   dataRounds = std::max(rounds, dataRounds);
   fmt::print("download: GET {} ({:.1f} MiB), {} rounds ({} of data-delegate, raw and raw-copy), files in {}\n", url,
              static_cast<double>(size) / 1048576.0, rounds, dataRounds, dir);
-  fmt::print("load average at start: {}", bench::loadAverage());
+  fmt::print("server niceness +{} (--server-nice); load average at start: {}", serverNice, bench::loadAverage());
   fmt::print("MB/s = 10^6 bytes/s. curl: wall time from fork to exit. Others: resume() to didCompleteWithError in a "
              "fresh child process;\n'download-task' includes the session deleting the downloaded file after "
              "didFinishDownloadingTo, 'download-task@file' stops the clock at didFinishDownloadingTo\n");
@@ -374,8 +379,9 @@ int main(int argc, char** argv) try {
   const std::size_t rounds = args.number("--rounds", 3);
   const std::size_t dataRounds = args.number("--data-rounds", 9);
   const std::string server = bench::serverPath(args);
+  const int serverNice = static_cast<int>(args.number("--server-nice", 19));
   args.finish();
-  return runParent(server, size, rounds, dataRounds);
+  return runParent(server, serverNice, size, rounds, dataRounds);
 } catch (const std::exception& error) {
   std::fprintf(stderr, "bench-download: %s\n", error.what());
   return 2;

@@ -126,7 +126,9 @@ inline std::string serverPath(Args& args) {
 // fntest-server in a child process; stops it (closing its stdin, then SIGTERM) when destroyed.
 class ServerProcess {
  public:
-  explicit ServerProcess(const std::string& path) {
+  // `niceness` is added to the server's nice value (nice(2)), so that on a machine with few
+  // CPUs the server yields to the client's threads as a server on another machine would.
+  explicit ServerProcess(const std::string& path, int niceness = 0) {
     int in[2], out[2];
     if (pipe2(in, O_CLOEXEC) != 0 || pipe2(out, O_CLOEXEC) != 0) throw std::runtime_error("pipe failed");
     pid_ = fork();
@@ -134,6 +136,8 @@ class ServerProcess {
     if (pid_ == 0) {
       dup2(in[0], STDIN_FILENO);
       dup2(out[1], STDOUT_FILENO);
+      errno = 0;
+      if (niceness != 0 && nice(niceness) == -1 && errno != 0) std::perror("nice");
       execl(path.c_str(), path.c_str(), "--stdin-eof-stops", static_cast<char*>(nullptr));
       std::perror("exec fntest-server");
       _exit(127);
