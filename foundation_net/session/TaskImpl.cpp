@@ -554,11 +554,14 @@ void URLSessionTask::Impl::onRedirectDecision(std::optional<URLRequest> request)
     acceptResponse();
     return;
   }
-  // The body follows the request: none for GET/HEAD, the delegate's own if it set one.
+  // None for GET/HEAD. Otherwise an upload keeps the body its factory was given (a request's
+  // httpBody is ignored for uploads, as at creation); a data task's body is its request's, so a
+  // delegate that changed or removed the httpBody of the proposed request is obeyed.
   if (request->httpMethod == "GET" || request->httpMethod == "HEAD") {
     body_ = {};
-  } else if (request->httpBody) {
-    body_ = {request->httpBody, std::nullopt};
+  } else if (kind_ != Kind::upload) {
+    body_ = {};
+    if (request->httpBody && !request->httpBody->empty()) body_.data = request->httpBody;
   }
   restart(std::move(*request));
 }

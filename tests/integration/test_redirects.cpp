@@ -1,7 +1,10 @@
 // Redirects: method rules, relative locations, delegate decisions, the limit.
 #include <doctest/doctest.h>
 
+#include <fstream>
+
 #include "Recorder.hpp"
+#include "TempFolder.hpp"
 #include "TestServer.hpp"
 
 using namespace fntest;
@@ -94,5 +97,68 @@ TEST_CASE("300 and 304 are not followed") {
     auto result = load(session, URLRequest(URL(server.url("/status/" + std::to_string(status) + "?location=/hello"))));
     CHECK_FALSE(result.error);
     CHECK(statusOf(result.response) == status);
+  }
+}
+
+namespace {
+
+// Waits for an upload task made by `make(handler)` and returns what its handler got.
+template <class Make>
+DataResult awaitUpload(Make make) {
+  auto result = std::make_shared<Awaited<DataResult>>();
+  make([result](std::optional<Data> d, std::shared_ptr<const URLResponse> r, std::optional<Error> e) {
+    result->set({std::move(d), std::move(r), std::move(e)});
+  })->resume();
+  if (!result->wait()) throw std::runtime_error("upload did not complete");
+  return *result->value;
+}
+
+}  // namespace
+
+TEST_CASE("307 and 308 resend an upload's own body, never the request's httpBody") {
+  TestServer server;
+  TempFolder folder;
+  const auto file = folder.path() / "body.txt";
+  std::ofstream(file) << "the file's bytes";
+  auto session = URLSession::make(URLSessionConfiguration::defaultConfiguration());
+  for (int status : {307, 308}) {
+    CAPTURE(status);
+    URLRequest request(URL(server.url("/status/" + std::to_string(status) + "?location=/echo")));
+    request.httpMethod = "PUT";
+    request.httpBody = Data("the request's httpBody");  // ignored by upload tasks
+    auto fromData = awaitUpload([&](auto handler) { return session->uploadTask(request, Data("the upload's"), handler); });
+    REQUIRE_FALSE(fromData.error);
+    CHECK(parseEcho(fromData.data->view()).body == "the upload's");
+    auto fromFile = awaitUpload(
+        [&](auto handler) { return session->uploadTask(request, URL::fileURLWithPath(file.string()), handler); });
+    REQUIRE_FALSE(fromFile.error);
+    auto echo = parseEcho(fromFile.data->view());
+    CHECK(echo.method == "PUT");
+    CHECK(echo.body == "the file's bytes");
+  }
+}
+
+TEST_CASE("a data task's redirected body is the httpBody of the request the delegate answers with") {
+  TestServer server;
+  auto recorder = std::make_shared<Recorder>();
+  std::optional<Data> replacement;
+  recorder->redirect = [&](const HTTPURLResponse&, const URLRequest& next) {
+    URLRequest changed = next;
+    changed.httpBody = replacement;
+    return std::optional<URLRequest>(changed);
+  };
+  auto session = URLSession::make(URLSessionConfiguration::defaultConfiguration(), recorder);
+  for (std::optional<Data> body : {std::optional<Data>(Data("changed by the delegate")), std::optional<Data>()}) {
+    replacement = body;
+    URLRequest request(URL(server.url("/status/307?location=/echo")));
+    request.httpMethod = "POST";
+    request.httpBody = Data("original");
+    auto task = session->dataTask(request);
+    task->resume();
+    REQUIRE(recorder->waitForCompletions(recorder->completionCount() + 1));
+    REQUIRE_FALSE(recorder->completion(task->taskIdentifier()).error);
+    auto echo = parseEcho(recorder->body(task->taskIdentifier()));
+    CHECK(echo.method == "POST");
+    CHECK(echo.body == (body ? "changed by the delegate" : ""));
   }
 }
