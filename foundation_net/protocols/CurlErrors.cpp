@@ -20,7 +20,15 @@ int certificateErrorCode(long verifyResult) {
   }
 }
 
-int codeFor(CURLcode result, CURL* easy) {
+// TLS 1.3 servers refuse a client without a certificate with alert 116 (certificate_required),
+// which curl reports only in its message, on the first read after the handshake.
+bool refusedForWantOfCertificate(const std::string& detail) {
+  return detail.find("alert certificate required") != std::string::npos;
+}
+
+int codeFor(CURLcode result, CURL* easy, const std::string& detail) {
+  if ((result == CURLE_RECV_ERROR || result == CURLE_SSL_CONNECT_ERROR) && refusedForWantOfCertificate(detail))
+    return URLError::clientCertificateRequired;
   switch (result) {
     // Only http(s) URLs reach curl, so this means the reply was not HTTP (a garbage or
     // HTTP/0.9 status line).
@@ -70,7 +78,7 @@ int codeFor(CURLcode result, CURL* easy) {
 }  // namespace
 
 Error errorForCurlResult(CURLcode result, CURL* easy, const URL& url, const std::string& detail) {
-  return Error::url(codeFor(result, easy), url, detail.empty() ? curl_easy_strerror(result) : detail);
+  return Error::url(codeFor(result, easy, detail), url, detail.empty() ? curl_easy_strerror(result) : detail);
 }
 
 }  // namespace foundation::detail

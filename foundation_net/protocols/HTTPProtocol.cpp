@@ -123,6 +123,19 @@ struct EnvironmentProxies {
   std::string http, https, noProxy;  // "" for none
 };
 
+// The certificate authorities of the environment, as OpenSSL's tools and the curl tool read
+// them (SSL_CERT_FILE, SSL_CERT_DIR): libcurl itself uses only the bundle it was built with.
+// Read once per process, as the proxies are.
+struct EnvironmentTrust {
+  std::string file, directory;  // "" for curl's default
+};
+
+const EnvironmentTrust& environmentTrust() {
+  static const EnvironmentTrust trust{platform::environment("SSL_CERT_FILE").value_or(""),
+                                      platform::environment("SSL_CERT_DIR").value_or("")};
+  return trust;
+}
+
 const EnvironmentProxies& environmentProxies() {
   static const EnvironmentProxies proxies = [] {
     auto first = [](std::initializer_list<const char*> names) {
@@ -231,6 +244,9 @@ void HTTPProtocol::begin() {
     curl_easy_setopt(easy, CURLOPT_TCP_KEEPALIVE, 1L);
     curl_easy_setopt(easy, CURLOPT_SUPPRESS_CONNECT_HEADERS, 1L);
     curl_easy_setopt(easy, CURLOPT_FOLLOWLOCATION, 0L);
+    const auto& trust = environmentTrust();
+    if (!trust.file.empty()) curl_easy_setopt(easy, CURLOPT_CAINFO, trust.file.c_str());
+    if (!trust.directory.empty()) curl_easy_setopt(easy, CURLOPT_CAPATH, trust.directory.c_str());
     curl_easy_setopt(easy, CURLOPT_HEADERFUNCTION, &HTTPProtocol::onHeader);
     curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION, &HTTPProtocol::onWrite);
     if (request().httpMethod == "HEAD") {
