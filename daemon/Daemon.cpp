@@ -48,6 +48,14 @@ std::string spaceKey(const URLProtectionSpace& s) {
                      s.authenticationMethod());
 }
 
+// Apple's rate limiter forgets a delay that passed without a relaunch: once a whole delay went
+// by after the last one expired, the delay is zero again. True when it was reset.
+bool expireLaunchDelay(AppRecord& app, Millis now) {
+  if (app.launchDelay == 0 || now < app.lastLaunchAt + 2 * app.launchDelay) return false;
+  app.launchDelay = 0;
+  return true;
+}
+
 }  // namespace
 
 Options Options::fromEnvironment(std::string stateDirectory) {
@@ -396,7 +404,9 @@ void Daemon::createTask(Connection& connection, Session& session, const Message&
   if (!session.holderForeground) {
     // Apple: tasks created in the background are discretionary and wait out the rate limiter.
     r.discretionary = true;
-    r.nextAttemptAt = r.createdAt + appRecord(r.appId).launchDelay;
+    auto& app = appRecord(r.appId);
+    if (expireLaunchDelay(app, r.createdAt)) store_->putApp(app);
+    r.nextAttemptAt = r.createdAt + app.launchDelay;
   }
   applyProperties(*task, message);
 
@@ -726,8 +736,7 @@ void Daemon::launchApps(const std::set<SessionKey>& pending, Millis now, Millis&
   launchWaiting_ = false;
   for (const auto& [appId, sessions] : due) {
     AppRecord& app = appRecord(appId);
-    // A whole delay went by after the last one expired without a launch: back to zero.
-    if (app.launchDelay > 0 && now >= app.lastLaunchAt + 2 * app.launchDelay) app.launchDelay = 0;
+    expireLaunchDelay(app, now);  // stored with the launch below
     if (now < app.lastLaunchAt + app.launchDelay) {
       wakeAt = std::min(wakeAt, app.lastLaunchAt + app.launchDelay);
       launchWaiting_ = true;

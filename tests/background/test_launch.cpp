@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <future>
+#include <thread>
 
 #include "../integration/Recorder.hpp"
 #include "BackgroundFixture.hpp"
@@ -139,6 +140,23 @@ TEST_CASE("tasks created in the background wait out the launch delay, which surv
   CHECK(background.waitFor("complete") == "complete 1 0 200");
   CHECK(std::chrono::steady_clock::now() - started >= 1500ms);
   // The restarted daemon knew the last launch: it did not launch again at once.
+  CHECK(launchTimes(logLines(log)).size() == 1);
+}
+
+TEST_CASE("a launch delay that passed without a relaunch no longer holds tasks created in the background") {
+  BackgroundEnvironment env;
+  ::setenv("FOUNDATION_NET_LAUNCH_DELAY_MS", "1500", 1);
+  auto log = env.root / "launched.log";
+  // One launch that takes its events: the delay is 1500 ms now, and nothing asks for a relaunch.
+  startDownloadAndKill(env, "d1", 100000, log, "launched");
+  REQUIRE(launchTimes(waitForLog(log, "run-loop-stopped")).size() == 1);
+  // Twice the delay later it has expired (Apple: reset once it passes without a relaunch).
+  std::this_thread::sleep_for(3200ms);
+  App background({"d2", "download", env.server.url("/bytes?n=1000"), "--background"});
+  REQUIRE_FALSE(background.waitFor("started").empty());
+  auto started = std::chrono::steady_clock::now();
+  CHECK(background.waitFor("complete") == "complete 1 0 200");
+  CHECK(std::chrono::steady_clock::now() - started < 1200ms);
   CHECK(launchTimes(logLines(log)).size() == 1);
 }
 
