@@ -102,7 +102,11 @@ TEST_CASE("chunked and length-less bodies arrive whole") {
 TEST_CASE("request headers: defaults, additional headers, the request's own values win") {
   TestServer server;
   auto configuration = URLSessionConfiguration::defaultConfiguration();
-  configuration.httpAdditionalHeaders = {{"X-Session", "session"}, {"x-both", "session"}, {"Host", "evil.example"}};
+  // The six names Apple reserves are never taken from httpAdditionalHeaders.
+  configuration.httpAdditionalHeaders = {{"X-Session", "session"},     {"x-both", "session"},
+                                         {"Host", "evil.example"},     {"Authorization", "Basic ZXZpbDpldmls"},
+                                         {"Connection", "close"},      {"Proxy-Authenticate", "Basic"},
+                                         {"Proxy-Authorization", "Basic ZXZpbA=="}, {"www-authenticate", "Basic"}};
   auto session = URLSession::make(configuration);
   URLRequest request(URL(server.url("/echo")));
   request.setValue("request", "X-Both");
@@ -116,6 +120,8 @@ TEST_CASE("request headers: defaults, additional headers, the request's own valu
   CHECK(echo.header("X-Both") == "request");
   CHECK(echo.header("X-List") == "a,b");
   CHECK(echo.header("Host") == "127.0.0.1:" + std::to_string(server.port()));
+  for (const char* reserved : {"Authorization", "Connection", "Proxy-Authenticate", "Proxy-Authorization", "WWW-Authenticate"})
+    CHECK_MESSAGE(!echo.header(reserved), reserved);
   CHECK(echo.header("User-Agent").has_value());
   CHECK(echo.header("Accept-Language").has_value());
   CHECK(echo.header("Accept-Encoding").value_or("").find("gzip") != std::string::npos);
@@ -247,4 +253,29 @@ TEST_CASE("a kept-alive plain-http connection is close-on-exec") {
   }
   CHECK(connectionsToServer == 1);
   session->invalidateAndCancel();
+}
+
+TEST_CASE("task properties: priority 0.5 and clamped, byte hints unknown, nothing to send without a body") {
+  TestServer server;
+  auto session = URLSession::make(URLSessionConfiguration::defaultConfiguration());
+  auto task = session->dataTask(URL(server.url("/hello")));
+  CHECK(task->priority() == URLSessionTask::defaultPriority);
+  task->setPriority(2);
+  CHECK(task->priority() == 1.0f);
+  task->setPriority(-1);
+  CHECK(task->priority() == 0.0f);
+  task->setPriority(URLSessionTask::highPriority);
+  CHECK(task->priority() == 0.75f);
+  CHECK(task->countOfBytesClientExpectsToSend() == URLSessionTransferSizeUnknown);
+  CHECK(task->countOfBytesClientExpectsToReceive() == URLSessionTransferSizeUnknown);
+  // Outside background sessions earliestBeginDate has no effect: the task starts at once.
+  task->setEarliestBeginDate(std::chrono::system_clock::now() + std::chrono::hours(1));
+  auto recorder = std::make_shared<Recorder>();
+  task->setDelegate(recorder);
+  task->resume();
+  REQUIRE(recorder->waitForCompletions(1, 10s));
+  CHECK_FALSE(recorder->completion(task->taskIdentifier()).error);
+  CHECK(task->countOfBytesExpectedToSend() == 0);
+  CHECK(task->countOfBytesSent() == 0);
+  CHECK(task->countOfBytesReceived() == 13);
 }
