@@ -83,6 +83,7 @@ struct Daemon::Session {
   std::shared_ptr<URLSession> transfers;  // created on first use
   bool replaying = false;                 // attached, finishedEvents not sent yet
   std::set<std::uint64_t> finishAfter;    // tasks that attach found waiting for an app (awaitApp)
+  bool answersResponses = false;          // the attached app sends responseAnswer
 };
 
 struct Daemon::Task {
@@ -92,6 +93,7 @@ struct Daemon::Task {
   bool delayedAnswered = false;              // willBeginDelayedRequest was answered (or not needed)
   bool awaitingDelayedAnswer = false;
   ChallengeAnswer pendingChallenge;          // the transfer waits for the app's challengeAnswer
+  ResponseAnswer pendingDisposition;         // the data task waits for the app's responseAnswer
   Millis awaitingAppUntil = 0;               // > 0: a challenge waits for a launched app (awaitApp)
   bool defaultHandlingNext = false;          // no app came: the next challenge gets default handling
   // Apple counts previousFailureCount per task and protection space, across attempts; and
@@ -215,6 +217,7 @@ void Daemon::handle(Connection& connection, Message message) {
       return save(*task);
     case wire::Type::delayedRequestAnswer: return answerDelayedRequest(*task, message);
     case wire::Type::challengeAnswer: return answerChallenge(*task, message);
+    case wire::Type::responseAnswer: return answerResponse(connection, *task, message);
     default: return connection.close();  // not a message a client sends
   }
 }
@@ -307,6 +310,7 @@ void Daemon::attach(Connection& connection, const Message& message) {
   store_->putSession(session.record);
   for (auto& client : clients_)
     if (client.get() == &connection) session.holder = client;
+  session.answersResponses = message.integer(tag::answersResponses).value_or(0) != 0;
   applyAppState(session, message);
 
   Message attached(wire::Type::attached);
@@ -607,6 +611,54 @@ void Daemon::answerChallenge(Task& task, const Message& message) {
   answer(disposition, std::move(credential));
 }
 
+void Daemon::answerResponse(Connection& connection, Task& task, const Message& message) {
+  if (!task.pendingDisposition) return;
+  auto answer = std::exchange(task.pendingDisposition, nullptr);
+  using Disposition = URLSession::ResponseDisposition;
+  switch (static_cast<Disposition>(std::clamp<std::int64_t>(message.integer(tag::disposition).value_or(1), 0, 3))) {
+    case Disposition::cancel: return answer(Disposition::cancel);
+    case Disposition::becomeDownload:
+      if (auto id = message.integer(tag::downloadTaskId); id && *id > 0)
+        return becomeDownload(connection, task, static_cast<std::uint64_t>(*id), std::move(answer));
+      return connection.close();  // becomeDownload names the download task's id
+    case Disposition::allow:
+    case Disposition::becomeStream:  // no stream tasks: loads as allow, as in-process
+      return answer(Disposition::allow);
+  }
+}
+
+void Daemon::becomeDownload(Connection& connection, Task& task, std::uint64_t downloadId, ResponseAnswer answer) {
+  Session& session = sessionFor(task);
+  const TaskKey from{task.record.appId, task.record.sessionId, task.record.taskId};
+  const TaskKey to{task.record.appId, task.record.sessionId, downloadId};
+  // The app takes ids from the counter the daemon seeds at attach: a taken one is a broken client.
+  if (tasks_.count(to)) {
+    answer(URLSession::ResponseDisposition::cancel);
+    return connection.close();
+  }
+  auto node = tasks_.extract(from);
+  node.key() = to;
+  Task& download = *node.mapped();
+  auto& r = download.record;
+  const std::uint64_t dataId = r.taskId;
+  r.taskId = downloadId;
+  r.kind = TaskKind::download;
+  r.partialFile = stagingPath(download, "partial");
+  tasks_.insert(std::move(node));
+  if (download.attempt) attempts_[download.attempt] = to;
+  if (session.finishAfter.erase(dataId)) session.finishAfter.insert(downloadId);
+  session.record.nextTaskId = std::max(session.record.nextTaskId, downloadId + 1);
+  store_->transaction([&] {
+    store_->removeTask(r.appId, r.sessionId, dataId);
+    store_->putSession(session.record);
+    save(download);
+  });
+  if (auto failure = download.transfer ? session.delegate->becomeDownload(*download.transfer, r.partialFile)
+                                       : std::nullopt)
+    return complete(download, failure, std::nullopt, std::nullopt);  // cancels the transfer
+  answer(URLSession::ResponseDisposition::allow);  // the body flows on, into the file
+}
+
 void Daemon::acknowledge(std::int64_t sequence) {
   // The app's delegate has seen the task's last messages: the task and its files go.
   // One row by its key, not the whole queue: every completion is acknowledged.
@@ -823,6 +875,7 @@ void Daemon::startTransfer(Task& task) {
 
 void Daemon::stopTransfer(Task& task) {
   task.pendingChallenge = nullptr;  // the cancelled transfer ignores any answer
+  task.pendingDisposition = nullptr;
   if (!task.transfer) return;
   attempts_.erase(task.attempt);
   task.transfer->cancel();
@@ -910,6 +963,28 @@ void Daemon::transferResponse(std::uint64_t attempt, std::string validator, std:
   save(*tasks_.at(it->second));
 }
 
+void Daemon::transferDataResponse(std::uint64_t attempt, std::string validator, std::int64_t expected,
+                                  std::string response, ResponseAnswer answer) {
+  auto it = attempts_.find(attempt);
+  if (it == attempts_.end()) return answer(URLSession::ResponseDisposition::cancel);  // stopped meanwhile
+  Task& task = *tasks_.at(it->second);
+  auto& r = task.record;
+  r.validator = std::move(validator);  // what a download it may become continues with
+  r.bytesExpected = expected;
+  r.response = std::move(response);
+  save(task);
+  auto holder = sessionFor(task).holder.lock();
+  if (auto decoded = Message::decode(r.response); holder && decoded) {
+    holder->send(Message(wire::Type::event)
+                     .add(tag::eventKind, static_cast<std::int64_t>(EventKind::response))
+                     .add(tag::taskId, static_cast<std::int64_t>(r.taskId))
+                     .add(tag::response, *decoded));
+  }
+  // An app of an older library never answers; with no app, the task is about to fail (-997).
+  if (!holder || !sessionFor(task).answersResponses) return answer(URLSession::ResponseDisposition::allow);
+  task.pendingDisposition = std::move(answer);  // unanswered, the request timeout ends it (-1001)
+}
+
 void Daemon::transferUploadResource(std::uint64_t attempt, std::string resource, int version) {
   auto it = attempts_.find(attempt);
   if (it == attempts_.end()) return;
@@ -936,6 +1011,7 @@ void Daemon::transferFinished(std::uint64_t attempt, TransferOutcome outcome) {
   attempts_.erase(it);
   const bool challengeUnanswered = static_cast<bool>(task.pendingChallenge);
   task.pendingChallenge = nullptr;
+  task.pendingDisposition = nullptr;
   task.transfer.reset();
   task.attempt = 0;
   --running_;

@@ -72,6 +72,11 @@ class Daemon {
   // launched (awaitApp) or answers default handling.
   using ChallengeAnswer = std::function<void(URLSession::AuthChallengeDisposition, std::optional<URLCredential>)>;
   void transferChallenge(std::uint64_t attempt, URLAuthenticationChallenge challenge, ChallengeAnswer answer);
+  // A data task's response: saved, sent to the attached app, and — when the app answers
+  // responses — held until its responseAnswer; otherwise (or with no app) answered at once.
+  using ResponseAnswer = std::function<void(URLSession::ResponseDisposition)>;
+  void transferDataResponse(std::uint64_t attempt, std::string validator, std::int64_t expected,
+                            std::string response, ResponseAnswer answer);
 
  private:
   using SessionKey = std::pair<std::string, std::string>;             // app id, session id
@@ -95,6 +100,10 @@ class Daemon {
   void answerDelayedRequest(Task& task, const wire::Message& message);
   // The app's challengeAnswer goes to the pending challenge of the task's transfer.
   void answerChallenge(Task& task, const wire::Message& message);
+  // The app's responseAnswer goes to the transfer waiting for it; becomeDownload turns the task
+  // into a download task with the id the app chose, which goes on without the app.
+  void answerResponse(background::Connection& connection, Task& task, const wire::Message& message);
+  void becomeDownload(background::Connection& connection, Task& task, std::uint64_t downloadId, ResponseAnswer answer);
   // A challenge with no app to answer it: when the session sends launch events and has a launch
   // command, the attempt stops (its transfer slot is free) and the task waits, for at most the
   // request timeout, for an app to attach, which is asked on a new attempt; else default handling.

@@ -98,16 +98,32 @@ void TransferDelegate::didReceiveResponse(URLSession&, URLSessionDataTask& task,
     });
     if (earlier > 0) announceResume(r->attempt.offset, r->expected);
   } else if (r->attempt.kind == TaskKind::data) {
-    engine::Loop::shared().post([this, id, expected = response.expectedContentLength(),
-                                 encoded = wire::encodeResponse(*http).encode()] {
-      daemon_.transferResponse(id, std::string(), expected, encoded);
+    // Kept should the app turn the task into a download (becomeDownload).
+    r->validator = detail::strongValidator(*http);
+    r->expected = response.expectedContentLength();
+    // The app's disposition decides, as in-process (the session holds the body meanwhile).
+    engine::Loop::shared().post([this, id, validator = r->validator, expected = r->expected,
+                                 encoded = wire::encodeResponse(*http).encode(),
+                                 answer = std::move(completionHandler)]() mutable {
+      daemon_.transferDataResponse(id, std::move(validator), expected, std::move(encoded), std::move(answer));
     });
-    wire::Message event(wire::Type::event);
-    event.add(wire::tag::eventKind, static_cast<std::int64_t>(wire::EventKind::response))
-        .add(wire::tag::response, wire::encodeResponse(*http));
-    engine::Loop::shared().post([this, id, event] { daemon_.transferEvent(id, event); });
+    return;
   }
   completionHandler(URLSession::ResponseDisposition::allow);
+}
+
+std::optional<Error> TransferDelegate::becomeDownload(const URLSessionTask& transfer, const std::string& partialFile) {
+  std::lock_guard lock(mutex_);
+  auto it = running_.find(transfer.taskIdentifier());
+  if (it == running_.end()) return std::nullopt;  // ended meanwhile: its completion says how
+  Running& r = it->second;
+  r.attempt.kind = TaskKind::download;
+  r.attempt.partialFile = partialFile;
+  r.attempt.offset = 0;
+  r.reported = 0;
+  if (int rc = platform::File::openForWriting(partialFile, false, r.file); rc < 0)
+    return Error::url(URLError::cannotCreateFile, transfer.currentRequest()->url, platform::errorName(rc));
+  return std::nullopt;
 }
 
 void TransferDelegate::didReceiveData(URLSession&, URLSessionDataTask& task, const Data& data) {

@@ -49,6 +49,11 @@ class TransferDelegate : public URLSessionDataDelegate {
   // A 104 that makes an upload resumable is reported to the Daemon, which saves it.
   void didReceiveInformationalResponse(URLSession&, URLSessionTask& task, const HTTPURLResponse& response) override;
 
+  // Loop thread, while the data task `transfer` waits for its response's disposition: the rest
+  // of its body goes to `partialFile` (created anew) as a download's does. An error when the
+  // file cannot be made (the task is then to be cancelled).
+  std::optional<Error> becomeDownload(const URLSessionTask& transfer, const std::string& partialFile);
+
  private:
   struct Running {
     Attempt attempt;

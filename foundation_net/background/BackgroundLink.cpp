@@ -53,7 +53,8 @@ std::shared_ptr<BackgroundLink> BackgroundLink::attach(const std::shared_ptr<URL
   request.add(wire::tag::appId, appIdentifier())
       .add(wire::tag::sessionId, configuration.identifier().value_or(""))
       .add(wire::tag::configuration, wire::encodeConfiguration(configuration))
-      .add(wire::tag::pid, static_cast<std::int64_t>(platform::processIdentifier()));
+      .add(wire::tag::pid, static_cast<std::int64_t>(platform::processIdentifier()))
+      .add(wire::tag::answersResponses, std::int64_t{1});
 
   link->launchedForEvents_ = claimLaunchedFor(configuration.identifier().value_or(""));
   watchApplicationState(link);

@@ -17,6 +17,8 @@ enum : std::uint16_t {
   taskState = 28, data = 29, foreground = 30, originalRequest = 31, bytesSent = 32,
   bytesExpectedToSend = 33, attempts = 34, nextAttemptAt = 35, ok = 36,
   launchedForEvents = 37,  // attach: urlsessiond launched this process for this session's events
+  answersResponses = 38,   // attach: the app answers data tasks' responses (responseAnswer)
+  downloadTaskId = 39,     // responseAnswer becomeDownload: the id of the download task it becomes
   // The tools' status and listTasks answers (numbered from 40).
   uptimeMs = 40, sessionCount = 41, waitingCount = 42, runningCount = 43, suspendedCount = 44,
   completedCount = 45, daemonTaskState = 46, pendingEventCount = 47,
@@ -33,7 +35,8 @@ enum : std::uint16_t {
 // What an `event` message reports. Durable events are stored until acknowledged and replayed
 // on the next attach; the others are sent only to an attached app.
 enum class EventKind : std::int64_t {
-  response = 1,          // data tasks: didReceiveResponse (response)
+  response = 1,          // data tasks: didReceiveResponse (response); the transfer waits for the
+                         // responseAnswer of an app that attached with answersResponses
   data = 2,              // data tasks: didReceiveData (data)
   writeProgress = 3,     // downloads: didWriteData (bytes, totalBytes, expectedBytes)
   sendProgress = 4,      // uploads: didSendBodyData (bytes, totalBytes, expectedBytes)

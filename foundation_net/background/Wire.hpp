@@ -41,6 +41,7 @@ enum class Type : std::uint16_t {
   status = 11,         // → statusReport (tools)
   listTasks = 12,      // optional app id → taskList (tools)
   challengeAnswer = 13,  // task id, disposition, optional credential (user, password, persistence)
+  responseAnswer = 14,   // task id, disposition (cancel, allow, becomeDownload + downloadTaskId)
   // daemon → client
   attached = 100,      // next task id, the tasks still in flight (one `task` field each)
   event = 101,         // sequence number, task id, event kind, payload fields

@@ -135,6 +135,10 @@ class URLSessionTask::Impl {
   void abandonRemote(Error error);
   // Loop thread: an event the daemon sent for this task.
   void remoteEvent(const wire::Message& event);
+  // Loop thread: the delegate's disposition for the response of a data task the daemon runs,
+  // sent to the daemon; becomeDownload makes the download task it goes on as (with a new id)
+  // and ends this task with didBecomeDownloadTask.
+  void answerRemoteResponse(URLSession::ResponseDisposition disposition);
 
   // Loop thread: whether the task waits for one of its host's transfer slots, and the grant.
   bool waitsForSlot() const { return phase_ == Phase::queued; }

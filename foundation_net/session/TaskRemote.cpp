@@ -6,6 +6,7 @@
 
 #include <foundation_net/URLSessionDataDelegate.hpp>
 #include <foundation_net/URLSessionDownloadDelegate.hpp>
+#include <foundation_net/URLSessionDownloadTask.hpp>
 
 #include "background/BackgroundLink.hpp"
 #include "background/Protocol.hpp"
@@ -116,6 +117,50 @@ void URLSessionTask::Impl::abandonRemote(Error error) {
   finish(std::move(error));
 }
 
+void URLSessionTask::Impl::answerRemoteResponse(URLSession::ResponseDisposition disposition) {
+  if (phase_ == Phase::done) return;
+  Message answer(wire::Type::responseAnswer);
+  answer.add(tag::taskId, static_cast<std::int64_t>(identifier_));
+  if (disposition != URLSession::ResponseDisposition::becomeDownload) {
+    remote_->send(std::move(answer.add(tag::disposition, static_cast<std::int64_t>(disposition))));
+    return;
+  }
+  // The daemon goes on with the transfer as this new download task, which then needs no app.
+  Setup setup;
+  setup.session = session_;
+  setup.kind = Kind::download;
+  setup.request = request();
+  setup.remote = remote_;
+  auto download = std::make_shared<URLSessionDownloadTask>(std::make_unique<Impl>(std::move(setup)));
+  auto& next = download->impl();
+  next.bind(download);
+  {
+    std::lock_guard lock(mutex_);
+    std::lock_guard nextLock(next.mutex_);
+    next.originalRequest_ = originalRequest_;
+    next.response_ = response_;
+    next.description_ = description_;
+    next.priority_ = priority_;
+    next.taskDelegate_ = taskDelegate_;
+    next.suspendCount_ = 0;
+    next.state_ = State::running;
+  }
+  next.bytesExpectedToReceive_ = bytesExpectedToReceive_.load();
+  session_->impl().adoptTask(download);  // before the daemon's events for it can arrive
+  remote_->send(std::move(answer.add(tag::disposition, static_cast<std::int64_t>(disposition))
+                              .add(tag::downloadTaskId, static_cast<std::int64_t>(download->taskIdentifier()))));
+  // Apple: the data task sends nothing more after didBecomeDownloadTask.
+  phase_ = Phase::done;
+  enqueue([download](URLSession& session, URLSessionTask& task) {
+    task.impl().state_ = State::completed;
+    if (auto d = task.impl().delegateAs<URLSessionDataDelegate>()) {
+      detail::trace("urlSession(_:dataTask:didBecome:)", task.taskIdentifier());
+      d->didBecomeDownloadTask(session, static_cast<URLSessionDataTask&>(task), *download);
+    }
+    session.impl().taskDidFinish(task.taskIdentifier());
+  });
+}
+
 void URLSessionTask::Impl::remoteEvent(const Message& event) {
   const auto kind = static_cast<EventKind>(event.integer(tag::eventKind).value_or(0));
   const auto bytes = event.integer(tag::bytes).value_or(0);
@@ -132,17 +177,19 @@ void URLSessionTask::Impl::remoteEvent(const Message& event) {
         response_ = shared;
       }
       bytesExpectedToReceive_ = shared->expectedContentLength();
-      auto link = remote_;
-      auto id = identifier_;
-      enqueue([shared, link, id](URLSession& session, URLSessionTask& task) {
+      // The daemon's transfer waits for the disposition (the first answer counts).
+      auto answer = [self = owner_, answered = std::make_shared<std::atomic<bool>>(false)](
+                        URLSession::ResponseDisposition disposition) {
+        if (answered->exchange(true)) return;
+        engine::Loop::shared().post([self, disposition] {
+          if (auto task = self.lock()) task->impl().answerRemoteResponse(disposition);
+        });
+      };
+      enqueue([shared, answer](URLSession& session, URLSessionTask& task) {
         auto d = task.impl().delegateAs<URLSessionDataDelegate>();
-        if (!d) return;
-        detail::trace("urlSession(_:dataTask:didReceive:completionHandler:)", id);
-        d->didReceiveResponse(session, static_cast<URLSessionDataTask&>(task), *shared,
-                              [link, id](URLSession::ResponseDisposition disposition) {
-                                if (disposition == URLSession::ResponseDisposition::cancel)
-                                  link->send(Message(wire::Type::cancelTask).add(tag::taskId, static_cast<std::int64_t>(id)));
-                              });
+        detail::trace("urlSession(_:dataTask:didReceive:completionHandler:)", task.taskIdentifier());
+        if (!d) return answer(URLSession::ResponseDisposition::allow);
+        d->didReceiveResponse(session, static_cast<URLSessionDataTask&>(task), *shared, answer);
       });
       return;
     }

@@ -24,7 +24,8 @@
 //          --answer LIST (answer challenges in turn with LIST's items, comma-separated: USER:PASSWORD
 //                         = useCredential, "cancel", "default"; then default handling; a
 //                         registered launch command gets the same option),
-//          --request-timeout S (timeoutIntervalForRequest)
+//          --request-timeout S (timeoutIntervalForRequest),
+//          --become-download (a data task's response is answered becomeDownload: "became ID NEW-ID")
 // Every challenge prints "challenge ID PREVIOUS-FAILURE-COUNT PROPOSED-USER:PASSWORD|-"; a short
 // download that is not the test pattern also prints "body ID TEXT".
 #include <unistd.h>
@@ -67,6 +68,7 @@ class Delegate : public URLSessionDataDelegate, public URLSessionDownloadDelegat
   int stayInCompleteMs = 0;
   bool untilFinishedEvents = false;  // leave at didFinishEventsForBackgroundURLSession, not at a completion
   bool holdChallenges = false;
+  bool becomeDownload = false;  // answer data tasks' responses with becomeDownload
   std::vector<std::string> answers;  // --answer, consumed in turn
   std::vector<std::function<void(URLSession::AuthChallengeDisposition, std::optional<URLCredential>)>> held;
   std::promise<void> done;
@@ -102,7 +104,10 @@ class Delegate : public URLSessionDataDelegate, public URLSessionDownloadDelegat
   void didReceiveResponse(URLSession&, URLSessionDataTask& task, const URLResponse&,
                           std::function<void(URLSession::ResponseDisposition)> answer) override {
     say("response " + std::to_string(task.taskIdentifier()));
-    answer(URLSession::ResponseDisposition::allow);
+    answer(becomeDownload ? URLSession::ResponseDisposition::becomeDownload : URLSession::ResponseDisposition::allow);
+  }
+  void didBecomeDownloadTask(URLSession&, URLSessionDataTask& task, URLSessionDownloadTask& download) override {
+    say("became " + std::to_string(task.taskIdentifier()) + " " + std::to_string(download.taskIdentifier()));
   }
   void didReceiveData(URLSession&, URLSessionDataTask& task, const Data& data) override {
     say("data " + std::to_string(task.taskIdentifier()) + " " + std::to_string(data.size()));
@@ -209,6 +214,7 @@ int main(int argc, char** argv) {
     else if (a == "--delete-file") deleteFile = true;
     else if (a == "--kill-after-resume") killAfterResume = true;
     else if (a == "--hold-challenges") delegate->holdChallenges = true;
+    else if (a == "--become-download") delegate->becomeDownload = true;
     else if (a == "--answer" && i + 1 < argc) answerList = argv[++i];
     else if (a == "--request-timeout" && i + 1 < argc) requestTimeout = std::stod(argv[++i]);
     else positional.push_back(a);

@@ -112,6 +112,35 @@ TEST_CASE("a background data task fails with -997 when its app goes away") {
   CHECK(relaunched.waitFor("complete") == "complete 1 -997 200");
 }
 
+TEST_CASE("a background data task answered becomeDownload goes on as a download task with an id of its own") {
+  BackgroundEnvironment env;
+  App app({"s13", "data", env.server.url("/bytes?n=300000"), "--become-download"});
+  CHECK(app.waitFor("response") == "response 1");
+  CHECK(app.waitFor("became") == "became 1 2");
+  CHECK(app.waitFor("downloaded") == "downloaded 2 300000 exact bg-app-data");
+  CHECK(app.waitFor("complete") == "complete 2 0 200");
+  app.wait();
+  // The data task ended with didBecomeDownloadTask: no bytes and no completion of its own.
+  CHECK(app.count("data ") == 0);
+  CHECK(app.count("complete 1") == 0);
+}
+
+TEST_CASE("a data task that became a download outlives its app, and the next app gets the file") {
+  BackgroundEnvironment env;
+  {
+    App app({"s14", "data", slowBody(env, 600000), "--become-download"});
+    REQUIRE(app.waitFor("became") == "became 1 2");
+    REQUIRE_FALSE(app.waitFor("progress 2").empty());
+    app.kill9();  // a data task would fail with -997 now; the download goes on
+  }
+  std::this_thread::sleep_for(1500ms);
+  App relaunched({"s14", "attach", "--until-finished-events"});
+  CHECK(relaunched.waitFor("downloaded") == "downloaded 2 600000 exact bg-app-data");
+  CHECK(relaunched.waitFor("complete") == "complete 2 0 200");
+  relaunched.wait();
+  CHECK(relaunched.count("complete 1") == 0);
+}
+
 TEST_CASE("a download is the daemon's once resume() returned, even if the app is killed right then") {
   BackgroundEnvironment env;
   {
