@@ -25,7 +25,8 @@
 //                         = useCredential, "cancel", "default"; then default handling; a
 //                         registered launch command gets the same option),
 //          --request-timeout S (timeoutIntervalForRequest),
-//          --become-download (a data task's response is answered becomeDownload: "became ID NEW-ID")
+//          --disposition allow|cancel|become-download (how data tasks' responses are answered;
+//                         allow by default; didBecomeDownloadTask prints "became ID NEW-ID")
 // Every challenge prints "challenge ID PREVIOUS-FAILURE-COUNT PROPOSED-USER:PASSWORD|-"; a short
 // download that is not the test pattern also prints "body ID TEXT".
 #include <unistd.h>
@@ -68,7 +69,7 @@ class Delegate : public URLSessionDataDelegate, public URLSessionDownloadDelegat
   int stayInCompleteMs = 0;
   bool untilFinishedEvents = false;  // leave at didFinishEventsForBackgroundURLSession, not at a completion
   bool holdChallenges = false;
-  bool becomeDownload = false;  // answer data tasks' responses with becomeDownload
+  URLSession::ResponseDisposition disposition = URLSession::ResponseDisposition::allow;  // --disposition
   std::vector<std::string> answers;  // --answer, consumed in turn
   std::vector<std::function<void(URLSession::AuthChallengeDisposition, std::optional<URLCredential>)>> held;
   std::promise<void> done;
@@ -104,7 +105,7 @@ class Delegate : public URLSessionDataDelegate, public URLSessionDownloadDelegat
   void didReceiveResponse(URLSession&, URLSessionDataTask& task, const URLResponse&,
                           std::function<void(URLSession::ResponseDisposition)> answer) override {
     say("response " + std::to_string(task.taskIdentifier()));
-    answer(becomeDownload ? URLSession::ResponseDisposition::becomeDownload : URLSession::ResponseDisposition::allow);
+    answer(disposition);
   }
   void didBecomeDownloadTask(URLSession&, URLSessionDataTask& task, URLSessionDownloadTask& download) override {
     say("became " + std::to_string(task.taskIdentifier()) + " " + std::to_string(download.taskIdentifier()));
@@ -214,7 +215,12 @@ int main(int argc, char** argv) {
     else if (a == "--delete-file") deleteFile = true;
     else if (a == "--kill-after-resume") killAfterResume = true;
     else if (a == "--hold-challenges") delegate->holdChallenges = true;
-    else if (a == "--become-download") delegate->becomeDownload = true;
+    else if (a == "--disposition" && i + 1 < argc) {
+      std::string name = argv[++i];
+      delegate->disposition = name == "cancel"            ? URLSession::ResponseDisposition::cancel
+                              : name == "become-download" ? URLSession::ResponseDisposition::becomeDownload
+                                                          : URLSession::ResponseDisposition::allow;
+    }
     else if (a == "--answer" && i + 1 < argc) answerList = argv[++i];
     else if (a == "--request-timeout" && i + 1 < argc) requestTimeout = std::stod(argv[++i]);
     else positional.push_back(a);

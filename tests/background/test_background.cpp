@@ -114,7 +114,7 @@ TEST_CASE("a background data task fails with -997 when its app goes away") {
 
 TEST_CASE("a background data task answered becomeDownload goes on as a download task with an id of its own") {
   BackgroundEnvironment env;
-  App app({"s13", "data", env.server.url("/bytes?n=300000"), "--become-download"});
+  App app({"s13", "data", env.server.url("/bytes?n=300000"), "--disposition", "become-download"});
   CHECK(app.waitFor("response") == "response 1");
   CHECK(app.waitFor("became") == "became 1 2");
   CHECK(app.waitFor("downloaded") == "downloaded 2 300000 exact bg-app-data");
@@ -125,20 +125,38 @@ TEST_CASE("a background data task answered becomeDownload goes on as a download 
   CHECK(app.count("complete 1") == 0);
 }
 
-TEST_CASE("a data task that became a download outlives its app, and the next app gets the file") {
+TEST_CASE("a data task that became a download outlives its app and the daemon, and the next app gets the file") {
   BackgroundEnvironment env;
   {
-    App app({"s14", "data", slowBody(env, 600000), "--become-download"});
+    App app({"s14", "data", slowBody(env, 1200000), "--disposition", "become-download"});
     REQUIRE(app.waitFor("became") == "became 1 2");
     REQUIRE_FALSE(app.waitFor("progress 2").empty());
     app.kill9();  // a data task would fail with -997 now; the download goes on
   }
+  // The daemon too: the task it became is in the store, and its partial file is continued.
+  std::this_thread::sleep_for(300ms);
+  env.killDaemon();
+  env.startDaemon();
   std::this_thread::sleep_for(1500ms);
   App relaunched({"s14", "attach", "--until-finished-events"});
-  CHECK(relaunched.waitFor("downloaded") == "downloaded 2 600000 exact bg-app-data");
-  CHECK(relaunched.waitFor("complete") == "complete 2 0 200");
+  CHECK(relaunched.waitFor("downloaded", 30s) == "downloaded 2 1200000 exact bg-app-data");
+  // Continued with Range + If-Range from the data task's response validator: the last response is a 206.
+  CHECK(relaunched.waitFor("complete") == "complete 2 0 206");
+  CHECK(rangeRequests(env) >= 1);
   relaunched.wait();
   CHECK(relaunched.count("complete 1") == 0);
+}
+
+TEST_CASE("a background data task answered cancel completes with -999, and allow delivers the body") {
+  BackgroundEnvironment env;
+  App cancelled({"s15", "data", env.server.url("/bytes?n=300000"), "--disposition", "cancel"});
+  CHECK(cancelled.waitFor("complete") == "complete 1 -999 200");
+  cancelled.wait();
+  CHECK(cancelled.count("data ") == 0);
+  App allowed({"s16", "data", env.server.url("/bytes?n=300000")});
+  CHECK(allowed.waitFor("complete") == "complete 1 0 200");
+  allowed.wait();
+  CHECK(allowed.count("data ") > 0);
 }
 
 TEST_CASE("a download is the daemon's once resume() returned, even if the app is killed right then") {
