@@ -1073,9 +1073,9 @@ void URLSessionTask::Impl::protocolDidEnd(std::optional<Error> error) {
 
 // ---- Becoming a download ---------------------------------------------------------------
 
-void URLSessionTask::Impl::becomeDownload() {
-  auto dataTask = owner_.lock();
+std::shared_ptr<URLSessionDownloadTask> URLSessionTask::Impl::makeSuccessorDownload() {
   Setup setup{session_, Kind::download, request(), body_, nullptr, nullptr, std::nullopt};
+  setup.remote = remote_;  // a background task's successor is the daemon's too
   auto download = std::make_shared<URLSessionDownloadTask>(std::make_unique<Impl>(std::move(setup)));
   auto& next = download->impl();
   next.bind(download);
@@ -1090,8 +1090,27 @@ void URLSessionTask::Impl::becomeDownload() {
     next.suspendCount_ = 0;
     next.state_ = State::running;
   }
-  session_->impl().adoptTask(download);
   next.bytesExpectedToReceive_ = bytesExpectedToReceive_.load();
+  session_->impl().adoptTask(download);
+  return download;
+}
+
+void URLSessionTask::Impl::endAsDataTaskOf(std::shared_ptr<URLSessionDownloadTask> download) {
+  // The data task sends nothing more after didBecomeDownloadTask: no didCompleteWithError.
+  phase_ = Phase::done;
+  enqueue([download = std::move(download)](URLSession& session, URLSessionTask& task) {
+    task.impl().state_ = State::completed;
+    if (auto d = task.impl().delegateAs<URLSessionDataDelegate>()) {
+      detail::trace("urlSession(_:dataTask:didBecome:)", task.taskIdentifier());
+      d->didBecomeDownloadTask(session, static_cast<URLSessionDataTask&>(task), *download);
+    }
+    session.impl().taskDidFinish(task.taskIdentifier());
+  });
+}
+
+void URLSessionTask::Impl::becomeDownload() {
+  auto download = makeSuccessorDownload();
+  auto& next = download->impl();
   next.phase_ = Phase::loading;
   next.protocolClass_ = protocolClass_;
   next.protocol_ = std::move(protocol_);
@@ -1106,19 +1125,9 @@ void URLSessionTask::Impl::becomeDownload() {
   next.metrics_ = metrics_;
   next.startedAt_ = startedAt_;
   next.resourceUsed_ = resourceUsed_;
-
-  // The data task sends nothing more after didBecomeDownloadTask: no didCompleteWithError.
-  phase_ = Phase::done;
   idleTimer_.reset();
   resourceTimer_.reset();
-  enqueue([download](URLSession& session, URLSessionTask& task) {
-    task.impl().state_ = State::completed;
-    if (auto d = task.impl().delegateAs<URLSessionDataDelegate>()) {
-      detail::trace("urlSession(_:dataTask:didBecome:)", task.taskIdentifier());
-      d->didBecomeDownloadTask(session, static_cast<URLSessionDataTask&>(task), *download);
-    }
-    session.impl().taskDidFinish(task.taskIdentifier());
-  });
+  endAsDataTaskOf(download);
   next.armTimers();
   if (auto failure = next.openDownloadFile()) return next.finish(std::move(failure));
   next.releaseBody();

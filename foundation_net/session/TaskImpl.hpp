@@ -190,6 +190,11 @@ class URLSessionTask::Impl {
   // one given with forSession (or longer) persistence becomes the space's default credential.
   void keepWorkingCredential(const URLResponse* response);
   void becomeDownload();
+  // The download task a data task becomes: the same request, response, description, priority
+  // and task delegate, running, in the session (and the daemon's, for a background task).
+  std::shared_ptr<URLSessionDownloadTask> makeSuccessorDownload();
+  // Ends this data task with didBecomeDownloadTask(this, download) and nothing after it.
+  void endAsDataTaskOf(std::shared_ptr<URLSessionDownloadTask> download);
   // Creates the download's temporary file unless it exists; the error when that fails.
   std::optional<Error> openDownloadFile();
   bool bodyHeld() const;

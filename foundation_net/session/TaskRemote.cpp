@@ -6,7 +6,6 @@
 
 #include <foundation_net/URLSessionDataDelegate.hpp>
 #include <foundation_net/URLSessionDownloadDelegate.hpp>
-#include <foundation_net/URLSessionDownloadTask.hpp>
 
 #include "background/BackgroundLink.hpp"
 #include "background/Protocol.hpp"
@@ -125,40 +124,12 @@ void URLSessionTask::Impl::answerRemoteResponse(URLSession::ResponseDisposition 
     remote_->send(std::move(answer.add(tag::disposition, static_cast<std::int64_t>(disposition))));
     return;
   }
-  // The daemon goes on with the transfer as this new download task, which then needs no app.
-  Setup setup;
-  setup.session = session_;
-  setup.kind = Kind::download;
-  setup.request = request();
-  setup.remote = remote_;
-  auto download = std::make_shared<URLSessionDownloadTask>(std::make_unique<Impl>(std::move(setup)));
-  auto& next = download->impl();
-  next.bind(download);
-  {
-    std::lock_guard lock(mutex_);
-    std::lock_guard nextLock(next.mutex_);
-    next.originalRequest_ = originalRequest_;
-    next.response_ = response_;
-    next.description_ = description_;
-    next.priority_ = priority_;
-    next.taskDelegate_ = taskDelegate_;
-    next.suspendCount_ = 0;
-    next.state_ = State::running;
-  }
-  next.bytesExpectedToReceive_ = bytesExpectedToReceive_.load();
-  session_->impl().adoptTask(download);  // before the daemon's events for it can arrive
+  // The daemon goes on with the transfer as this new download task, which then needs no app;
+  // it is the session's before the daemon's events for it can arrive.
+  auto download = makeSuccessorDownload();
   remote_->send(std::move(answer.add(tag::disposition, static_cast<std::int64_t>(disposition))
                               .add(tag::downloadTaskId, static_cast<std::int64_t>(download->taskIdentifier()))));
-  // Apple: the data task sends nothing more after didBecomeDownloadTask.
-  phase_ = Phase::done;
-  enqueue([download](URLSession& session, URLSessionTask& task) {
-    task.impl().state_ = State::completed;
-    if (auto d = task.impl().delegateAs<URLSessionDataDelegate>()) {
-      detail::trace("urlSession(_:dataTask:didBecome:)", task.taskIdentifier());
-      d->didBecomeDownloadTask(session, static_cast<URLSessionDataTask&>(task), *download);
-    }
-    session.impl().taskDidFinish(task.taskIdentifier());
-  });
+  endAsDataTaskOf(std::move(download));
 }
 
 void URLSessionTask::Impl::remoteEvent(const Message& event) {
