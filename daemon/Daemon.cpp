@@ -101,6 +101,10 @@ struct Daemon::Task {
   std::string challengeSpace;
   int challengeFailures = 0;
   std::optional<URLCredential> triedCredential;
+  // Every attempt's transactions and redirects, for the completion's metrics (memory only: after
+  // a daemon restart the metrics hold the attempts since).
+  std::vector<URLSessionTaskTransactionMetrics> transactions;
+  int redirects = 0;
   Millis windowStart = 0;                    // throughput floor: this attempt's current window
   std::int64_t movedInWindow = 0;            // bytes sent and received in it
 };
@@ -1016,6 +1020,8 @@ void Daemon::transferFinished(std::uint64_t attempt, TransferOutcome outcome) {
   task.attempt = 0;
   --running_;
   auto& r = task.record;
+  std::move(outcome.transactions.begin(), outcome.transactions.end(), std::back_inserter(task.transactions));
+  task.redirects += outcome.redirects;
   if (auto http = std::dynamic_pointer_cast<const HTTPURLResponse>(outcome.response))
     r.response = encoded(wire::encodeResponse(*http));
   if (r.kind == TaskKind::download) {
@@ -1070,6 +1076,12 @@ void Daemon::complete(Task& task, std::optional<Error> error, const std::optiona
     if (auto response = Message::decode(r.response)) payload.add(tag::response, *response);
   if (location) payload.add(tag::location, *location);
   if (body) payload.add(tag::data, *body);
+  URLSessionTaskMetrics metrics;
+  metrics.transactionMetrics = std::move(task.transactions);
+  metrics.redirectCount = task.redirects;
+  metrics.taskIntervalStart = SystemClock::time_point(std::chrono::milliseconds(r.createdAt));
+  metrics.taskIntervalDuration = std::max<double>(0, static_cast<double>(nowMillis() - r.createdAt) / 1000);
+  payload.add(tag::metrics, wire::encodeMetrics(metrics));
   EventRecord event;
   store_->transaction([&] {
     save(task);

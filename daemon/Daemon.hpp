@@ -15,6 +15,7 @@
 #include <foundation_net/URLAuthenticationChallenge.hpp>
 #include <foundation_net/URLCredential.hpp>
 #include <foundation_net/URLSession.hpp>
+#include <foundation_net/URLSessionTaskMetrics.hpp>
 
 #include "background/Connection.hpp"
 #include "background/Protocol.hpp"
@@ -185,6 +186,8 @@ struct Daemon::TransferOutcome {
   std::string validator;
   std::int64_t bytes = 0;              // the download's file size, or bytes sent
   std::optional<std::string> body;     // upload and data responses
+  std::vector<URLSessionTaskTransactionMetrics> transactions;  // the attempt's metrics
+  int redirects = 0;
 };
 
 }  // namespace foundation::daemon

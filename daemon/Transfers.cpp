@@ -195,6 +195,10 @@ void TransferDelegate::didReceiveInformationalResponse(URLSession& session, URLS
   });
 }
 
+void TransferDelegate::didFinishCollectingMetrics(URLSession&, URLSessionTask& task, const URLSessionTaskMetrics& metrics) {
+  if (Running* r = running(task)) r->metrics = metrics;
+}
+
 void TransferDelegate::didCompleteWithError(URLSession&, URLSessionTask& task, const std::optional<Error>& error) {
   Running finished;
   {
@@ -216,6 +220,8 @@ void TransferDelegate::didCompleteWithError(URLSession&, URLSessionTask& task, c
   outcome.bytes = finished.attempt.kind == TaskKind::upload ? task.countOfBytesSent()
                                                             : finished.attempt.offset + finished.written;
   outcome.body = std::move(finished.body);
+  outcome.transactions = std::move(finished.metrics.transactionMetrics);
+  outcome.redirects = finished.metrics.redirectCount;
   const auto id = finished.attempt.id;
   engine::Loop::shared().post([this, id, outcome = std::move(outcome)]() mutable {
     daemon_.transferFinished(id, std::move(outcome));

@@ -45,6 +45,8 @@ class TransferDelegate : public URLSessionDataDelegate {
   // Task-level challenges go to the Daemon, which asks the attached app or answers default handling.
   void didReceiveChallenge(URLSession&, URLSessionTask& task, const URLAuthenticationChallenge& challenge,
       std::function<void(URLSession::AuthChallengeDisposition, std::optional<URLCredential>)> completionHandler) override;
+  // Kept for the attempt's outcome: the app's metrics are the daemon's transactions.
+  void didFinishCollectingMetrics(URLSession&, URLSessionTask& task, const URLSessionTaskMetrics& metrics) override;
   void didCompleteWithError(URLSession&, URLSessionTask& task, const std::optional<Error>& error) override;
   // A 104 that makes an upload resumable is reported to the Daemon, which saves it.
   void didReceiveInformationalResponse(URLSession&, URLSessionTask& task, const HTTPURLResponse& response) override;
@@ -64,6 +66,7 @@ class TransferDelegate : public URLSessionDataDelegate {
     std::string validator;
     std::optional<std::string> body;   // upload / data task responses
     std::optional<Error> failure;      // a local failure (disk full) that cancelled the task
+    URLSessionTaskMetrics metrics;     // this attempt's, once collected
     bool alreadyWhole = false;         // a 416 to the range: the partial file is the whole resource
     std::chrono::steady_clock::time_point lastReport{};
   };

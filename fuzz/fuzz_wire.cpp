@@ -45,6 +45,7 @@ void tryValues(const Message& message) {
   tryValue(message, decodeConfiguration, encodeConfiguration);
   tryValue(message, decodeError, encodeError);
   tryValue(message, decodeResponse, encodeResponse);
+  tryValue(message, decodeMetrics, encodeMetrics);
   tryValue(message, decodeChallenge, encodeChallenge);
   // A credential read back from its own fields reads the same.
   std::optional<URLCredential> credential;

@@ -108,12 +108,31 @@ int main(int argc, char** argv) {
   challengeAnswer.add(4, std::int64_t{1}).add(25, std::int64_t{0});
   addCredential(challengeAnswer, URLCredential("bob", "hunter2", URLCredential::Persistence::none));
 
+  // A completed event with the daemon's task metrics (tag 80): one transaction with every field.
+  URLSessionTaskMetrics metrics;
+  metrics.taskIntervalStart = std::chrono::system_clock::time_point(std::chrono::seconds(1764633600));
+  metrics.taskIntervalDuration = 0.5;
+  metrics.redirectCount = 1;
+  URLSessionTaskTransactionMetrics transaction;
+  transaction.request = request;
+  transaction.response = std::make_shared<HTTPURLResponse>(response);
+  transaction.fetchStartDate = transaction.responseEndDate = metrics.taskIntervalStart;
+  transaction.networkProtocolName = "http/1.1";
+  transaction.resourceFetchType = URLSessionTaskTransactionMetrics::ResourceFetchType::networkLoad;
+  transaction.remoteAddress = "127.0.0.1";
+  transaction.remotePort = 443;
+  transaction.countOfResponseBodyBytesReceived = 5;
+  metrics.transactionMetrics.push_back(transaction);
+  Message completed(Type::event);
+  completed.add(15, std::int64_t{5}).add(4, std::int64_t{1}).add(80, encodeMetrics(metrics));
+
   write(directory, "attach", 5, frame(attach));
   write(directory, "create-task", 40, frame(createTask));
   write(directory, "event", 0, frame(event));
   write(directory, "reply", 100, frame(reply));
   write(directory, "challenge", 9, frame(challengeEvent));
   write(directory, "challenge-answer", 2, frame(challengeAnswer));
+  write(directory, "completed-with-metrics", 11, frame(completed));
   write(directory, "two-frames", 17, frame(Message(Type::status)) + frame(reply));
   write(directory, "empty-message", 3, frame(Message(Type::listTasks)));
   if (argc == 3) writeResumeData(argv[2]);

@@ -29,6 +29,8 @@ enum : std::uint16_t {
   challengeHost = 70, challengePort = 71, challengeProtocol = 72, challengeRealm = 73,
   authenticationMethod = 74, previousFailureCount = 75, failureResponse = 76,
   credentialUser = 77, credentialPassword = 78, credentialPersistence = 79,
+  // The completed event's task metrics (wire::encodeMetrics): every attempt's transactions.
+  metrics = 80,
 };
 }
 
@@ -40,7 +42,7 @@ enum class EventKind : std::int64_t {
   data = 2,              // data tasks: didReceiveData (data)
   writeProgress = 3,     // downloads: didWriteData (bytes, totalBytes, expectedBytes)
   sendProgress = 4,      // uploads: didSendBodyData (bytes, totalBytes, expectedBytes)
-  completed = 5,         // durable: [location] [data] [response] [error] → the last messages
+  completed = 5,         // durable: [location] [data] [response] [error] [metrics] → the last messages
   delayedRequest = 6,    // willBeginDelayedRequest (request); answered by delayedRequestAnswer
   finishedEvents = 7,    // didFinishEventsForBackgroundURLSession, after a replay
   resumed = 8,           // downloads: didResumeAtOffset (bytes = offset, expectedBytes)

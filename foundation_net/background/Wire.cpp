@@ -3,6 +3,7 @@
 #include "background/Wire.hpp"
 
 #include <algorithm>
+#include <array>
 #include <bit>
 #include <limits>
 #include <stdexcept>
@@ -81,6 +82,33 @@ enum ResponseTag : std::uint16_t {
   responseStatusCode = 2,                // integer (an int)
   responseHTTPVersion = 3,               // bytes
   responseHeader = 4,                    // bytes, repeated: one per header field, in order
+};
+
+// URLSessionTaskMetrics: all required but the transactions. Dates are integers, the
+// system_clock ticks since the epoch (exact both ways).
+enum MetricsTag : std::uint16_t {
+  metricsIntervalStart = 1,              // integer: taskInterval's start
+  metricsIntervalDuration = 2,           // real, >= 0
+  metricsRedirectCount = 3,              // integer (an int, >= 0)
+  metricsTransaction = 4,                // bytes, repeated: one transaction payload each, in order
+};
+
+// URLSessionTaskTransactionMetrics: the flags, fetch type and byte counts are required.
+enum TransactionTag : std::uint16_t {
+  transactionRequest = 1,                // bytes: a request payload, absent when nullopt
+  transactionResponse = 2,               // bytes: a response payload, absent unless an HTTPURLResponse
+  transactionFirstDate = 3,              // integers 3…13, each absent when nullopt: fetchStart,
+  transactionLastDate = 13,              //   domainLookupStart/End, connectStart,
+                                         //   secureConnectionStart/End, connectEnd,
+                                         //   requestStart/End, responseStart/End
+  transactionProtocolName = 14,          // bytes, absent when nullopt
+  transactionReused = 15,                // bool: isReusedConnection
+  transactionProxy = 16,                 // bool: isProxyConnection
+  transactionFetchType = 17,             // integer: ResourceFetchType (0–3)
+  transactionRemoteAddress = 18,         // bytes, absent when nullopt
+  transactionRemotePort = 19,            // integer (0–65535), absent when nullopt
+  transactionByteCount = 20,             // integers 20…23, >= 0: request header, request body,
+                                         //   response header, response body bytes
 };
 
 // ---- Little-endian primitives -----------------------------------------------------------------
@@ -699,6 +727,123 @@ std::optional<HTTPURLResponse> decodeResponse(const Message& message) {
     return std::nullopt;
   }
   return HTTPURLResponse(std::move(*url), statusCode, std::move(*httpVersion), std::move(*headers));
+}
+
+// ---- Metrics -----------------------------------------------------------------------------------
+
+namespace {
+
+using Transaction = URLSessionTaskTransactionMetrics;
+
+// The transaction's dates in tag order (transactionFirstDate…transactionLastDate).
+std::array<std::optional<Date>*, transactionLastDate - transactionFirstDate + 1> datesOf(Transaction& t) {
+  return {&t.fetchStartDate,  &t.domainLookupStartDate, &t.domainLookupEndDate,      &t.connectStartDate,
+          &t.secureConnectionStartDate, &t.secureConnectionEndDate, &t.connectEndDate, &t.requestStartDate,
+          &t.requestEndDate, &t.responseStartDate,     &t.responseEndDate};
+}
+
+std::array<std::int64_t*, 4> byteCountsOf(Transaction& t) {
+  return {&t.countOfRequestHeaderBytesSent, &t.countOfRequestBodyBytesSent, &t.countOfResponseHeaderBytesReceived,
+          &t.countOfResponseBodyBytesReceived};
+}
+
+std::int64_t ticks(Date date) { return date.time_since_epoch().count(); }
+
+Date dateFromTicks(std::int64_t count) { return Date(Date::duration(count)); }
+
+Message encodeTransaction(Transaction t) {
+  Message message;
+  if (t.request) message.add(transactionRequest, encodeRequest(*t.request));
+  if (auto http = std::dynamic_pointer_cast<const HTTPURLResponse>(t.response))
+    message.add(transactionResponse, encodeResponse(*http));
+  auto dates = datesOf(t);
+  for (std::size_t i = 0; i < dates.size(); ++i)
+    if (*dates[i]) message.add(static_cast<std::uint16_t>(transactionFirstDate + i), ticks(**dates[i]));
+  if (t.networkProtocolName) message.add(transactionProtocolName, *t.networkProtocolName);
+  message.add(transactionReused, std::int64_t{t.isReusedConnection});
+  message.add(transactionProxy, std::int64_t{t.isProxyConnection});
+  message.add(transactionFetchType, static_cast<std::int64_t>(t.resourceFetchType));
+  if (t.remoteAddress) message.add(transactionRemoteAddress, *t.remoteAddress);
+  if (t.remotePort) message.add(transactionRemotePort, static_cast<std::int64_t>(*t.remotePort));
+  auto counts = byteCountsOf(t);
+  for (std::size_t i = 0; i < counts.size(); ++i)
+    message.add(static_cast<std::uint16_t>(transactionByteCount + i), *counts[i]);
+  return message;
+}
+
+std::optional<Transaction> decodeTransaction(const Message& message) {
+  Transaction t;
+  if (hasField(message, transactionRequest)) {
+    auto nested = message.nested(transactionRequest);
+    if (!nested || !(t.request = decodeRequest(*nested))) return std::nullopt;
+  }
+  if (hasField(message, transactionResponse)) {
+    auto nested = message.nested(transactionResponse);
+    auto response = nested ? decodeResponse(*nested) : std::nullopt;
+    if (!response) return std::nullopt;
+    t.response = std::make_shared<HTTPURLResponse>(std::move(*response));
+  }
+  auto dates = datesOf(t);
+  for (std::size_t i = 0; i < dates.size(); ++i) {
+    const auto tag = static_cast<std::uint16_t>(transactionFirstDate + i);
+    if (!hasField(message, tag)) continue;
+    auto value = message.integer(tag);
+    if (!value) return std::nullopt;
+    *dates[i] = dateFromTicks(*value);
+  }
+  for (auto [tag, out] : {std::pair{transactionProtocolName, &t.networkProtocolName},
+                          std::pair{transactionRemoteAddress, &t.remoteAddress}}) {
+    if (!hasField(message, tag)) continue;
+    if (!(*out = message.bytes(tag))) return std::nullopt;
+  }
+  auto fetchType = message.integer(transactionFetchType);
+  if (!readFlag(message, transactionReused, t.isReusedConnection) || !readFlag(message, transactionProxy, t.isProxyConnection) ||
+      !fetchType || *fetchType < 0 || *fetchType > 3)
+    return std::nullopt;
+  t.resourceFetchType = static_cast<Transaction::ResourceFetchType>(*fetchType);
+  if (hasField(message, transactionRemotePort)) {
+    auto port = message.integer(transactionRemotePort);
+    if (!port || *port < 0 || *port > 65535) return std::nullopt;
+    t.remotePort = static_cast<int>(*port);
+  }
+  auto counts = byteCountsOf(t);
+  for (std::size_t i = 0; i < counts.size(); ++i) {
+    auto value = message.integer(static_cast<std::uint16_t>(transactionByteCount + i));
+    if (!value || *value < 0) return std::nullopt;
+    *counts[i] = *value;
+  }
+  return t;
+}
+
+}  // namespace
+
+Message encodeMetrics(const URLSessionTaskMetrics& metrics) {
+  Message message;
+  message.add(metricsIntervalStart, ticks(metrics.taskIntervalStart));
+  message.add(metricsIntervalDuration, metrics.taskIntervalDuration);
+  message.add(metricsRedirectCount, static_cast<std::int64_t>(metrics.redirectCount));
+  for (const auto& transaction : metrics.transactionMetrics) message.add(metricsTransaction, encodeTransaction(transaction));
+  return message;
+}
+
+std::optional<URLSessionTaskMetrics> decodeMetrics(const Message& message) {
+  URLSessionTaskMetrics metrics;
+  auto start = message.integer(metricsIntervalStart);
+  auto duration = message.real(metricsIntervalDuration);
+  if (!start || !duration || !(*duration >= 0) || !readInt(message, metricsRedirectCount, metrics.redirectCount) ||
+      metrics.redirectCount < 0)
+    return std::nullopt;
+  metrics.taskIntervalStart = dateFromTicks(*start);
+  metrics.taskIntervalDuration = *duration;
+  for (const auto& field : message.fields()) {
+    if (field.tag != metricsTransaction) continue;
+    const auto* bytes = std::get_if<std::string>(&field.value);
+    auto nested = bytes ? Message::decode(*bytes) : std::nullopt;
+    auto transaction = nested ? decodeTransaction(*nested) : std::nullopt;
+    if (!transaction) return std::nullopt;
+    metrics.transactionMetrics.push_back(std::move(*transaction));
+  }
+  return metrics;
 }
 
 // ---- Authentication (message-level tags) ------------------------------------------------------

@@ -20,6 +20,7 @@
 #include <foundation_net/URLAuthenticationChallenge.hpp>
 #include <foundation_net/URLRequest.hpp>
 #include <foundation_net/URLSessionConfiguration.hpp>
+#include <foundation_net/URLSessionTaskMetrics.hpp>
 
 namespace foundation::wire {
 
@@ -116,6 +117,9 @@ Message encodeError(const Error& error);
 std::optional<Error> decodeError(const Message& message);
 Message encodeResponse(const HTTPURLResponse& response);
 std::optional<HTTPURLResponse> decodeResponse(const Message& message);
+// Transactions keep their response only when it is an HTTPURLResponse.
+Message encodeMetrics(const URLSessionTaskMetrics& metrics);
+std::optional<URLSessionTaskMetrics> decodeMetrics(const Message& message);
 
 // Authentication, as message-level fields (tags 70–79 of Protocol.hpp) of a `challenge` event
 // or a `challengeAnswer`, not as nested payloads.

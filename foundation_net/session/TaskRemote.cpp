@@ -265,6 +265,9 @@ void URLSessionTask::Impl::remoteEvent(const Message& event) {
         std::lock_guard lock(mutex_);
         error_ = error;
       }
+      // The daemon's transactions, every attempt's (none from a daemon of an older library).
+      if (auto encoded = event.nested(tag::metrics))
+        if (auto metrics = wire::decodeMetrics(*encoded)) metrics_ = std::move(*metrics);
       std::optional<Data> body;
       if (auto data = event.bytes(tag::data)) body = Data(*data);
       answerResumeDataHandler(error);

@@ -27,6 +27,8 @@
 //          --request-timeout S (timeoutIntervalForRequest),
 //          --disposition allow|cancel|become-download (how data tasks' responses are answered;
 //                         allow by default; didBecomeDownloadTask prints "became ID NEW-ID")
+// didFinishCollectingMetrics prints "metrics ID transactions=N redirects=R" and, for the last
+// transaction, "status=S fetch=F body-bytes=B dated=yes|no".
 // Every challenge prints "challenge ID PREVIOUS-FAILURE-COUNT PROPOSED-USER:PASSWORD|-"; a short
 // download that is not the test pattern also prints "body ID TEXT".
 #include <unistd.h>
@@ -131,6 +133,19 @@ class Delegate : public URLSessionDataDelegate, public URLSessionDownloadDelegat
     if (colon == std::string::npos) return answer(URLSession::AuthChallengeDisposition::performDefaultHandling, std::nullopt);
     answer(URLSession::AuthChallengeDisposition::useCredential,
            URLCredential(next.substr(0, colon), next.substr(colon + 1), URLCredential::Persistence::forSession));
+  }
+  void didFinishCollectingMetrics(URLSession&, URLSessionTask& task, const URLSessionTaskMetrics& metrics) override {
+    std::string line = "metrics " + std::to_string(task.taskIdentifier()) + " transactions=" +
+                       std::to_string(metrics.transactionMetrics.size()) + " redirects=" + std::to_string(metrics.redirectCount);
+    if (!metrics.transactionMetrics.empty()) {
+      const auto& last = metrics.transactionMetrics.back();
+      auto http = std::dynamic_pointer_cast<const HTTPURLResponse>(last.response);
+      line += " status=" + std::to_string(http ? http->statusCode() : 0) +
+              " fetch=" + std::to_string(static_cast<int>(last.resourceFetchType)) +
+              " body-bytes=" + std::to_string(last.countOfResponseBodyBytesReceived) +
+              " dated=" + (last.fetchStartDate && last.responseEndDate ? "yes" : "no");
+    }
+    say(line);
   }
   void didCompleteWithError(URLSession&, URLSessionTask& task, const std::optional<Error>& error) override {
     auto http = std::dynamic_pointer_cast<const HTTPURLResponse>(task.response());

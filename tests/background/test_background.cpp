@@ -159,6 +159,19 @@ TEST_CASE("a background data task answered cancel completes with -999, and allow
   CHECK(allowed.count("data ") > 0);
 }
 
+TEST_CASE("a background task's metrics are the daemon's transactions, redirects included, before the completion") {
+  BackgroundEnvironment env;
+  App app({"s17", "download", env.server.url("/redirect/2")});
+  CHECK(app.waitFor("metrics") == "metrics 1 transactions=3 redirects=2 status=200 fetch=1 body-bytes=13 dated=yes");
+  CHECK(app.waitFor("complete") == "complete 1 0 200");
+  app.wait();
+  auto lines = app.lines();
+  auto at = [&](const std::string& prefix) {
+    return std::find_if(lines.begin(), lines.end(), [&](const std::string& l) { return l.rfind(prefix, 0) == 0; });
+  };
+  CHECK(at("metrics") < at("complete"));
+}
+
 TEST_CASE("a download is the daemon's once resume() returned, even if the app is killed right then") {
   BackgroundEnvironment env;
   {

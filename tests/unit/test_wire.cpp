@@ -33,6 +33,14 @@ constexpr std::uint16_t domain = 1, code = 2, description = 3, failingURL = 4, r
 namespace response_tag {
 constexpr std::uint16_t url = 1, statusCode = 2, httpVersion = 3, header = 4;
 }
+namespace metrics_tag {
+constexpr std::uint16_t intervalStart = 1, intervalDuration = 2, redirectCount = 3, transaction = 4;
+}
+namespace transaction_tag {
+constexpr std::uint16_t request = 1, response = 2, fetchStartDate = 3, responseEndDate = 13, protocolName = 14,
+                        reused = 15, fetchType = 17, remotePort = 19, requestHeaderBytes = 20,
+                        responseBodyBytes = 23;
+}
 
 std::string le16(std::uint16_t v) { return {static_cast<char>(v & 0xff), static_cast<char>(v >> 8)}; }
 std::string le32(std::uint32_t v) {
@@ -785,6 +793,111 @@ TEST_CASE("wire: invalid response payloads do not decode") {
   Message duplicate = good;
   duplicate.add(response_tag::header, entry("a", "c"));
   CHECK_FALSE(decodeResponse(duplicate).has_value());
+}
+
+// ---- URLSessionTaskMetrics --------------------------------------------------------------------
+
+namespace {
+
+URLSessionTaskTransactionMetrics fullTransaction() {
+  URLSessionTaskTransactionMetrics t;
+  t.request = URLRequest(URL("https://example.com/a"));
+  t.response = std::make_shared<HTTPURLResponse>(URL("https://example.com/a"), 200, "HTTP/1.1",
+                                                 std::vector<std::pair<std::string, std::string>>{{"A", "b"}});
+  Date at = std::chrono::system_clock::now();
+  for (auto* date : {&t.fetchStartDate, &t.domainLookupStartDate, &t.domainLookupEndDate, &t.connectStartDate,
+                     &t.secureConnectionStartDate, &t.secureConnectionEndDate, &t.connectEndDate, &t.requestStartDate,
+                     &t.requestEndDate, &t.responseStartDate, &t.responseEndDate}) {
+    *date = at;
+    at += std::chrono::nanoseconds(1);  // exact to the tick
+  }
+  t.networkProtocolName = "http/1.1";
+  t.isReusedConnection = true;
+  t.isProxyConnection = true;
+  t.resourceFetchType = URLSessionTaskTransactionMetrics::ResourceFetchType::networkLoad;
+  t.remoteAddress = "127.0.0.1";
+  t.remotePort = 65535;
+  t.countOfRequestHeaderBytesSent = 1;
+  t.countOfRequestBodyBytesSent = 2;
+  t.countOfResponseHeaderBytesReceived = 3;
+  t.countOfResponseBodyBytesReceived = std::int64_t{1} << 40;
+  return t;
+}
+
+}  // namespace
+
+TEST_CASE("wire: metrics round-trip, every transaction field exact") {
+  URLSessionTaskMetrics metrics;
+  metrics.taskIntervalStart = std::chrono::system_clock::now();
+  metrics.taskIntervalDuration = 1.25;
+  metrics.redirectCount = 1;
+  metrics.transactionMetrics = {fullTransaction(), URLSessionTaskTransactionMetrics{}};
+  auto decoded = Message::decode(encodeMetrics(metrics).encode());
+  REQUIRE(decoded);
+  auto back = decodeMetrics(*decoded);
+  REQUIRE(back);
+  CHECK(back->taskIntervalStart == metrics.taskIntervalStart);
+  CHECK(back->taskIntervalDuration == 1.25);
+  CHECK(back->redirectCount == 1);
+  REQUIRE(back->transactionMetrics.size() == 2);
+  const auto& a = metrics.transactionMetrics[0];
+  const auto& b = back->transactionMetrics[0];
+  CHECK(b.request->url->absoluteString() == "https://example.com/a");
+  REQUIRE(std::dynamic_pointer_cast<const HTTPURLResponse>(b.response));
+  CHECK(std::dynamic_pointer_cast<const HTTPURLResponse>(b.response)->statusCode() == 200);
+  CHECK(b.fetchStartDate == a.fetchStartDate);
+  CHECK(b.secureConnectionEndDate == a.secureConnectionEndDate);
+  CHECK(b.responseEndDate == a.responseEndDate);
+  CHECK(b.networkProtocolName == "http/1.1");
+  CHECK(b.isReusedConnection);
+  CHECK(b.isProxyConnection);
+  CHECK(b.resourceFetchType == URLSessionTaskTransactionMetrics::ResourceFetchType::networkLoad);
+  CHECK(b.remoteAddress == "127.0.0.1");
+  CHECK(b.remotePort == 65535);
+  CHECK(b.countOfRequestHeaderBytesSent == 1);
+  CHECK(b.countOfRequestBodyBytesSent == 2);
+  CHECK(b.countOfResponseHeaderBytesReceived == 3);
+  CHECK(b.countOfResponseBodyBytesReceived == std::int64_t{1} << 40);
+  // The empty transaction stays empty.
+  const auto& empty = back->transactionMetrics[1];
+  CHECK_FALSE(empty.request);
+  CHECK_FALSE(empty.response);
+  CHECK_FALSE(empty.fetchStartDate);
+  CHECK_FALSE(empty.remotePort);
+  CHECK(encodeMetrics(*back).encode() == encodeMetrics(metrics).encode());
+}
+
+TEST_CASE("wire: invalid metrics payloads do not decode") {
+  URLSessionTaskMetrics metrics;
+  metrics.transactionMetrics = {fullTransaction()};
+  const Message good = encodeMetrics(metrics);
+  REQUIRE(decodeMetrics(good));
+  for (const std::uint16_t tag : {metrics_tag::intervalStart, metrics_tag::intervalDuration, metrics_tag::redirectCount})
+    CHECK_FALSE(decodeMetrics(without(good, tag)));
+  CHECK_FALSE(decodeMetrics(replaced(good, metrics_tag::intervalDuration, -1.0)));
+  CHECK_FALSE(decodeMetrics(replaced(good, metrics_tag::redirectCount, std::int64_t{-1})));
+  CHECK_FALSE(decodeMetrics(replaced(good, metrics_tag::transaction, std::string_view("garbage"))));
+  const auto nested = good.nested(metrics_tag::transaction);
+  REQUIRE(nested);
+  const Message transaction = *nested;
+  auto with = [](const Message& t) {
+    Message m = encodeMetrics(URLSessionTaskMetrics{});
+    m.add(metrics_tag::transaction, t);
+    return m;
+  };
+  REQUIRE(decodeMetrics(with(transaction)));
+  for (const std::uint16_t tag : {transaction_tag::reused, transaction_tag::fetchType, transaction_tag::requestHeaderBytes,
+                                  transaction_tag::responseBodyBytes})
+    CHECK_FALSE(decodeMetrics(with(without(transaction, tag))));
+  CHECK_FALSE(decodeMetrics(with(replaced(transaction, transaction_tag::fetchType, std::int64_t{4}))));
+  CHECK_FALSE(decodeMetrics(with(replaced(transaction, transaction_tag::remotePort, std::int64_t{65536}))));
+  CHECK_FALSE(decodeMetrics(with(replaced(transaction, transaction_tag::responseBodyBytes, std::int64_t{-1}))));
+  CHECK_FALSE(decodeMetrics(with(replaced(transaction, transaction_tag::reused, std::int64_t{2}))));
+  CHECK_FALSE(decodeMetrics(with(replaced(transaction, transaction_tag::fetchStartDate, std::string_view("now")))));
+  CHECK_FALSE(decodeMetrics(with(replaced(transaction, transaction_tag::protocolName, std::int64_t{1}))));
+  CHECK_FALSE(decodeMetrics(with(replaced(transaction, transaction_tag::request, std::string_view("x")))));
+  CHECK_FALSE(decodeMetrics(with(replaced(transaction, transaction_tag::response, std::string_view("x")))));
+  CHECK(decodeMetrics(with(without(transaction, transaction_tag::responseEndDate))));
 }
 
 // ---- Nesting ----------------------------------------------------------------------------------
