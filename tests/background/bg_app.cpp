@@ -27,8 +27,8 @@
 //          --request-timeout S (timeoutIntervalForRequest),
 //          --disposition allow|cancel|become-download (how data tasks' responses are answered;
 //                         allow by default; didBecomeDownloadTask prints "became ID NEW-ID")
-// didFinishCollectingMetrics prints "metrics ID transactions=N redirects=R" and, for the last
-// transaction, "status=S fetch=F body-bytes=B dated=yes|no".
+// With --metrics, didFinishCollectingMetrics prints "metrics ID transactions=N redirects=R" and,
+// for the last transaction, "status=S fetch=F body-bytes=B dated=yes|no".
 // Every challenge prints "challenge ID PREVIOUS-FAILURE-COUNT PROPOSED-USER:PASSWORD|-"; a short
 // download that is not the test pattern also prints "body ID TEXT".
 #include <unistd.h>
@@ -72,6 +72,7 @@ class Delegate : public URLSessionDataDelegate, public URLSessionDownloadDelegat
   bool untilFinishedEvents = false;  // leave at didFinishEventsForBackgroundURLSession, not at a completion
   bool holdChallenges = false;
   URLSession::ResponseDisposition disposition = URLSession::ResponseDisposition::allow;  // --disposition
+  bool printMetrics = false;  // --metrics
   std::vector<std::string> answers;  // --answer, consumed in turn
   std::vector<std::function<void(URLSession::AuthChallengeDisposition, std::optional<URLCredential>)>> held;
   std::promise<void> done;
@@ -135,6 +136,7 @@ class Delegate : public URLSessionDataDelegate, public URLSessionDownloadDelegat
            URLCredential(next.substr(0, colon), next.substr(colon + 1), URLCredential::Persistence::forSession));
   }
   void didFinishCollectingMetrics(URLSession&, URLSessionTask& task, const URLSessionTaskMetrics& metrics) override {
+    if (!printMetrics) return;
     std::string line = "metrics " + std::to_string(task.taskIdentifier()) + " transactions=" +
                        std::to_string(metrics.transactionMetrics.size()) + " redirects=" + std::to_string(metrics.redirectCount);
     if (!metrics.transactionMetrics.empty()) {
@@ -230,6 +232,7 @@ int main(int argc, char** argv) {
     else if (a == "--delete-file") deleteFile = true;
     else if (a == "--kill-after-resume") killAfterResume = true;
     else if (a == "--hold-challenges") delegate->holdChallenges = true;
+    else if (a == "--metrics") delegate->printMetrics = true;
     else if (a == "--disposition" && i + 1 < argc) {
       std::string name = argv[++i];
       delegate->disposition = name == "cancel"            ? URLSession::ResponseDisposition::cancel

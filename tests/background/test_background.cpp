@@ -161,7 +161,7 @@ TEST_CASE("a background data task answered cancel completes with -999, and allow
 
 TEST_CASE("a background task's metrics are the daemon's transactions, redirects included, before the completion") {
   BackgroundEnvironment env;
-  App app({"s17", "download", env.server.url("/redirect/2")});
+  App app({"s17", "download", env.server.url("/redirect/2"), "--metrics"});
   CHECK(app.waitFor("metrics") == "metrics 1 transactions=3 redirects=2 status=200 fetch=1 body-bytes=13 dated=yes");
   CHECK(app.waitFor("complete") == "complete 1 0 200");
   app.wait();
