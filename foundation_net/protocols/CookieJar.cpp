@@ -5,6 +5,7 @@
 #include <future>
 
 #include <fmt/format.h>
+#include <libpsl.h>
 
 #include "engine/Loop.hpp"
 #include "model/Cookies.hpp"
@@ -54,6 +55,20 @@ bool curlKeepsItAsItWas(const HTTPCookie& before, const HTTPCookie& after) {
          before.isSecure() == after.isSecure() && before.isHTTPOnly() == after.isHTTPOnly();
 }
 
+// Whether a cookie for `domain` may be set by `host` as far as public suffixes go (a site may
+// not set a cookie for "co.uk"). curl checks this only inside a transfer; lines handed to it
+// with CURLOPT_COOKIELIST are taken as they are. The system's list when it has one (Debian's
+// publicsuffix package), else the one built into libpsl.
+bool publicSuffixAllows(const std::string& host, std::string_view domain) {
+  static const psl_ctx_t* const list = []() -> const psl_ctx_t* {
+    if (const psl_ctx_t* latest = psl_latest(nullptr)) return latest;
+    return psl_builtin();
+  }();
+  if (!list) return true;  // no list at all: as curl, which then checks nothing either
+  if (domain.starts_with('.')) domain.remove_prefix(1);
+  return psl_is_cookie_domain_acceptable(list, host.c_str(), std::string(domain).c_str()) != 0;
+}
+
 }  // namespace
 
 std::vector<HTTPCookie> parseSetCookieLines(const std::vector<std::string>& lines, const URL& url) {
@@ -75,8 +90,8 @@ std::vector<HTTPCookie> parseSetCookieLines(const std::vector<std::string>& line
         auto fields = fieldsOf(cookie);
         if (!given.domain) {
           fields.domain = host;  // host-only
-        } else if (!domainMatches(host, cookie.domain())) {
-          continue;  // RFC 6265 5.3 step 6: a domain the host is not in
+        } else if (!domainMatches(host, cookie.domain()) || !publicSuffixAllows(host, cookie.domain())) {
+          continue;  // RFC 6265 5.3 steps 5 and 6: a public suffix, or a domain the host is not in
         }
         if (!given.path) fields.path = defaultCookiePath(url);
         cookies.push_back(cookieFromFields(fields));

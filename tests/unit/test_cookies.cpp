@@ -167,6 +167,26 @@ TEST_CASE("cookie-file lines round-trip, and damaged ones are refused") {
   CHECK_FALSE(CookieJar::fromNetscapeLine(""));
 }
 
+TEST_CASE("HTTPCookie::cookies(responseHeaderFields, url) refuses a Domain that is a public suffix") {
+  auto names = [](const std::vector<HTTPCookie>& cookies) {
+    std::vector<std::string> out;
+    for (const auto& c : cookies) out.push_back(c.name() + "@" + c.domain());
+    return out;
+  };
+  // One Set-Cookie field per call: the fields of a map are one value each.
+  auto parse = [&](const std::string& line, const char* url) {
+    return names(HTTPCookie::cookies({{"Set-Cookie", line}}, URL(url)));
+  };
+  CHECK(parse("super=1; Domain=co.uk", "https://www.example.co.uk/").empty());
+  CHECK(parse("super=1; Domain=.com", "https://example.com/").empty());
+  CHECK(parse("pages=1; Domain=github.io", "https://someone.github.io/").empty());
+  CHECK(parse("site=1; Domain=example.co.uk", "https://www.example.co.uk/") ==
+        std::vector<std::string>{"site@.example.co.uk"});
+  CHECK(parse("own=1; Domain=someone.github.io", "https://someone.github.io/") ==
+        std::vector<std::string>{"own@.someone.github.io"});
+  CHECK(parse("hostonly=1", "https://www.example.co.uk/") == std::vector<std::string>{"hostonly@www.example.co.uk"});
+}
+
 TEST_CASE("HTTPCookie::cookies(responseHeaderFields, url) parses Set-Cookie with the URL's defaults") {
   const URL url("https://shop.example.com/cart/items?x=1");
   auto cookies = HTTPCookie::cookies(
