@@ -459,6 +459,18 @@ class SwiftServer {
   }
 
   static void brokenResponse(const std::string& uri, Responder& out) {
+    if (uri == "/LandOfTheLostCities/Pompeii") {
+      // What an HTTP/2-only server answers an HTTP/1.1 request with: an empty SETTINGS frame,
+      // then GOAWAY (PROTOCOL_ERROR) with a reason. No status line.
+      const std::string reason = "HTTP/2 client preface string missing or corrupt";
+      std::string frames("\x00\x00\x00\x04\x00\x00\x00\x00\x00", 9);
+      const auto length = static_cast<char>(8 + reason.size());
+      frames += std::string("\x00\x00", 2) + length + std::string("\x07\x00\x00\x00\x00\x00", 6);
+      frames += std::string("\x00\x00\x00\x00\x00\x00\x00\x01", 8) + reason;
+      return writeAndClose(out, frames);
+    }
+    if (uri == "/LandOfTheLostCities/Sodom")  // an HTTP/0.9 simple-response: the body alone
+      return writeAndClose(out, "an HTTP/0.9 simple-response has no status line and no header fields\r\n");
     if (uri == "/LandOfTheLostCities/Gomorrah") return writeAndClose(out, "HTTP/1.1\r\n\r\n\r\n");
     if (uri == "/LandOfTheLostCities/Myndus")
       return writeAndClose(out,
