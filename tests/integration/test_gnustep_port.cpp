@@ -1,5 +1,7 @@
 // Scenarios ported from GNUstep libs-base's Tests/base/NSURLSession/ (simpleTaskTests.m,
-// uploadTaskTests.m, portableDelegateTests.m, test01.m, test02.m, test03.m). Each TEST_CASE is named
+// uploadTaskTests.m, portableDelegateTests.m, test01.m, test02.m, test03.m; basic.m needs a
+// website on the Internet and is test02's twin, webSocketBasicTests.m has no counterpart: no
+// WebSocket tasks). Each TEST_CASE is named
 // after the ObjC test function or test set it ports. The routes are those of the ObjC tests,
 // answered with the same raw bytes. Where GNUstep expects GNUstep-specific behaviour rather than
 // Apple's, the comment says what was changed and why.
@@ -41,6 +43,14 @@ class GnustepServer {
       uploads.push_back(request);
       out.writeRaw("HTTP/1.1 200 OK\r\nContent-Length: 0\r\nHeader-Key: Header-Value\r\n\r\n");
     });
+    server.route("/setCookiesOK", [this](const RecordedRequest& request, Responder& out) {
+      {
+        std::lock_guard lock(mutex);
+        cookieHeaders.push_back(request.header("Cookie").value_or(""));
+      }
+      out.writeRaw("HTTP/1.1 200 OK\r\nContent-Length: 12\r\n"
+                   "Set-Cookie: sessionId=abc123; Expires=Fri, 01 Jan 2100 12:00:00 GMT; Path=/\r\n\r\nHello World!");
+    });
     // NSURLConnection's TestWebServer, as test02.m and test03.m use it.
     auto login = [](const RecordedRequest&, Responder& out) {
       out.send(200, {{"Content-Type", "text/plain"}}, "Please give login and password");
@@ -53,10 +63,16 @@ class GnustepServer {
     std::lock_guard lock(mutex);
     return uploads;
   }
+  // The Cookie field of each request to /setCookiesOK ("" when it had none).
+  std::vector<std::string> receivedCookieHeaders() {
+    std::lock_guard lock(mutex);
+    return cookieHeaders;
+  }
 
  private:
   std::mutex mutex;
   std::vector<RecordedRequest> uploads;
+  std::vector<std::string> cookieHeaders;
 
  public:
   TestServer server;  // last: its threads stop before the members above go
@@ -161,6 +177,52 @@ TEST_CASE("testDataTaskWithBlock") {
   CHECK(std::dynamic_pointer_cast<const HTTPURLResponse>(result.response));
   CHECK_FALSE(result.error);
   CHECK(result.data->view() == "Hello World!");
+}
+
+// simpleTaskTests.m testDataTaskWithCookies: a session with a cookie storage of its own, which
+// holds a cookie the app set (Domain and Expires given), sends it; the response's Set-Cookie
+// (an absolute Expires) is stored with that date to the second and version 0; the app's cookie
+// is unchanged.
+TEST_CASE("testDataTaskWithCookies") {
+  GnustepServer server;
+  auto storage = std::make_shared<HTTPCookieStorage>();
+  auto requestCookie = HTTPCookie::make({{HTTPCookiePropertyKey::name, "RequestCookie"},
+                                         {HTTPCookiePropertyKey::value, "1234"},
+                                         {HTTPCookiePropertyKey::domain, "127.0.0.1"},
+                                         {HTTPCookiePropertyKey::path, "/"},
+                                         {HTTPCookiePropertyKey::expires, "Fri, 01 Jan 2100 12:00:00 GMT"}});
+  REQUIRE(requestCookie);
+  storage->setCookie(*requestCookie);
+  auto configuration = URLSessionConfiguration::defaultConfiguration();
+  configuration.httpCookieStorage = storage;
+  configuration.httpCookieAcceptPolicy = HTTPCookie::AcceptPolicy::always;
+  configuration.httpShouldSetCookies = true;
+  auto session = URLSession::make(configuration);
+  HandlerResults results;
+  session->dataTask(URL(server.url("/setCookiesOK")), results.handler())->resume();
+  REQUIRE(results.wait());
+  auto result = results.get();
+  CHECK_FALSE(result.error);
+  REQUIRE(result.data);
+  CHECK(result.data->view() == "Hello World!");
+  CHECK(server.receivedCookieHeaders() == std::vector<std::string>{"RequestCookie=1234"});
+
+  // 2100-01-01 12:00:00 UTC, as seconds since the epoch.
+  const Date expected = std::chrono::system_clock::time_point(std::chrono::seconds(4102488000));
+  std::optional<HTTPCookie> sessionCookie, appCookie;
+  for (const auto& cookie : storage->cookies()) {
+    if (cookie.name() == "sessionId") sessionCookie = cookie;
+    if (cookie.name() == "RequestCookie") appCookie = cookie;
+  }
+  REQUIRE(sessionCookie);
+  CHECK(sessionCookie->value() == "abc123");
+  CHECK(sessionCookie->path() == "/");
+  CHECK(sessionCookie->expiresDate() == expected);
+  CHECK(sessionCookie->version() == 0);
+  REQUIRE(appCookie);
+  CHECK(*appCookie == *requestCookie);
+  CHECK(appCookie->expiresDate() == expected);
+  session->finishTasksAndInvalidate();
 }
 
 // simpleTaskTests.m foldedHeaderDataTaskTest: obs-fold continuation lines, one starting with a
