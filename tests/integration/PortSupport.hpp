@@ -118,6 +118,9 @@ class PortDelegate : public URLSessionDataDelegate, public URLSessionDownloadDel
   int didBecomeInvalidCount() const { return locked([&] { return invalidations_; }); }
   std::uint64_t createdTaskIdentifier() const { return createdTask_; }
   std::uint64_t completedTaskIdentifier() const { return completedTask_; }
+  // The session each of didCreateTask and didCompleteWithError was last called with.
+  const URLSession* createdInSession() const { return createdIn_; }
+  const URLSession* completedInSession() const { return locked([&] { return completedIn_; }); }
   // Download task: the file as it was inside didFinishDownloadingTo.
   std::optional<URL> location() const { return locked([&] { return location_; }); }
   std::optional<std::string> downloadedContents() const { return locked([&] { return downloaded_; }); }
@@ -142,7 +145,8 @@ class PortDelegate : public URLSessionDataDelegate, public URLSessionDownloadDel
   }
 
   // --- URLSessionTaskDelegate ---
-  void didCreateTask(URLSession&, URLSessionTask& task) override {
+  void didCreateTask(URLSession& session, URLSessionTask& task) override {
+    createdIn_ = &session;
     ++didCreateTaskCount_;
     createdTask_ = task.taskIdentifier();
   }
@@ -165,8 +169,9 @@ class PortDelegate : public URLSessionDataDelegate, public URLSessionDownloadDel
     if (callbacks_.empty() || callbacks_.back() != "didSendBodyData") callbacks_.push_back("didSendBodyData");
     totalBytesSent_ = totalBytesSent;
   }
-  void didCompleteWithError(URLSession&, URLSessionTask& task, const std::optional<Error>& error) override {
+  void didCompleteWithError(URLSession& session, URLSessionTask& task, const std::optional<Error>& error) override {
     std::lock_guard lock(mutex_);
+    completedIn_ = &session;
     callbacks_.push_back("didCompleteWithError");
     error_ = error;
     completedTask_ = task.taskIdentifier();
@@ -234,6 +239,8 @@ class PortDelegate : public URLSessionDataDelegate, public URLSessionDownloadDel
   std::atomic<std::int64_t> totalBytesSent_{0}, totalBytesWritten_{0}, totalBytesExpectedToWrite_{0};
   std::atomic<int> didWriteDataCount_{0}, didReceiveDataCount_{0}, didCreateTaskCount_{0};
   std::atomic<std::uint64_t> createdTask_{0}, completedTask_{0};
+  std::atomic<const URLSession*> createdIn_{nullptr};
+  const URLSession* completedIn_ = nullptr;
   int completions_ = 0;
   int invalidations_ = 0;
 };

@@ -78,8 +78,11 @@ class GnustepServer {
   TestServer server;  // last: its threads stop before the members above go
 };
 
-// dataCheckBlock / downloadCheckBlock: the delegate saw exactly this one task, once.
-void checkOneTaskSeen(const PortDelegate& mgr, const URLSessionTask& task) {
+// dataCheckBlock / downloadCheckBlock: the delegate saw exactly this one task, once, from the
+// session that made it (GNUstep's currentSession == session).
+void checkOneTaskSeen(const PortDelegate& mgr, const URLSessionTask& task, const URLSession& session) {
+  CHECK(mgr.createdInSession() == &session);
+  CHECK(mgr.completedInSession() == &session);
   CHECK(mgr.didCreateTaskCount() == 1);
   CHECK(mgr.createdTaskIdentifier() == task.taskIdentifier());
   CHECK(mgr.completionCount() == 1);
@@ -87,8 +90,8 @@ void checkOneTaskSeen(const PortDelegate& mgr, const URLSessionTask& task) {
 }
 
 // downloadCheckBlock
-void checkDownload(const PortDelegate& mgr, const URLSessionDownloadTask& task) {
-  checkOneTaskSeen(mgr, task);
+void checkDownload(const PortDelegate& mgr, const URLSessionDownloadTask& task, const URLSession& session) {
+  checkOneTaskSeen(mgr, task, session);
   CHECK_FALSE(mgr.error());
   CHECK(mgr.didWriteDataCount() == 1);
   CHECK(mgr.totalBytesWritten() == mgr.totalBytesExpectedToWrite());
@@ -121,7 +124,7 @@ TEST_CASE("testSimpleDownloadTransfer") {
   REQUIRE(task);
   task->resume();
   REQUIRE(mgr->waitForCompletion());
-  checkDownload(*mgr, *task);
+  checkDownload(*mgr, *task, *session);
 }
 
 // simpleTaskTests.m testDownloadTransferWithBlock: the shared session, a completion handler.
@@ -251,7 +254,7 @@ TEST_CASE("testDownloadTransferWithRedirect") {
   auto task = session->downloadTask(URL(server.url("/tmpRedirectToOK")));
   task->resume();
   REQUIRE(mgr->waitForCompletion());
-  checkDownload(*mgr, *task);
+  checkDownload(*mgr, *task, *session);
   CHECK(mgr->redirectRequests().size() == 1);
 }
 
@@ -279,7 +282,7 @@ TEST_CASE("testDataTransferWithCanceledRedirect") {
   auto task = session->dataTask(URL(server.url("/tmpRedirectToOK")));
   task->resume();
   REQUIRE(mgr->waitForCompletion());
-  checkOneTaskSeen(*mgr, *task);
+  checkOneTaskSeen(*mgr, *task, *session);
   CHECK_FALSE(mgr->error());
   CHECK(joined(mgr->callbacks()) ==
         joined({"willPerformHTTPRedirection", "didReceiveResponse", "didCompleteWithError"}));
@@ -296,7 +299,7 @@ TEST_CASE("testDataTransferWithRelativeRedirect") {
   auto task = session->dataTask(URL(server.url("/tmpRelativeRedirectToOK")));
   task->resume();
   REQUIRE(mgr->waitForCompletion());
-  checkOneTaskSeen(*mgr, *task);
+  checkOneTaskSeen(*mgr, *task, *session);
   CHECK_FALSE(mgr->error());
   CHECK(mgr->didReceiveDataCount() == 1);
   CHECK(mgr->receivedData() == "Hello World!");
@@ -313,7 +316,7 @@ TEST_CASE("testAbortAfterDidReceiveResponse") {
   auto task = session->dataTask(URL(server.url("/contentOK")));
   task->resume();
   REQUIRE(mgr->waitForCompletion());
-  checkOneTaskSeen(*mgr, *task);
+  checkOneTaskSeen(*mgr, *task, *session);
   auto error = mgr->error();
   REQUIRE(error);
   CHECK(error->code == URLError::cancelled);
