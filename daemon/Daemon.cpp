@@ -954,39 +954,41 @@ void Daemon::transferProgress(std::uint64_t attempt, std::int64_t bytes, std::in
   }
 }
 
-void Daemon::transferResponse(std::uint64_t attempt, std::string validator, std::int64_t expected,
-                              std::string response) {
+Daemon::Task* Daemon::saveResponse(std::uint64_t attempt, std::string validator, std::int64_t expected,
+                                   std::string response) {
   auto it = attempts_.find(attempt);
-  if (it == attempts_.end()) return;
+  if (it == attempts_.end()) return nullptr;
   // Saved now, not at the end: a daemon killed mid-transfer must still be able to continue
   // the partial file with If-Range.
-  auto& r = tasks_.at(it->second)->record;
+  Task& task = *tasks_.at(it->second);
+  auto& r = task.record;
   r.validator = std::move(validator);
   r.bytesExpected = expected;
   r.response = std::move(response);
-  save(*tasks_.at(it->second));
+  save(task);
+  return &task;
+}
+
+void Daemon::transferResponse(std::uint64_t attempt, std::string validator, std::int64_t expected,
+                              std::string response) {
+  saveResponse(attempt, std::move(validator), expected, std::move(response));
 }
 
 void Daemon::transferDataResponse(std::uint64_t attempt, std::string validator, std::int64_t expected,
                                   std::string response, ResponseAnswer answer) {
-  auto it = attempts_.find(attempt);
-  if (it == attempts_.end()) return answer(URLSession::ResponseDisposition::cancel);  // stopped meanwhile
-  Task& task = *tasks_.at(it->second);
-  auto& r = task.record;
-  r.validator = std::move(validator);  // what a download it may become continues with
-  r.bytesExpected = expected;
-  r.response = std::move(response);
-  save(task);
-  auto holder = sessionFor(task).holder.lock();
-  if (auto decoded = Message::decode(r.response); holder && decoded) {
+  // The validator is what a download the task may become continues with.
+  Task* task = saveResponse(attempt, std::move(validator), expected, std::move(response));
+  if (!task) return answer(URLSession::ResponseDisposition::cancel);  // stopped meanwhile
+  auto holder = sessionFor(*task).holder.lock();
+  if (holder) {
     holder->send(Message(wire::Type::event)
                      .add(tag::eventKind, static_cast<std::int64_t>(EventKind::response))
-                     .add(tag::taskId, static_cast<std::int64_t>(r.taskId))
-                     .add(tag::response, *decoded));
+                     .add(tag::taskId, static_cast<std::int64_t>(task->record.taskId))
+                     .add(tag::response, std::string_view(task->record.response)));  // already encoded
   }
   // An app of an older library never answers; with no app, the task is about to fail (-997).
-  if (!holder || !sessionFor(task).answersResponses) return answer(URLSession::ResponseDisposition::allow);
-  task.pendingDisposition = std::move(answer);  // unanswered, the request timeout ends it (-1001)
+  if (!holder || !sessionFor(*task).answersResponses) return answer(URLSession::ResponseDisposition::allow);
+  task->pendingDisposition = std::move(answer);  // unanswered, the request timeout ends it (-1001)
 }
 
 void Daemon::transferUploadResource(std::uint64_t attempt, std::string resource, int version) {

@@ -85,6 +85,10 @@ class Daemon {
   struct Session;
   struct Task;
 
+  // What transferResponse and transferDataResponse record: the response, its validator and the
+  // expected length, saved at once. The attempt's task, or null when the attempt was stopped.
+  Task* saveResponse(std::uint64_t attempt, std::string validator, std::int64_t expected, std::string response);
+
   void attach(background::Connection& connection, const wire::Message& message);
   void createTask(background::Connection& connection, Session& session, const wire::Message& message);
   void resumeTask(Task& task, const wire::Message& message);

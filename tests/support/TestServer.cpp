@@ -2,6 +2,8 @@
 // The built-in routes are listed in TestServer.hpp.
 #include "TestServer.hpp"
 
+#include "FileDescriptor.hpp"
+
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -262,17 +264,6 @@ private:
 // Thrown by the built-in routes on an unusable query value; answered with 400.
 struct BadParameter {
     std::string name;
-};
-
-// Owns a file descriptor so that a throwing constructor leaks nothing.
-struct FileDescriptor {
-    int fd = -1;
-    FileDescriptor() = default;
-    FileDescriptor(const FileDescriptor&) = delete;
-    FileDescriptor& operator=(const FileDescriptor&) = delete;
-    ~FileDescriptor() {
-        if (fd >= 0) ::close(fd);
-    }
 };
 
 [[noreturn]] void throwErrno(const char* what) { throw std::system_error(errno, std::generic_category(), what); }

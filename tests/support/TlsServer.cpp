@@ -1,5 +1,7 @@
 #include "TlsServer.hpp"
 
+#include "FileDescriptor.hpp"
+
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -98,23 +100,13 @@ Authority& testAuthority() {
     return authority;
 }
 
-struct Socket {
-    int fd = -1;
-    explicit Socket(int f = -1) : fd(f) {}
-    Socket(const Socket&) = delete;
-    Socket& operator=(const Socket&) = delete;
-    ~Socket() {
-        if (fd >= 0) ::close(fd);
-    }
-};
-
 }  // namespace
 
 struct TlsServer::State {
     Behaviour behaviour;
     SSL_CTX* context = nullptr;
-    Socket listener;
-    int wake[2] = {-1, -1};  // a byte on wake[1] ends the accept loop
+    FileDescriptor listener;
+    FileDescriptor wakeRead, wakeWrite;  // a byte on wakeWrite ends the accept loop
     int port = 0;
     std::thread acceptThread;
     std::mutex mutex;  // guards connections and stopping
@@ -172,7 +164,7 @@ void TlsServer::State::serve(int fd) {
 
 void TlsServer::State::acceptLoop() {
     for (;;) {
-        pollfd fds[2] = {{listener.fd, POLLIN, 0}, {wake[0], POLLIN, 0}};
+        pollfd fds[2] = {{listener.fd, POLLIN, 0}, {wakeRead.fd, POLLIN, 0}};
         if (::poll(fds, 2, -1) < 0) continue;
         if (fds[1].revents) return;
         int fd = ::accept4(listener.fd, nullptr, nullptr, SOCK_CLOEXEC);
@@ -216,6 +208,7 @@ TlsServer::TlsServer(Certificate certificate, Behaviour behaviour) : state_(std:
     }
 
     state_->listener.fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    int wake[2];
     sockaddr_in address{};
     address.sin_family = AF_INET;
     address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
@@ -223,8 +216,10 @@ TlsServer::TlsServer(Certificate certificate, Behaviour behaviour) : state_(std:
     if (state_->listener.fd < 0 || ::bind(state_->listener.fd, reinterpret_cast<sockaddr*>(&address), length) != 0 ||
         ::listen(state_->listener.fd, 64) != 0 ||
         ::getsockname(state_->listener.fd, reinterpret_cast<sockaddr*>(&address), &length) != 0 ||
-        ::pipe2(state_->wake, O_CLOEXEC) != 0)
+        ::pipe2(wake, O_CLOEXEC) != 0)
         throw std::system_error(errno, std::generic_category(), "fntest::TlsServer: listen");
+    state_->wakeRead.fd = wake[0];
+    state_->wakeWrite.fd = wake[1];
     state_->port = ntohs(address.sin_port);
     state_->acceptThread = std::thread([state = state_.get()] { state->acceptLoop(); });
 }
@@ -236,14 +231,12 @@ TlsServer::~TlsServer() {
         for (auto& connection : state_->connections) ::shutdown(connection.fd, SHUT_RDWR);
     }
     char byte = 1;
-    if (::write(state_->wake[1], &byte, 1) != 1) std::perror("fntest::TlsServer: wake");
+    if (::write(state_->wakeWrite.fd, &byte, 1) != 1) std::perror("fntest::TlsServer: wake");
     state_->acceptThread.join();
     for (auto& connection : state_->connections) {
         connection.thread.join();
         ::close(connection.fd);
     }
-    ::close(state_->wake[0]);
-    ::close(state_->wake[1]);
     SSL_CTX_free(state_->context);
 }
 
