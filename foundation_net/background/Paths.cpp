@@ -13,8 +13,7 @@ std::string runtimeDirectory() {
 
 std::string stateDirectory() {
   if (auto dir = platform::environment("FOUNDATION_NET_STATE_DIR"); dir && !dir->empty()) return *dir;
-  if (auto xdg = platform::environment("XDG_STATE_HOME"); xdg && !xdg->empty()) return *xdg + "/foundation_net";
-  return platform::homeDirectory() + "/.local/state/foundation_net";
+  return platform::userDirectory("XDG_STATE_HOME", ".local/state") + "/foundation_net";
 }
 
 std::string socketPath() { return runtimeDirectory() + "/urlsessiond.sock"; }

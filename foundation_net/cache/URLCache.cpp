@@ -2,12 +2,10 @@
 
 #include <algorithm>
 #include <atomic>
-#include <condition_variable>
 #include <cstdlib>
 #include <list>
 #include <map>
 #include <mutex>
-#include <thread>
 #include <unordered_map>
 #include <unordered_set>
 
@@ -16,6 +14,7 @@
 #include "background/Protocol.hpp"
 #include "cache/DiskStore.hpp"
 #include "cache/HTTPCaching.hpp"
+#include "dispatch/DelayedWriter.hpp"
 #include "platform/Process.hpp"
 
 namespace foundation {
@@ -31,13 +30,7 @@ constexpr auto writeDelay = std::chrono::milliseconds(500);
 bool fits(std::int64_t size, std::int64_t capacity) { return capacity > 0 && size <= capacity / 20; }
 
 std::string sharedDirectory() {
-  std::string base;
-  if (auto xdg = platform::environment("XDG_CACHE_HOME"); xdg && !xdg->empty()) {
-    base = *xdg;
-  } else {
-    base = platform::homeDirectory() + "/.cache";
-  }
-  return base + "/" + background::appIdentifier() + "/URLCache";
+  return platform::userDirectory("XDG_CACHE_HOME", ".cache") + "/" + background::appIdentifier() + "/URLCache";
 }
 
 }  // namespace
@@ -61,9 +54,6 @@ struct URLCache::Impl {
   };
   std::map<std::string, Pending> pending;
   std::uint64_t nextOrder = 0;
-  std::condition_variable wake;
-  bool stopping = false;
-  std::thread writer;  // started with the first write
 
   // Held while the disk is read or written, and while pending writes are taken for it, so that
   // a removal never races a write of what it removed.
@@ -129,10 +119,8 @@ struct URLCache::Impl {
   }
   void queueWrite(const std::string& key, Shared entry) {
     if (!hasDisk()) return;
-    const bool first = pending.empty();
     pending[key] = Pending{nextOrder++, std::move(entry)};
-    if (!writer.joinable()) writer = std::thread([this] { writeInBackground(); });
-    if (first) wake.notify_one();  // later ones join the write the first one starts
+    writer.request();  // later writes join the one the first asks for
   }
 
   // Writes what is pending (any thread); `trim`: also when nothing is, to fit a new capacity.
@@ -165,18 +153,6 @@ struct URLCache::Impl {
     for (const auto& key : *evicted) diskKeys.erase(key);
   }
 
-  void writeInBackground() {
-    std::unique_lock lock(mutex);
-    for (;;) {
-      wake.wait(lock, [&] { return stopping || !pending.empty(); });
-      if (!stopping) wake.wait_for(lock, writeDelay, [&] { return stopping; });
-      lock.unlock();
-      writePending();
-      lock.lock();
-      if (stopping && pending.empty()) return;
-    }
-  }
-
   // What memory and the pending writes know of `key`; `unknown` when only the disk can tell.
   Shared findInMemory(const std::string& key, bool& unknown) {
     std::lock_guard lock(mutex);
@@ -204,6 +180,9 @@ struct URLCache::Impl {
     }
     return found;
   }
+
+  // Last: stopped (its last write made) before what it writes is destroyed.
+  detail::DelayedWriter writer{writeDelay, [this] { writePending(); }};
 };
 
 namespace {
@@ -253,14 +232,7 @@ URLCache::URLCache(std::int64_t memoryCapacity, std::int64_t diskCapacity, std::
     : impl_(std::make_shared<Impl>(std::max<std::int64_t>(memoryCapacity, 0), std::max<std::int64_t>(diskCapacity, 0),
                                    directory.value_or(""))) {}
 
-URLCache::~URLCache() {
-  {
-    std::lock_guard lock(impl_->mutex);
-    impl_->stopping = true;
-  }
-  impl_->wake.notify_one();
-  if (impl_->writer.joinable()) impl_->writer.join();
-}
+URLCache::~URLCache() { impl_->writer.stop(); }
 
 std::shared_ptr<const URLCache::Entry> URLCache::entry(const std::string& key) const { return impl_->find(key); }
 

@@ -44,6 +44,11 @@ std::string homeDirectory() {
   return "/";
 }
 
+std::string userDirectory(const char* variable, const char* fallback) {
+  if (auto value = environment(variable); value && !value->empty()) return *value;
+  return homeDirectory() + "/" + fallback;
+}
+
 int processIdentifier() { return uv_os_getpid(); }
 
 int spawnDetached(const std::string& path, const std::vector<std::string>& arguments,

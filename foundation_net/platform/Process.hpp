@@ -14,6 +14,9 @@ std::optional<std::string> environment(const char* name);
 // The user's numeric identity (the uid on Unix).
 unsigned long userIdentifier();
 std::string homeDirectory();
+// A per-user base folder: the one the XDG variable `variable` names ("XDG_CACHE_HOME"), else
+// `fallback` under the home folder (".cache").
+std::string userDirectory(const char* variable, const char* fallback);
 int processIdentifier();
 // Starts `path` (looked up on PATH when it has no slash) with `arguments`, detached so that it
 // outlives this process; stdio goes to /dev/null. The child gets this process's environment

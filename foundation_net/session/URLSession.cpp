@@ -210,9 +210,12 @@ void URLSession::reset(std::function<void()> completionHandler) {
 
 void URLSession::flush(std::function<void()> completionHandler) {
   // New transfers get a fresh pool, so they open new connections; running ones finish on theirs.
+  // The cookies go to their file on the delegate queue, before the handler (Apple: "flushes
+  // cookies and credentials to disk"), not on the network thread.
   engine::Loop::shared().post([self = shared_from_this(), handler = std::move(completionHandler)]() mutable {
     self->impl_->retirePool();
     self->impl_->dispatcher->enqueue([self, handler = std::move(handler)] {
+      if (const auto& cookies = self->impl_->configuration.httpCookieStorage) cookies->flush();
       if (handler) handler();
     });
   });

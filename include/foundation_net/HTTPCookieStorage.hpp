@@ -1,5 +1,7 @@
 // HTTPCookieStorage: the cookies sessions send and store (URLSessionConfiguration::httpCookieStorage).
-// Thread-safe, like Apple's. Kept in memory: nothing is written to disk (docs/porting.md).
+// Thread-safe, like Apple's. The shared storage, like Apple's, keeps the cookies that have an
+// expiry across launches of the program, in $XDG_DATA_HOME/<app>/Cookies.db; session cookies
+// and the storages of ephemeral sessions live in memory only (docs/cookies.md).
 #pragma once
 #include <functional>
 #include <memory>
@@ -17,10 +19,19 @@ class URLSessionTask;
 
 class HTTPCookieStorage {
  public:
-  // Swift HTTPCookieStorage.shared: the process's storage, which default configurations use.
+  // Swift HTTPCookieStorage.shared: the process's storage, which default configurations use,
+  // kept in $XDG_DATA_HOME/<app>/Cookies.db (~/.local/share/<app>/…; <app> as
+  // FOUNDATION_NET_APP_ID or the executable's name). Never destroyed: what is still to be
+  // written goes to the file when the process exits normally.
   static std::shared_ptr<HTTPCookieStorage> shared();
-  // An empty storage of its own, as each ephemeral configuration gets.
-  HTTPCookieStorage() = default;
+  // An empty storage in memory, as each ephemeral configuration gets.
+  HTTPCookieStorage();
+  // foundation_net: a storage that keeps its cookies with an expiry in `file` (SQLite), as
+  // shared() does: read when a cookie is first needed, changes written within half a second
+  // (off the caller's thread), at flush() and when the storage is destroyed. A file that is
+  // not such a database is left alone, and the storage then lives in memory.
+  explicit HTTPCookieStorage(std::string file);
+  ~HTTPCookieStorage();
   HTTPCookieStorage(const HTTPCookieStorage&) = delete;
   HTTPCookieStorage& operator=(const HTTPCookieStorage&) = delete;
 
@@ -42,6 +53,10 @@ class HTTPCookieStorage {
   void storeCookies(const std::vector<HTTPCookie>& cookies, const URLSessionTask& task);
   void getCookiesFor(const URLSessionTask& task, const std::function<void(std::optional<std::vector<HTTPCookie>>)>& completionHandler) const;
 
+  // foundation_net: writes the changes not yet in the storage's file now (nothing without a
+  // file). URLSession::flush calls it for the session's storage, as Apple's flush writes cookies.
+  void flush();
+
   // The policy setCookies applies. Sessions apply their configuration's httpCookieAcceptPolicy instead.
   HTTPCookie::AcceptPolicy cookieAcceptPolicy() const;
   void setCookieAcceptPolicy(HTTPCookie::AcceptPolicy policy);
@@ -55,9 +70,16 @@ class HTTPCookieStorage {
     HTTPCookie cookie;
     Date created;
   };
+  struct Persistence;
+  // Reads the file's cookies if that is still to be done. Call without holding mutex_.
+  void load() const;
+  // Writes the queued changes (the writer's thread, flush, the destructor).
+  void writePending();
+
   mutable std::mutex mutex_;
   mutable std::vector<Entry> entries_;  // expired ones are dropped whenever they are seen
   HTTPCookie::AcceptPolicy policy_ = HTTPCookie::AcceptPolicy::always;  // Apple's default for a storage
+  const std::unique_ptr<Persistence> persistence_;  // null: memory only
 };
 
 }  // namespace foundation

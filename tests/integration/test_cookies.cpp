@@ -1,53 +1,15 @@
 // Cookies: what responses set is stored in the configuration's HTTPCookieStorage and sent back,
 // as the session's and the request's switches and the accept policy allow.
-#include <cctype>
-
 #include <doctest/doctest.h>
 
+#include "CookieServer.hpp"
 #include "Recorder.hpp"
+#include "TempFolder.hpp"
 #include "TestServer.hpp"
 
 using namespace fntest;
 
 namespace {
-
-std::string percentEncoded(std::string_view text) {
-  static constexpr char hex[] = "0123456789ABCDEF";
-  std::string out;
-  for (unsigned char c : text) {
-    if (std::isalnum(c) || c == '-' || c == '_' || c == '.') {
-      out += static_cast<char>(c);
-    } else {
-      out += {'%', hex[c >> 4], hex[c & 15]};
-    }
-  }
-  return out;
-}
-
-// A server whose /set answers with the Set-Cookie lines of its `c` and `d` query values (and
-// a 302 to `to` when given), and whose /show* paths answer with the request's Cookie header.
-struct CookieServer {
-  TestServer server;
-  CookieServer() {
-    server.route("/set", [](const RecordedRequest& request, Responder& responder) {
-      HeaderList headers;
-      for (const char* key : {"c", "d"})
-        if (auto it = request.query.find(key); it != request.query.end()) headers.emplace_back("Set-Cookie", it->second);
-      auto to = request.query.find("to");
-      if (to != request.query.end()) headers.emplace_back("Location", to->second);
-      responder.send(to != request.query.end() ? 302 : 200, headers, "set");
-    });
-    server.route("/show*", [](const RecordedRequest& request, Responder& responder) {
-      responder.send(200, {}, request.header("Cookie").value_or("(none)"));
-    });
-  }
-  std::string set(std::string_view cookie, std::string_view second = {}, std::string_view to = {}) const {
-    std::string query = "/set?c=" + percentEncoded(cookie);
-    if (!second.empty()) query += "&d=" + percentEncoded(second);
-    if (!to.empty()) query += "&to=" + percentEncoded(to);
-    return server.url(query);
-  }
-};
 
 std::string bodyOf(const std::shared_ptr<URLSession>& session, const URLRequest& request) {
   auto result = load(session, request);
@@ -289,6 +251,28 @@ TEST_CASE("reset empties the session's cookie storage") {
   REQUIRE(done->wait());
   CHECK(configuration.httpCookieStorage->cookies().empty());
   CHECK(bodyOf(session, s.server.url("/show")) == "(none)");
+}
+
+TEST_CASE("a storage with a file: its cookies go with the first request, and flush writes before its handler") {
+  CookieServer s;
+  fntest::TempFolder folder;
+  const auto file = (folder.path() / "Cookies.db").string();
+  auto configuration = URLSessionConfiguration::ephemeral();
+  configuration.httpCookieStorage = std::make_shared<HTTPCookieStorage>(file);
+  auto session = URLSession::make(configuration);
+  bodyOf(session, s.set("id=7; Max-Age=3600; Path=/", "visit=1; Path=/"));
+  auto written = std::make_shared<Awaited<std::size_t>>();
+  session->flush([written, file] { written->set(HTTPCookieStorage(file).cookies().size()); });
+  REQUIRE(written->wait());
+  CHECK(*written->value == 1);  // the session cookie stays in memory
+  session->finishTasksAndInvalidate();
+
+  // The next launch, as it were: a new storage on the same file.
+  auto next = URLSessionConfiguration::ephemeral();
+  next.httpCookieStorage = std::make_shared<HTTPCookieStorage>(file);
+  auto later = URLSession::make(next);
+  CHECK(bodyOf(later, s.server.url("/show")) == "id=7");
+  later->finishTasksAndInvalidate();
 }
 
 TEST_CASE("download and delegate data tasks store cookies too") {

@@ -1,0 +1,53 @@
+// The file of a persistent HTTPCookieStorage: its cookies that have an expiry, one SQLite row
+// each, read once when the storage first needs them and changed in batches by its writer.
+// Several processes of one program may share it (WAL, a busy timeout). Not thread-safe: the
+// storage serializes its use.
+#pragma once
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <foundation_net/Date.hpp>
+#include <foundation_net/HTTPCookie.hpp>
+
+struct sqlite3;
+
+namespace foundation::detail {
+
+class CookieFile {
+ public:
+  struct Row {
+    HTTPCookie cookie;
+    Date created;  // when the storage first held a cookie of that name, domain and path
+  };
+  // One change to the file, applied in order with the others of its batch.
+  struct Change {
+    enum class Kind { store, remove, removeSince } kind;
+    std::optional<HTTPCookie> cookie;  // store: the cookie; remove: the one of its name, domain and path
+    Date date{};                       // store: its creation; removeSince: the earliest creation removed
+  };
+
+  // Nothing is opened or created until the first read or write.
+  explicit CookieFile(std::string path) : path_(std::move(path)) {}
+  ~CookieFile();
+  CookieFile(const CookieFile&) = delete;
+  CookieFile& operator=(const CookieFile&) = delete;
+
+  // The unexpired cookies, oldest first; rows that do not make a valid cookie are skipped.
+  // Empty when there is no file or it cannot be read (which leaves it as it is).
+  std::vector<Row> read();
+  // Applies `changes` in one transaction, creating the folder and the file if need be; false
+  // when that fails (nothing of the batch is written).
+  bool write(const std::vector<Change>& changes);
+
+ private:
+  // The connection, opened if need be (`create`: the folder and file too); null when it cannot be.
+  sqlite3* open(bool create);
+  const std::string path_;
+  sqlite3* db_ = nullptr;
+  bool unusable_ = false;     // not a database: left alone, never written
+  bool schemaReady_ = false;  // the table exists and the file is in WAL mode
+};
+
+}  // namespace foundation::detail

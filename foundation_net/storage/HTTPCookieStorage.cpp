@@ -1,0 +1,206 @@
+#include <foundation_net/HTTPCookieStorage.hpp>
+
+#include <algorithm>
+#include <atomic>
+#include <cstdlib>
+
+#include <foundation_net/URLSessionTask.hpp>
+
+#include "background/Protocol.hpp"
+#include "dispatch/DelayedWriter.hpp"
+#include "storage/CookieFile.hpp"
+#include "model/Cookies.hpp"
+#include "model/Text.hpp"
+#include "platform/Process.hpp"
+
+namespace foundation {
+
+using Change = detail::CookieFile::Change;
+
+// A storage's file, and the changes that are still to reach it.
+struct HTTPCookieStorage::Persistence {
+  Persistence(std::string path, std::function<void()> write) : file(std::move(path)), writer(writeDelay, std::move(write)) {}
+
+  // Changes wait this long for more to join them: a page load's cookies cost one transaction.
+  static constexpr std::chrono::milliseconds writeDelay{500};
+
+  // Queues `change` (the caller holds the storage's mutex).
+  void queue(Change change) {
+    pending.push_back(std::move(change));
+    writer.request();
+  }
+  // A cookie with an expiry is stored in the file; a session cookie takes the place of any
+  // stored one of its name, domain and path, so that one is removed.
+  void queueStore(const HTTPCookie& cookie, Date created) {
+    if (cookie.isSessionOnly()) return queue(Change{Change::Kind::remove, cookie, {}});
+    queue(Change{Change::Kind::store, cookie, created});
+  }
+
+  std::mutex fileMutex;  // held while the file is read or written; taken before the storage's mutex
+  detail::CookieFile file;
+  std::atomic<bool> loaded{false};
+  std::vector<Change> pending;  // under the storage's mutex, in the order made
+  detail::DelayedWriter writer;  // last: stopped before the rest is destroyed
+};
+
+namespace {
+
+std::string sharedFile() {
+  return platform::userDirectory("XDG_DATA_HOME", ".local/share") + "/" + background::appIdentifier() + "/Cookies.db";
+}
+
+}  // namespace
+
+std::shared_ptr<HTTPCookieStorage> HTTPCookieStorage::shared() {
+  // Never destroyed (sessions on other threads may use it until exit); an exit handler writes
+  // what is pending, as the destructor would.
+  static std::shared_ptr<HTTPCookieStorage>* const storage = [] {
+    auto* slot = new std::shared_ptr<HTTPCookieStorage>(std::make_shared<HTTPCookieStorage>(sharedFile()));
+    std::atexit([] { (*storage)->flush(); });
+    return slot;
+  }();
+  return *storage;
+}
+
+HTTPCookieStorage::HTTPCookieStorage() = default;
+
+HTTPCookieStorage::HTTPCookieStorage(std::string file)
+    : persistence_(std::make_unique<Persistence>(std::move(file), [this] { writePending(); })) {}
+
+HTTPCookieStorage::~HTTPCookieStorage() {
+  if (!persistence_) return;
+  persistence_->writer.stop();
+  writePending();  // what a failed write gave back
+}
+
+void HTTPCookieStorage::load() const {
+  if (!persistence_ || persistence_->loaded) return;
+  std::lock_guard fileLock(persistence_->fileMutex);
+  if (persistence_->loaded) return;
+  auto rows = persistence_->file.read();
+  std::lock_guard lock(mutex_);
+  entries_.reserve(rows.size());
+  for (auto& row : rows) entries_.push_back(Entry{std::move(row.cookie), row.created});
+  persistence_->loaded = true;
+}
+
+void HTTPCookieStorage::writePending() {
+  std::lock_guard fileLock(persistence_->fileMutex);
+  std::vector<Change> batch;
+  {
+    std::lock_guard lock(mutex_);
+    batch.swap(persistence_->pending);
+  }
+  if (batch.empty() || persistence_->file.write(batch)) return;
+  // Not written (a full disk, a lock held too long): kept, ahead of newer changes, for the
+  // next write, so that the file never misses a removal that memory made.
+  std::lock_guard lock(mutex_);
+  batch.insert(batch.end(), std::make_move_iterator(persistence_->pending.begin()),
+               std::make_move_iterator(persistence_->pending.end()));
+  persistence_->pending = std::move(batch);
+}
+
+void HTTPCookieStorage::flush() {
+  if (persistence_) writePending();
+}
+
+std::vector<HTTPCookie> HTTPCookieStorage::cookies() const {
+  load();
+  std::lock_guard lock(mutex_);
+  const auto now = std::chrono::system_clock::now();
+  std::erase_if(entries_, [&](const Entry& e) { return e.cookie.isExpired(now); });
+  std::vector<HTTPCookie> all;
+  all.reserve(entries_.size());
+  for (const auto& entry : entries_) all.push_back(entry.cookie);
+  return all;
+}
+
+std::vector<HTTPCookie> HTTPCookieStorage::cookies(const URL& url) const {
+  auto all = cookies();
+  std::erase_if(all, [&](const HTTPCookie& cookie) { return !cookie.isSentWith(url); });
+  // RFC 6265 5.4: longer paths first; among equal paths, the older cookie first (stable sort).
+  std::stable_sort(all.begin(), all.end(),
+                   [](const HTTPCookie& a, const HTTPCookie& b) { return a.path().size() > b.path().size(); });
+  return all;
+}
+
+void HTTPCookieStorage::setCookie(const HTTPCookie& cookie) {
+  load();
+  std::lock_guard lock(mutex_);
+  auto it = std::find_if(entries_.begin(), entries_.end(), [&](const Entry& e) { return e.cookie.isSameCookie(cookie); });
+  if (cookie.isExpired()) {
+    if (it != entries_.end()) entries_.erase(it);
+    if (persistence_) persistence_->queue(Change{Change::Kind::remove, cookie, {}});
+    return;
+  }
+  if (it != entries_.end()) {
+    it->cookie = cookie;
+  } else {
+    it = entries_.insert(entries_.end(), Entry{cookie, std::chrono::system_clock::now()});
+  }
+  if (persistence_) persistence_->queueStore(cookie, it->created);
+}
+
+void HTTPCookieStorage::deleteCookie(const HTTPCookie& cookie) {
+  load();
+  std::lock_guard lock(mutex_);
+  std::erase_if(entries_, [&](const Entry& e) { return e.cookie.isSameCookie(cookie); });
+  if (persistence_) persistence_->queue(Change{Change::Kind::remove, cookie, {}});
+}
+
+void HTTPCookieStorage::removeCookies(Date date) {
+  load();
+  std::lock_guard lock(mutex_);
+  std::erase_if(entries_, [&](const Entry& e) { return e.created >= date; });
+  if (persistence_) persistence_->queue(Change{Change::Kind::removeSince, std::nullopt, date});
+}
+
+bool HTTPCookieStorage::accepts(HTTPCookie::AcceptPolicy policy, const HTTPCookie& cookie,
+                                const std::optional<URL>& mainDocumentURL) {
+  switch (policy) {
+    case HTTPCookie::AcceptPolicy::always: return true;
+    case HTTPCookie::AcceptPolicy::never: return false;
+    case HTTPCookie::AcceptPolicy::onlyFromMainDocumentDomain:
+      if (!mainDocumentURL || mainDocumentURL->host().empty()) return true;
+      {
+        // The page's domain: its host, and the cookie may be for a domain that host is in.
+        const auto page = text::lowercased(mainDocumentURL->host());
+        const std::string_view domain = cookie.domain();
+        const std::string_view bare = domain.starts_with('.') ? domain.substr(1) : domain;
+        return detail::domainMatches(page, domain) || detail::domainMatches(bare, "." + page);
+      }
+  }
+  return false;
+}
+
+void HTTPCookieStorage::setCookies(const std::vector<HTTPCookie>& cookies, const URL&,
+                                   const std::optional<URL>& mainDocumentURL) {
+  const auto policy = cookieAcceptPolicy();
+  for (const auto& cookie : cookies)
+    if (accepts(policy, cookie, mainDocumentURL)) setCookie(cookie);
+}
+
+void HTTPCookieStorage::storeCookies(const std::vector<HTTPCookie>& cookies, const URLSessionTask& task) {
+  auto request = task.currentRequest();
+  if (!request || !request->url) return;
+  setCookies(cookies, *request->url, request->mainDocumentURL);
+}
+
+void HTTPCookieStorage::getCookiesFor(
+    const URLSessionTask& task, const std::function<void(std::optional<std::vector<HTTPCookie>>)>& completionHandler) const {
+  auto request = task.currentRequest();
+  if (!request || !request->url) return completionHandler(std::nullopt);
+  completionHandler(cookies(*request->url));
+}
+
+HTTPCookie::AcceptPolicy HTTPCookieStorage::cookieAcceptPolicy() const {
+  std::lock_guard lock(mutex_);
+  return policy_;
+}
+
+void HTTPCookieStorage::setCookieAcceptPolicy(HTTPCookie::AcceptPolicy policy) {
+  std::lock_guard lock(mutex_);
+  policy_ = policy;
+}
+
+}  // namespace foundation
