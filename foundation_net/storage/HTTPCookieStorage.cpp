@@ -3,6 +3,9 @@
 #include <algorithm>
 #include <atomic>
 #include <cstdlib>
+#include <map>
+#include <mutex>
+#include <stdexcept>
 
 #include <foundation_net/URLSessionTask.hpp>
 
@@ -45,21 +48,53 @@ struct HTTPCookieStorage::Persistence {
 
 namespace {
 
-std::string sharedFile() {
-  return platform::userDirectory("XDG_DATA_HOME", ".local/share") + "/" + background::appIdentifier() + "/Cookies.db";
+std::string dataFolder(const std::string& name) {
+  return platform::userDirectory("XDG_DATA_HOME", ".local/share") + "/" + name;
+}
+
+std::mutex registryMutex;
+
+// The process-wide storages (shared(), the group containers'), by file. Never destroyed:
+// sessions on other threads may use them until exit; an exit handler writes what is pending,
+// as the destructor would.
+std::map<std::string, std::shared_ptr<HTTPCookieStorage>>& registry() {
+  static auto* const storages = new std::map<std::string, std::shared_ptr<HTTPCookieStorage>>();
+  return *storages;
+}
+
+void flushAllAtExit() {
+  std::vector<std::shared_ptr<HTTPCookieStorage>> storages;
+  {
+    std::lock_guard lock(registryMutex);
+    for (const auto& [file, storage] : registry()) storages.push_back(storage);
+  }
+  for (const auto& storage : storages) storage->flush();
+}
+
+std::shared_ptr<HTTPCookieStorage> processStorage(const std::string& file) {
+  std::lock_guard lock(registryMutex);
+  auto& slot = registry()[file];
+  if (!slot) {
+    slot = std::make_shared<HTTPCookieStorage>(file);
+    static std::once_flag once;
+    std::call_once(once, [] { std::atexit(flushAllAtExit); });
+  }
+  return slot;
 }
 
 }  // namespace
 
 std::shared_ptr<HTTPCookieStorage> HTTPCookieStorage::shared() {
-  // Never destroyed (sessions on other threads may use it until exit); an exit handler writes
-  // what is pending, as the destructor would.
-  static std::shared_ptr<HTTPCookieStorage>* const storage = [] {
-    auto* slot = new std::shared_ptr<HTTPCookieStorage>(std::make_shared<HTTPCookieStorage>(sharedFile()));
-    std::atexit([] { (*storage)->flush(); });
-    return slot;
-  }();
-  return *storage;
+  static const auto storage = processStorage(dataFolder(background::appIdentifier()) + "/Cookies.db");
+  return storage;
+}
+
+std::shared_ptr<HTTPCookieStorage> HTTPCookieStorage::sharedCookieStorage(const std::string& groupContainerIdentifier) {
+  // A folder name, never a path out of the data folder.
+  if (groupContainerIdentifier.empty() || groupContainerIdentifier == "." || groupContainerIdentifier == ".." ||
+      groupContainerIdentifier.find('/') != std::string::npos)
+    throw std::invalid_argument("sharedCookieStorage: not a group container identifier: \"" + groupContainerIdentifier + "\"");
+  return processStorage(dataFolder(groupContainerIdentifier) + "/Cookies.db");
 }
 
 HTTPCookieStorage::HTTPCookieStorage() = default;

@@ -7,6 +7,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <string>
 #include <vector>
 
 #include <foundation_net/Date.hpp>
@@ -24,6 +25,11 @@ class HTTPCookieStorage {
   // FOUNDATION_NET_APP_ID or the executable's name). Never destroyed: what is still to be
   // written goes to the file when the process exits normally.
   static std::shared_ptr<HTTPCookieStorage> shared();
+  // Swift sharedCookieStorage(forGroupContainerIdentifier:): the storage that the programs
+  // using `groupContainerIdentifier` share, kept in $XDG_DATA_HOME/<identifier>/Cookies.db;
+  // the same object for the same identifier within a process. Throws std::invalid_argument for
+  // an identifier that is not a folder name (empty, ".", "..", or with a '/').
+  static std::shared_ptr<HTTPCookieStorage> sharedCookieStorage(const std::string& groupContainerIdentifier);
   // An empty storage in memory, as each ephemeral configuration gets.
   HTTPCookieStorage();
   // foundation_net: a storage that keeps its cookies with an expiry in `file` (SQLite), as

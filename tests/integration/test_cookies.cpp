@@ -2,6 +2,9 @@
 // as the session's and the request's switches and the accept policy allow.
 #include <doctest/doctest.h>
 
+#include <cstdlib>
+#include <filesystem>
+
 #include "CookieServer.hpp"
 #include "Recorder.hpp"
 #include "TempFolder.hpp"
@@ -273,6 +276,27 @@ TEST_CASE("a storage with a file: its cookies go with the first request, and flu
   auto later = URLSession::make(next);
   CHECK(bodyOf(later, s.server.url("/show")) == "id=7");
   later->finishTasksAndInvalidate();
+}
+
+TEST_CASE("sharedCookieStorage(forGroupContainerIdentifier:): one storage per identifier, in its own folder") {
+  auto group = HTTPCookieStorage::sharedCookieStorage("group.org.example.test");
+  CHECK(group == HTTPCookieStorage::sharedCookieStorage("group.org.example.test"));
+  CHECK(group != HTTPCookieStorage::shared());
+  CHECK(group != HTTPCookieStorage::sharedCookieStorage("group.org.example.other"));
+  for (const char* bad : {"", ".", "..", "../escape", "a/b"})
+    CHECK_THROWS_AS(HTTPCookieStorage::sharedCookieStorage(bad), std::invalid_argument);
+
+  CookieServer s;
+  auto configuration = URLSessionConfiguration::ephemeral();
+  configuration.httpCookieStorage = group;
+  auto session = URLSession::make(configuration);
+  bodyOf(session, s.set("member=1; Max-Age=3600; Path=/"));
+  group->flush();
+  const auto file = std::filesystem::path(std::getenv("XDG_DATA_HOME")) / "group.org.example.test" / "Cookies.db";
+  REQUIRE(std::filesystem::exists(file));
+  CHECK(HTTPCookieStorage(file.string()).cookies().size() == 1);
+  for (const auto& other : HTTPCookieStorage::shared()->cookies()) CHECK(other.name() != "member");
+  session->finishTasksAndInvalidate();
 }
 
 TEST_CASE("download and delegate data tasks store cookies too") {
