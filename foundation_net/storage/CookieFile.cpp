@@ -65,11 +65,15 @@ sqlite3* CookieFile::open(bool create) {
   if (!create && !std::filesystem::exists(path_, error)) return nullptr;
   if (create) {
     std::filesystem::create_directories(std::filesystem::path(path_).parent_path(), error);
-    if (error) return nullptr;
+    if (error) {
+      unusable_ = true;
+      return nullptr;
+    }
   }
   sqlite3* db = nullptr;
   const int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX | (create ? SQLITE_OPEN_CREATE : 0);
   if (sqlite3_open_v2(path_.c_str(), &db, flags, nullptr) != SQLITE_OK) {
+    unusable_ = create;  // a file that exists but cannot be opened, or cannot be made
     sqlite::close(db);
     return nullptr;
   }

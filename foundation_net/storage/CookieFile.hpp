@@ -40,13 +40,16 @@ class CookieFile {
   // Applies `changes` in one transaction, creating the folder and the file if need be; false
   // when that fails (nothing of the batch is written).
   bool write(const std::vector<Change>& changes);
+  // False once the file has proved unusable for good (not a database, a folder or file that
+  // cannot be made): no write will succeed in this process.
+  bool usable() const { return !unusable_; }
 
  private:
   // The connection, opened if need be (`create`: the folder and file too); null when it cannot be.
   sqlite3* open(bool create);
   const std::string path_;
   sqlite3* db_ = nullptr;
-  bool unusable_ = false;     // not a database: left alone, never written
+  bool unusable_ = false;     // left alone, never written (see usable())
   bool schemaReady_ = false;  // the table exists and the file is in WAL mode
 };
 

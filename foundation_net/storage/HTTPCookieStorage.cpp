@@ -11,10 +11,10 @@
 
 #include "background/Protocol.hpp"
 #include "dispatch/DelayedWriter.hpp"
-#include "storage/CookieFile.hpp"
 #include "model/Cookies.hpp"
 #include "model/Text.hpp"
 #include "platform/Process.hpp"
+#include "storage/CookieFile.hpp"
 
 namespace foundation {
 
@@ -126,7 +126,8 @@ void HTTPCookieStorage::writePending() {
     std::lock_guard lock(mutex_);
     batch.swap(persistence_->pending);
   }
-  if (batch.empty() || persistence_->file.write(batch)) return;
+  // A file unusable for good: the storage lives in memory, and keeps no changes for it.
+  if (batch.empty() || persistence_->file.write(batch) || !persistence_->file.usable()) return;
   // Not written (a full disk, a lock held too long): kept, ahead of newer changes, for the
   // next write, so that the file never misses a removal that memory made.
   std::lock_guard lock(mutex_);
