@@ -81,6 +81,7 @@ struct Daemon::Session {
   bool holderForeground = true;      // what the attached app last said of its state
   std::shared_ptr<TransferDelegate> delegate;
   std::shared_ptr<URLSession> transfers;  // created on first use
+  std::shared_ptr<HTTPCookieStorage> cookies;  // the transfers' cookie storage
   bool replaying = false;                 // attached, finishedEvents not sent yet
   std::set<std::uint64_t> finishAfter;    // tasks that attach found waiting for an app (awaitApp)
   bool answersResponses = false;          // the attached app sends responseAnswer
@@ -843,16 +844,21 @@ void Daemon::startTransfer(Task& task) {
     configuration.httpAdditionalHeaders = session.configuration.httpAdditionalHeaders;
     configuration.connectionProxyDictionary = session.configuration.connectionProxyDictionary;
     configuration.resumableUploadInteropVersion = session.configuration.resumableUploadInteropVersion;
-    // Each background session keeps its cookies and credentials to itself (never another
-    // app's), for as long as this daemon runs.
+    // Cookies: those of the app's storage when it has a file (the shared one has), as Apple's
+    // background sessions use the app's cookies; else the session's own, in memory, for as
+    // long as this daemon runs. Credentials: the session's own (never another app's).
     configuration.httpShouldSetCookies = session.configuration.httpShouldSetCookies;
     configuration.httpCookieAcceptPolicy = session.configuration.httpCookieAcceptPolicy;
-    configuration.httpCookieStorage = std::make_shared<HTTPCookieStorage>();
+    session.cookies = session.configuration.httpCookieStorage ? session.configuration.httpCookieStorage
+                                                               : std::make_shared<HTTPCookieStorage>();
+    configuration.httpCookieStorage = session.cookies;
     configuration.urlCredentialStorage = std::make_shared<URLCredentialStorage>();
     configuration.urlCache = nullptr;  // background transfers bypass caches, as Apple's do
     session.delegate = std::make_shared<TransferDelegate>(*this);
     session.transfers = URLSession::make(configuration, session.delegate);
   }
+  // What the app stored since (a login just before it made the task) goes with this request.
+  detail::refreshCookies(*session.cookies);
   TransferDelegate::Attempt attempt;
   attempt.id = nextAttempt_++;
   attempt.kind = task.record.kind;
@@ -1021,6 +1027,9 @@ void Daemon::transferFinished(std::uint64_t attempt, TransferOutcome outcome) {
   task.transfer.reset();
   task.attempt = 0;
   --running_;
+  // The cookies the attempt's responses set are in the app's file before the app hears of
+  // the outcome (an app that then starts reads them).
+  if (auto& cookies = sessionFor(task).cookies) cookies->flush();
   auto& r = task.record;
   std::move(outcome.transactions.begin(), outcome.transactions.end(), std::back_inserter(task.transactions));
   task.redirects += outcome.redirects;

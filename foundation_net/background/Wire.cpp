@@ -10,6 +10,8 @@
 #include <unordered_set>
 #include <utility>
 
+#include <foundation_net/HTTPCookieStorage.hpp>
+
 #include "background/Protocol.hpp"
 #include "model/Text.hpp"
 
@@ -63,6 +65,7 @@ enum ConfigurationTag : std::uint16_t {
   configurationCachePolicy = 16,         // integer: requestCachePolicy
   configurationUploadInteropVersion = 17,  // integer: resumableUploadInteropVersion; absent: the default
   configurationCookieAcceptPolicy = 18,  // integer: httpCookieAcceptPolicy (0–2); absent: the default
+  configurationCookieFile = 19,          // bytes: the file of httpCookieStorage, when it has one
 };
 
 // Error. domain, code and localizedDescription are required.
@@ -608,6 +611,9 @@ Message encodeConfiguration(const URLSessionConfiguration& configuration) {
   message.add(configurationCachePolicy, static_cast<std::int64_t>(configuration.requestCachePolicy));
   message.add(configurationUploadInteropVersion, static_cast<std::int64_t>(configuration.resumableUploadInteropVersion));
   message.add(configurationCookieAcceptPolicy, static_cast<std::int64_t>(configuration.httpCookieAcceptPolicy));
+  // urlsessiond keeps the session's cookies in that file, which the app's storage reads too.
+  if (configuration.httpCookieStorage)
+    if (auto file = detail::cookieFileOf(*configuration.httpCookieStorage)) message.add(configurationCookieFile, *file);
   return message;
 }
 
@@ -666,6 +672,13 @@ std::optional<URLSessionConfiguration> decodeConfiguration(const Message& messag
     const auto policy = asInt(message.integer(configurationCookieAcceptPolicy));
     if (!policy || *policy < 0 || *policy > 2) return std::nullopt;
     configuration.httpCookieAcceptPolicy = static_cast<HTTPCookie::AcceptPolicy>(*policy);
+  }
+  // A storage on the sender's cookie file, or none (never the decoding process's own storage).
+  configuration.httpCookieStorage = nullptr;
+  if (hasField(message, configurationCookieFile)) {
+    auto file = message.bytes(configurationCookieFile);
+    if (!file || file->empty()) return std::nullopt;
+    configuration.httpCookieStorage = std::make_shared<HTTPCookieStorage>(std::move(*file));
   }
   return configuration;
 }

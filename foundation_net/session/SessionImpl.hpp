@@ -11,6 +11,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include <foundation_net/HTTPCookieStorage.hpp>
 #include <foundation_net/URLSession.hpp>
 #include <foundation_net/URLSessionDelegate.hpp>
 #include <foundation_net/URLSessionTask.hpp>
@@ -62,6 +63,11 @@ class URLSession::Impl {
   std::shared_ptr<background::BackgroundLink> link;
   std::optional<Error> backgroundFailure;
   bool isBackground() const { return configuration.identifier().has_value(); }
+  // Background sessions, before the daemon is told of a task or its resume: the cookies the
+  // app stored so far go to the storage's file, where urlsessiond reads them.
+  void writeCookiesForDaemon() const {
+    if (configuration.httpShouldSetCookies && configuration.httpCookieStorage) configuration.httpCookieStorage->flush();
+  }
   // Loop thread: the daemon's list of tasks in flight, on attach and re-attach. Tasks this
   // process does not know become mirrors; for the ones it knows, returns the commands the
   // daemon missed while the link was down (or lost when it died), in task order.

@@ -185,7 +185,10 @@ void URLSessionTask::Impl::resume() {
     if (--suspendCount_ > 0) return;
     state_ = State::running;
   }
-  if (isRemote()) return remote_->send(propertiesMessage(wire::Type::resumeTask));
+  if (isRemote()) {
+    session_->impl().writeCookiesForDaemon();
+    return remote_->send(propertiesMessage(wire::Type::resumeTask));
+  }
   loop().post([self = owner_.lock()] { self->impl().onResume(); });
 }
 

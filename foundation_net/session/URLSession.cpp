@@ -86,6 +86,7 @@ std::shared_ptr<T> createTask(URLSession& session, URLSessionTask::Impl::Setup s
   task->impl().bind(task);
   impl.registerTask(task);
   if (task->impl().isRemote()) {
+    impl.writeCookiesForDaemon();
     if (!task->impl().uploadsFromFile()) {
       impl.link->send(task->impl().creationMessage());
     } else {

@@ -4,6 +4,7 @@
 #include <filesystem>
 #include <stdexcept>
 #include <system_error>
+#include <utility>
 
 #include <sqlite3.h>
 
@@ -55,6 +56,11 @@ void bindKey(Statement& statement, const HTTPCookie& cookie) {
   statement.text(3, cookie.path());
 }
 
+std::int64_t dataVersion(sqlite3* db) {
+  Statement statement(db, "PRAGMA data_version", "read the data version");
+  return statement.step() ? statement.int64(0) : -1;
+}
+
 }  // namespace
 
 CookieFile::~CookieFile() { sqlite::close(db_); }
@@ -102,6 +108,7 @@ std::vector<CookieFile::Row> CookieFile::read() {
   if (!db) return rows;
   const auto now = millis(std::chrono::system_clock::now());
   try {
+    dataVersion_ = dataVersion(db);
     Statement statement(db, readSql, "read the cookies");
     statement.integer(1, now);
     while (statement.step()) {
@@ -125,6 +132,19 @@ std::vector<CookieFile::Row> CookieFile::read() {
     // Unreadable rows: what was read stands; the file is left as it is.
   }
   return rows;
+}
+
+bool CookieFile::changedElsewhere() {
+  const bool wasOpen = db_ != nullptr;
+  sqlite3* db = open(false);
+  if (!db) return false;
+  if (!wasOpen) return true;  // made by someone else since the storage looked
+  try {
+    const auto version = dataVersion(db);
+    return std::exchange(dataVersion_, version) != version;
+  } catch (const std::runtime_error&) {
+    return false;
+  }
 }
 
 bool CookieFile::write(const std::vector<Change>& changes) {

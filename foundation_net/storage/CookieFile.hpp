@@ -3,6 +3,7 @@
 // Several processes of one program may share it (WAL, a busy timeout). Not thread-safe: the
 // storage serializes its use.
 #pragma once
+#include <cstdint>
 #include <memory>
 #include <optional>
 #include <string>
@@ -30,6 +31,7 @@ class CookieFile {
 
   // Nothing is opened or created until the first read or write.
   explicit CookieFile(std::string path) : path_(std::move(path)) {}
+  const std::string& path() const { return path_; }
   ~CookieFile();
   CookieFile(const CookieFile&) = delete;
   CookieFile& operator=(const CookieFile&) = delete;
@@ -37,6 +39,10 @@ class CookieFile {
   // The unexpired cookies, oldest first; rows that do not make a valid cookie are skipped.
   // Empty when there is no file or it cannot be read (which leaves it as it is).
   std::vector<Row> read();
+  // Whether another connection (another process, or another storage on this file) committed
+  // changes since this one last read or checked, or the file appeared since. Cheap: no I/O
+  // but the WAL index.
+  bool changedElsewhere();
   // Applies `changes` in one transaction, creating the folder and the file if need be; false
   // when that fails (nothing of the batch is written).
   bool write(const std::vector<Change>& changes);
@@ -51,6 +57,7 @@ class CookieFile {
   sqlite3* db_ = nullptr;
   bool unusable_ = false;     // left alone, never written (see usable())
   bool schemaReady_ = false;  // the table exists and the file is in WAL mode
+  std::int64_t dataVersion_ = -1;  // PRAGMA data_version when last read or checked
 };
 
 }  // namespace foundation::detail

@@ -39,9 +39,13 @@ struct HTTPCookieStorage::Persistence {
     queue(Change{Change::Kind::store, cookie, created});
   }
 
+  // How often a storage looks for other processes' changes to its file.
+  static constexpr std::chrono::seconds checkInterval{1};
+
   std::mutex fileMutex;  // held while the file is read or written; taken before the storage's mutex
   detail::CookieFile file;
   std::atomic<bool> loaded{false};
+  std::atomic<std::chrono::steady_clock::rep> nextCheck{0};  // steady_clock ticks
   std::vector<Change> pending;  // under the storage's mutex, in the order made
   detail::DelayedWriter writer;  // last: stopped before the rest is destroyed
 };
@@ -108,16 +112,67 @@ HTTPCookieStorage::~HTTPCookieStorage() {
   writePending();  // what a failed write gave back
 }
 
-void HTTPCookieStorage::load() const {
-  if (!persistence_ || persistence_->loaded) return;
-  std::lock_guard fileLock(persistence_->fileMutex);
-  if (persistence_->loaded) return;
-  auto rows = persistence_->file.read();
+void HTTPCookieStorage::load(bool now) const {
+  if (!persistence_) return;
+  auto& p = *persistence_;
+  const auto ticks = std::chrono::steady_clock::now().time_since_epoch().count();
+  if (p.loaded) {
+    if (!now && ticks < p.nextCheck) return;
+    // A writer at the file (perhaps waiting out another process's lock) must not hold up the
+    // caller, often the network thread: memory stands until the next check.
+    std::unique_lock fileLock(p.fileMutex, std::try_to_lock);
+    if (!fileLock && !now) return;
+    if (!fileLock) fileLock.lock();
+    p.nextCheck = ticks + std::chrono::duration_cast<std::chrono::steady_clock::duration>(Persistence::checkInterval).count();
+    if (p.file.changedElsewhere()) reload();
+    return;
+  }
+  std::lock_guard fileLock(p.fileMutex);
+  if (p.loaded) return;
+  auto rows = p.file.read();
   std::lock_guard lock(mutex_);
   entries_.reserve(rows.size());
   for (auto& row : rows) entries_.push_back(Entry{std::move(row.cookie), row.created});
-  persistence_->loaded = true;
+  p.nextCheck = ticks + std::chrono::duration_cast<std::chrono::steady_clock::duration>(Persistence::checkInterval).count();
+  p.loaded = true;
 }
+
+void HTTPCookieStorage::reload() const {
+  auto rows = persistence_->file.read();
+  std::lock_guard lock(mutex_);
+  std::vector<Entry> entries;
+  entries.reserve(rows.size() + entries_.size());
+  for (auto& row : rows) entries.push_back(Entry{std::move(row.cookie), row.created});
+  auto same = [](const HTTPCookie& cookie) { return [c = &cookie](const Entry& e) { return e.cookie.isSameCookie(*c); }; };
+  // The changes the file does not have yet, in the order they were made.
+  for (const auto& change : persistence_->pending) {
+    switch (change.kind) {
+      case Change::Kind::store:
+        std::erase_if(entries, same(*change.cookie));
+        entries.push_back(Entry{*change.cookie, change.date});
+        break;
+      case Change::Kind::remove: std::erase_if(entries, same(*change.cookie)); break;
+      case Change::Kind::removeSince:
+        std::erase_if(entries, [&](const Entry& e) { return e.created >= change.date; });
+        break;
+    }
+  }
+  // Session cookies are memory's alone; each takes the place of a stored one of its name.
+  for (const auto& entry : entries_) {
+    if (!entry.cookie.isSessionOnly()) continue;
+    std::erase_if(entries, same(entry.cookie));
+    entries.push_back(entry);
+  }
+  std::stable_sort(entries.begin(), entries.end(), [](const Entry& a, const Entry& b) { return a.created < b.created; });
+  entries_ = std::move(entries);
+}
+
+std::optional<std::string> detail::cookieFileOf(const HTTPCookieStorage& storage) {
+  if (!storage.persistence_) return std::nullopt;
+  return storage.persistence_->file.path();
+}
+
+void detail::refreshCookies(const HTTPCookieStorage& storage) { storage.load(true); }
 
 void HTTPCookieStorage::writePending() {
   std::lock_guard fileLock(persistence_->fileMutex);

@@ -1,7 +1,8 @@
 // HTTPCookieStorage: the cookies sessions send and store (URLSessionConfiguration::httpCookieStorage).
 // Thread-safe, like Apple's. The shared storage, like Apple's, keeps the cookies that have an
-// expiry across launches of the program, in $XDG_DATA_HOME/<app>/Cookies.db; session cookies
-// and the storages of ephemeral sessions live in memory only (docs/cookies.md).
+// expiry across launches of the program, in $XDG_DATA_HOME/<app>/Cookies.db, and sees what
+// other processes (urlsessiond's background transfers among them) store there; session
+// cookies and the storages of ephemeral sessions live in memory only (docs/cookies.md).
 #pragma once
 #include <functional>
 #include <memory>
@@ -17,6 +18,16 @@
 namespace foundation {
 
 class URLSessionTask;
+class HTTPCookieStorage;
+
+namespace detail {
+// The file of a storage that has one (for urlsessiond, which keeps a background session's
+// cookies in its app's file).
+std::optional<std::string> cookieFileOf(const HTTPCookieStorage& storage);
+// Reads the storage's file again now if another process changed it (which a storage otherwise
+// checks at most once a second).
+void refreshCookies(const HTTPCookieStorage& storage);
+}  // namespace detail
 
 class HTTPCookieStorage {
  public:
@@ -76,9 +87,15 @@ class HTTPCookieStorage {
     HTTPCookie cookie;
     Date created;
   };
+  friend std::optional<std::string> detail::cookieFileOf(const HTTPCookieStorage&);
+  friend void detail::refreshCookies(const HTTPCookieStorage&);
   struct Persistence;
-  // Reads the file's cookies if that is still to be done. Call without holding mutex_.
-  void load() const;
+  // Reads the file's cookies if that is still to be done, or again when another process has
+  // changed the file (checked at most once a second unless `now`). Call without holding mutex_.
+  void load(bool now = false) const;
+  // Replaces memory's cookies with the file's, then applies what is still to be written and
+  // keeps memory's session cookies. The caller holds the file mutex.
+  void reload() const;
   // Writes the queued changes (the writer's thread, flush, the destructor).
   void writePending();
 

@@ -25,6 +25,8 @@
 //                         = useCredential, "cancel", "default"; then default handling; a
 //                         registered launch command gets the same option),
 //          --request-timeout S (timeoutIntervalForRequest),
+//          --cookie LINE (store the Set-Cookie value LINE for URL in HTTPCookieStorage::shared()
+//                         before making the task, as a login would),
 //          --disposition allow|cancel|become-download (how data tasks' responses are answered;
 //                         allow by default; didBecomeDownloadTask prints "became ID NEW-ID")
 // With --metrics, didFinishCollectingMetrics prints "metrics ID transactions=N redirects=R" and,
@@ -208,7 +210,7 @@ int main(int argc, char** argv) {
   std::optional<long> earliestMs;
   std::optional<double> requestTimeout;
   std::vector<std::string> launchCommand;
-  std::string answerList;
+  std::string answerList, cookieLine;
   auto delegate = std::make_shared<Delegate>();
   for (int i = 3; i < argc; ++i) {
     std::string a = argv[i];
@@ -241,6 +243,7 @@ int main(int argc, char** argv) {
     }
     else if (a == "--answer" && i + 1 < argc) answerList = argv[++i];
     else if (a == "--request-timeout" && i + 1 < argc) requestTimeout = std::stod(argv[++i]);
+    else if (a == "--cookie" && i + 1 < argc) cookieLine = argv[++i];
     else positional.push_back(a);
   }
   for (std::size_t at = 0; !answerList.empty() && at <= answerList.size();) {
@@ -261,6 +264,10 @@ int main(int argc, char** argv) {
   session->getAllTasks([&](std::vector<std::shared_ptr<URLSessionTask>> tasks) { listed.set_value(tasks.size()); });
   say("attached tasks=" + std::to_string(listed.get_future().get()));
 
+  if (!cookieLine.empty() && !positional.empty()) {
+    const URL url(positional[0]);
+    for (const auto& cookie : HTTPCookie::cookies({{"Set-Cookie", cookieLine}}, url)) HTTPCookieStorage::shared()->setCookie(cookie);
+  }
   std::shared_ptr<URLSessionTask> task;
   if (command == "download" && !positional.empty()) {
     task = session->downloadTask(URL(positional[0]));

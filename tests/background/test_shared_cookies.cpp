@@ -1,6 +1,7 @@
 // HTTPCookieStorage::shared() across launches of an app (cookie_app, a real process each
 // time): the cookies with an expiry that a response set are sent by the next launch, whether
-// the app exited or was killed after the write delay; session cookies are not.
+// the app exited or was killed after the write delay; session cookies are not. And across the
+// app and urlsessiond: background tasks send the app's cookies and store theirs in its file.
 #include <doctest/doctest.h>
 
 #include <cstdlib>
@@ -56,4 +57,31 @@ TEST_CASE("the shared storage's cookies with an expiry reach the app's next laun
     CHECK(launch(cookies.server.url("/show")) == "body (none)");
   }
   ::unsetenv("FOUNDATION_NET_APP_ID");
+}
+
+TEST_CASE("background tasks send the app's cookies, and what their responses set reaches the app's storage") {
+  BackgroundEnvironment environment("cookie-bg-app");  // bg_app and cookie_app share this app id
+  const std::filesystem::path data = std::getenv("XDG_DATA_HOME");
+  std::filesystem::remove_all(data / "cookie-bg-app");
+  CookieServer cookies;
+
+  // A login cookie stored just before the task is made goes with the daemon's request.
+  {
+    App app({"cookies", "download", cookies.server.url("/show"), "--cookie", "login=abc; Max-Age=3600"});
+    CHECK(app.waitFor("body ") == "body 1 login=abc");
+    CHECK(app.waitFor("complete") == "complete 1 0 200");
+  }
+  // What a background response sets is in the app's file when the app hears of the completion.
+  {
+    App app({"cookies", "download", cookies.set("fromBackground=1; Max-Age=3600")});
+    CHECK(app.waitFor("complete") == "complete 2 0 200");
+  }
+  // (curl orders a Cookie header by path, domain, then name length.)
+  CHECK(launch(cookies.server.url("/show")) == "body fromBackground=1; login=abc");
+  // A cookie the app stores after the daemon has read the file goes with the next task too.
+  {
+    App app({"cookies", "download", cookies.server.url("/show"), "--cookie", "token=t2; Max-Age=3600"});
+    CHECK(app.waitFor("body ") == "body 3 fromBackground=1; token=t2; login=abc");
+    CHECK(app.waitFor("complete") == "complete 3 0 200");
+  }
 }

@@ -212,3 +212,31 @@ TEST_CASE("changes a locked file refused are written, in order, by the next writ
   storage.flush();
   CHECK(namesIn(HTTPCookieStorage(file.string())) == std::vector<std::string>{"second=2", "third=3"});
 }
+
+TEST_CASE("a storage sees what another process stores in its file, and keeps its session cookies and unwritten changes") {
+  fntest::TempFolder folder;
+  const auto file = (folder.path() / "Cookies.db").string();
+  HTTPCookieStorage other(file);  // another process, as far as the file goes: a connection of its own
+  other.setCookie(cookie("x", "1"));
+  other.flush();
+
+  HTTPCookieStorage storage(file);
+  CHECK(namesIn(storage) == std::vector<std::string>{"x=1"});
+  // (Apart by a few milliseconds: the file keeps creation times to the millisecond.)
+  storage.setCookie(cookie("session", "1", false));
+  std::this_thread::sleep_for(5ms);
+  storage.setCookie(cookie("mine", "1"));  // not written yet: the writer waits half a second
+  std::this_thread::sleep_for(5ms);
+  other.setCookie(cookie("theirs", "1"));
+  other.deleteCookie(cookie("x", "1"));
+  other.flush();
+  detail::refreshCookies(storage);  // what urlsessiond does before a transfer
+  CHECK(namesIn(storage) == std::vector<std::string>{"session=1", "mine=1", "theirs=1"});
+
+  other.setCookie(cookie("later", "1"));
+  other.flush();
+  std::this_thread::sleep_for(1100ms);
+  CHECK(namesIn(storage) == std::vector<std::string>{"session=1", "mine=1", "theirs=1", "later=1"});
+  storage.flush();
+  CHECK(namesIn(HTTPCookieStorage(file)) == std::vector<std::string>{"mine=1", "theirs=1", "later=1"});
+}

@@ -1,6 +1,8 @@
 // Unit tests of the urlsessiond wire codec: messages, frames, FrameReader and the value payloads.
 #include <doctest/doctest.h>
 
+#include <foundation_net/HTTPCookieStorage.hpp>
+
 #include <bit>
 #include <cmath>
 #include <cstdint>
@@ -24,7 +26,7 @@ constexpr std::uint16_t url = 1, method = 2, body = 3, timeout = 4, explicitTime
 }
 namespace configuration_tag {
 constexpr std::uint16_t identifier = 1, ephemeral = 2, requestTimeout = 3, maximumConnections = 5,
-                        additionalHeader = 6, proxyEntry = 7, cachePolicy = 16;
+                        additionalHeader = 6, proxyEntry = 7, cachePolicy = 16, cookieFile = 19;
 }
 namespace error_tag {
 constexpr std::uint16_t domain = 1, code = 2, description = 3, failingURL = 4, resumeData = 5,
@@ -682,6 +684,22 @@ TEST_CASE("wire: configurations round-trip") {
       checkSameConfiguration(configuration, roundTrip(configuration));
     }
   }
+}
+
+TEST_CASE("wire: a configuration names its cookie storage's file, and only a storage with one") {
+  auto configuration = URLSessionConfiguration::ephemeral();
+  configuration.httpCookieStorage = std::make_shared<HTTPCookieStorage>("/somewhere/Cookies.db");
+  const auto back = roundTrip(configuration);
+  REQUIRE(back.httpCookieStorage);
+  CHECK(back.httpCookieStorage != configuration.httpCookieStorage);
+  CHECK(detail::cookieFileOf(*back.httpCookieStorage) == std::optional<std::string>("/somewhere/Cookies.db"));
+  // A memory storage is named by nothing: the decoder's side gets none (not its own shared one).
+  CHECK_FALSE(roundTrip(URLSessionConfiguration::ephemeral()).httpCookieStorage);
+  const auto shared = roundTrip(URLSessionConfiguration::defaultConfiguration());
+  REQUIRE(shared.httpCookieStorage);
+  CHECK(detail::cookieFileOf(*shared.httpCookieStorage) == detail::cookieFileOf(*HTTPCookieStorage::shared()));
+  CHECK_FALSE(decodeConfiguration(replaced(encodeConfiguration(configuration), configuration_tag::cookieFile,
+                                           std::string_view(""))).has_value());
 }
 
 TEST_CASE("wire: invalid configuration payloads do not decode") {
