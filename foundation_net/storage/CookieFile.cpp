@@ -125,9 +125,6 @@ std::vector<CookieFile::Row> CookieFile::read() {
       if (fields.domain.empty() || !isCookieToken(fields.name, fields.value)) continue;
       rows.push_back(Row{cookieFromFields(fields), fromMillis(statement.int64(8))});
     }
-    Statement dropExpired(db, dropExpiredSql, "drop expired cookies");
-    dropExpired.integer(1, now);
-    dropExpired.run();
   } catch (const std::runtime_error&) {
     // Unreadable rows: what was read stands; the file is left as it is.
   }
@@ -159,6 +156,10 @@ bool CookieFile::write(const std::vector<Change>& changes) {
     }
     sqlite::exec(db, "BEGIN IMMEDIATE", "begin the cookie changes");
     try {
+      // Expired rows go with the next write (reading takes no write lock another process could hold).
+      Statement dropExpired(db, dropExpiredSql, "drop expired cookies");
+      dropExpired.integer(1, millis(std::chrono::system_clock::now()));
+      dropExpired.run();
       for (const auto& change : changes) {
         switch (change.kind) {
           case Change::Kind::store: {

@@ -37,7 +37,8 @@ class CookieFile {
   CookieFile& operator=(const CookieFile&) = delete;
 
   // The unexpired cookies, oldest first; rows that do not make a valid cookie are skipped.
-  // Empty when there is no file or it cannot be read (which leaves it as it is).
+  // Empty when there is no file or it cannot be read (which leaves it as it is). Takes no
+  // write lock: expired rows are deleted by the next write.
   std::vector<Row> read();
   // Whether another connection (another process, or another storage on this file) committed
   // changes since this one last read or checked, or the file appeared since. Cheap: no I/O

@@ -141,7 +141,7 @@ TEST_CASE("changes reach the file within the write delay, without a flush") {
   CHECK(seen == std::vector<std::string>{"a=1"});
 }
 
-TEST_CASE("expired rows are not loaded and leave the file; rows that make no cookie are skipped") {
+TEST_CASE("expired rows are not loaded and leave the file with the next write; rows that make no cookie are skipped") {
   fntest::TempFolder folder;
   const auto file = folder.path() / "Cookies.db";
   {
@@ -156,6 +156,8 @@ TEST_CASE("expired rows are not loaded and leave the file; rows that make no coo
                 "INSERT INTO cookies VALUES ('nodomain', '', '/', 'v', 99999999999999, 0, 0, NULL, 0);");
   HTTPCookieStorage storage(file.string());
   CHECK(namesIn(storage) == std::vector<std::string>{"kept=1"});
+  storage.setCookie(cookie("another", "1"));
+  storage.flush();
   sqlite3* db = nullptr;
   REQUIRE(sqlite3_open(file.c_str(), &db) == SQLITE_OK);
   sqlite3_stmt* statement = nullptr;
