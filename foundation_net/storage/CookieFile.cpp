@@ -1,5 +1,6 @@
 #include "storage/CookieFile.hpp"
 
+#include <algorithm>
 #include <chrono>
 #include <filesystem>
 #include <stdexcept>
@@ -46,8 +47,13 @@ constexpr const char* removeSinceSql = "DELETE FROM cookies WHERE created >= ?1"
 std::int64_t millis(Date date) {
   return std::chrono::duration_cast<std::chrono::milliseconds>(date.time_since_epoch()).count();
 }
+// A file's number of milliseconds as a date, clamped to what a Date holds (a hostile or
+// far-future value must not overflow).
 Date fromMillis(std::int64_t ms) {
-  return Date(std::chrono::duration_cast<Date::duration>(std::chrono::milliseconds(ms)));
+  using std::chrono::milliseconds;
+  constexpr auto latest = std::chrono::duration_cast<milliseconds>(Date::duration::max()).count() - 1;
+  constexpr auto earliest = std::chrono::duration_cast<milliseconds>(Date::duration::min()).count() + 1;
+  return Date(std::chrono::duration_cast<Date::duration>(milliseconds(std::clamp(ms, earliest, latest))));
 }
 
 void bindKey(Statement& statement, const HTTPCookie& cookie) {

@@ -65,23 +65,25 @@ TEST_CASE("background tasks send the app's cookies, and what their responses set
   std::filesystem::remove_all(data / "cookie-bg-app");
   CookieServer cookies;
 
+  // Each app stays until the test has seen its task complete (an earlier task's completion,
+  // which the killed app never acknowledged, is replayed to the next one first).
   // A login cookie stored just before the task is made goes with the daemon's request.
   {
-    App app({"cookies", "download", cookies.server.url("/show"), "--cookie", "login=abc; Max-Age=3600"});
-    CHECK(app.waitFor("body ") == "body 1 login=abc");
-    CHECK(app.waitFor("complete") == "complete 1 0 200");
+    App app({"cookies", "download", cookies.server.url("/show"), "--cookie", "login=abc; Max-Age=3600", "--stay"});
+    CHECK(app.waitFor("body 1 ") == "body 1 login=abc");
+    CHECK(app.waitFor("complete 1 ") == "complete 1 0 200");
   }
   // What a background response sets is in the app's file when the app hears of the completion.
   {
-    App app({"cookies", "download", cookies.set("fromBackground=1; Max-Age=3600")});
-    CHECK(app.waitFor("complete") == "complete 2 0 200");
+    App app({"cookies", "download", cookies.set("fromBackground=1; Max-Age=3600"), "--stay"});
+    CHECK(app.waitFor("complete 2 ") == "complete 2 0 200");
   }
   // (curl orders a Cookie header by path, domain, then name length.)
   CHECK(launch(cookies.server.url("/show")) == "body fromBackground=1; login=abc");
   // A cookie the app stores after the daemon has read the file goes with the next task too.
   {
-    App app({"cookies", "download", cookies.server.url("/show"), "--cookie", "token=t2; Max-Age=3600"});
-    CHECK(app.waitFor("body ") == "body 3 fromBackground=1; token=t2; login=abc");
-    CHECK(app.waitFor("complete") == "complete 3 0 200");
+    App app({"cookies", "download", cookies.server.url("/show"), "--cookie", "token=t2; Max-Age=3600", "--stay"});
+    CHECK(app.waitFor("body 3 ") == "body 3 fromBackground=1; token=t2; login=abc");
+    CHECK(app.waitFor("complete 3 ") == "complete 3 0 200");
   }
 }
