@@ -102,8 +102,8 @@ struct Daemon::Task {
   std::string challengeSpace;
   int challengeFailures = 0;
   std::optional<URLCredential> triedCredential;
-  // Every attempt's transactions and redirects, for the completion's metrics (memory only: after
-  // a daemon restart the metrics hold the attempts since).
+  // Every attempt's transactions and redirects, for the completion's metrics (also in the
+  // record, written when an attempt ends, and read back by a restarted daemon).
   std::vector<URLSessionTaskTransactionMetrics> transactions;
   int redirects = 0;
   Millis windowStart = 0;                    // throughput floor: this attempt's current window
@@ -138,6 +138,11 @@ void Daemon::start() {
       auto size = platform::fileSize(record.partialFile);
       record.bytesReceived = size > 0 ? size : 0;
     }
+    if (auto message = Message::decode(record.metrics))
+      if (auto metrics = wire::decodeMetrics(*message)) {
+        task->transactions = std::move(metrics->transactionMetrics);
+        task->redirects = metrics->redirectCount;
+      }
     task->record = std::move(record);
     TaskKey key{task->record.appId, task->record.sessionId, task->record.taskId};
     tasks_.emplace(key, std::move(task));
@@ -1033,6 +1038,12 @@ void Daemon::transferFinished(std::uint64_t attempt, TransferOutcome outcome) {
   auto& r = task.record;
   std::move(outcome.transactions.begin(), outcome.transactions.end(), std::back_inserter(task.transactions));
   task.redirects += outcome.redirects;
+  {
+    URLSessionTaskMetrics sofar;
+    sofar.transactionMetrics = task.transactions;
+    sofar.redirectCount = task.redirects;
+    r.metrics = encoded(wire::encodeMetrics(sofar));  // saved with the outcome below
+  }
   if (auto http = std::dynamic_pointer_cast<const HTTPURLResponse>(outcome.response))
     r.response = encoded(wire::encodeResponse(*http));
   if (r.kind == TaskKind::download) {

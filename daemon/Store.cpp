@@ -14,10 +14,11 @@ namespace foundation::daemon {
 
 namespace {
 
-constexpr int schemaVersion = 3;
+constexpr int schemaVersion = 4;
 
 // The schema (version 2 added apps, version 3 the tasks' upload_resource and upload_version,
-// added to older tables by addMissingColumns; every statement is idempotent, so it also upgrades 1 and 2). Ids, paths and descriptions are TEXT; wire-encoded values are BLOBs.
+// version 4 their metrics, added to older tables by addMissingColumns; every statement is
+// idempotent, so it also upgrades 1 to 3). Ids, paths and descriptions are TEXT; wire-encoded values are BLOBs.
 // Tasks and events belong to a session (ON DELETE CASCADE); an event may outlive its task.
 // AUTOINCREMENT keeps the largest sequence ever used in sqlite_sequence, so a sequence is
 // never handed out twice, even after its event was acknowledged and the daemon restarted.
@@ -60,6 +61,7 @@ CREATE TABLE IF NOT EXISTS tasks (
   resource_deadline      INTEGER NOT NULL,
   upload_resource        TEXT    NOT NULL DEFAULT '',
   upload_version         INTEGER NOT NULL DEFAULT 0,
+  metrics                BLOB    NOT NULL DEFAULT x'',
   PRIMARY KEY (app_id, session_id, task_id),
   FOREIGN KEY (app_id, session_id) REFERENCES sessions (app_id, session_id) ON DELETE CASCADE
 );
@@ -86,7 +88,7 @@ CREATE TABLE IF NOT EXISTS apps (
   "partial_file, validator, response, last_error, bytes_received, bytes_expected, bytes_sent, " \
   "bytes_expected_to_send, earliest_begin, discretionary, priority, description, "             \
   "expects_to_send, expects_to_receive, attempts, next_attempt_at, created_at, resource_deadline, "        \
-  "upload_resource, upload_version"
+  "upload_resource, upload_version, metrics"
 
 #define SESSION_COLUMNS "app_id, session_id, configuration, next_task_id, launch_command, invalidated"
 #define EVENT_COLUMNS "sequence, app_id, session_id, task_id, kind, payload"
@@ -111,7 +113,7 @@ constexpr const char* appsSql = "SELECT app_id, launch_delay, last_launch_at FRO
 
 constexpr const char* putTaskSql =
     "INSERT OR REPLACE INTO tasks (" TASK_COLUMNS ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, "
-    "?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28)";
+    "?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28, ?29)";
 constexpr const char* taskSql =
     "SELECT " TASK_COLUMNS " FROM tasks WHERE app_id = ?1 AND session_id = ?2 AND task_id = ?3";
 constexpr const char* tasksSql =
@@ -178,6 +180,7 @@ TaskRecord readTask(const Statement& row) {
   task.resourceDeadline = row.int64(25);
   task.uploadResource = row.bytes(26);
   task.uploadVersion = static_cast<int>(row.int64(27));
+  task.metrics = row.bytes(28);
   return task;
 }
 
@@ -205,16 +208,22 @@ void createStateFolder(const std::filesystem::path& directory) {
   }
 }
 
-// Version 3's task columns, for a tasks table an older version created.
+// The task columns of versions 3 and 4, for a tasks table an older version created.
 void addMissingColumns(sqlite3* db) {
-  bool hasResource = false;
+  bool hasResource = false, hasMetrics = false;
   {
     Statement columns(db, "PRAGMA table_info(tasks)", "read the tasks columns");
-    while (columns.step()) hasResource = hasResource || columns.bytes(1) == "upload_resource";
+    while (columns.step()) {
+      const auto name = columns.bytes(1);
+      hasResource = hasResource || name == "upload_resource";
+      hasMetrics = hasMetrics || name == "metrics";
+    }
   }
-  if (hasResource) return;
-  exec(db, "ALTER TABLE tasks ADD COLUMN upload_resource TEXT NOT NULL DEFAULT ''", "add upload_resource");
-  exec(db, "ALTER TABLE tasks ADD COLUMN upload_version INTEGER NOT NULL DEFAULT 0", "add upload_version");
+  if (!hasResource) {
+    exec(db, "ALTER TABLE tasks ADD COLUMN upload_resource TEXT NOT NULL DEFAULT ''", "add upload_resource");
+    exec(db, "ALTER TABLE tasks ADD COLUMN upload_version INTEGER NOT NULL DEFAULT 0", "add upload_version");
+  }
+  if (!hasMetrics) exec(db, "ALTER TABLE tasks ADD COLUMN metrics BLOB NOT NULL DEFAULT x''", "add metrics");
 }
 
 int userVersion(sqlite3* db) {
@@ -414,6 +423,7 @@ void Store::putTask(const TaskRecord& task) {
   statement.integer(26, task.resourceDeadline);
   statement.text(27, task.uploadResource);
   statement.integer(28, task.uploadVersion);
+  statement.blob(29, task.metrics);
   statement.run();
 }
 

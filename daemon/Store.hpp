@@ -62,6 +62,9 @@ struct TaskRecord {
   Millis nextAttemptAt = 0;     // retry backoff: not before this
   Millis createdAt = 0;
   Millis resourceDeadline = 0;  // createdAt + timeoutIntervalForResource
+  // wire-encoded URLSessionTaskMetrics of the attempts finished so far (their transactions and
+  // redirects), so that a restarted daemon's completion still reports them; empty: none yet.
+  std::string metrics;
 };
 
 struct EventRecord {

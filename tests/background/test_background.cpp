@@ -2,6 +2,8 @@
 // daemon killed and restarted, and Apple's background rules.
 #include <doctest/doctest.h>
 
+#include <atomic>
+
 #include "../integration/Recorder.hpp"
 #include "BackgroundFixture.hpp"
 
@@ -157,6 +159,27 @@ TEST_CASE("a background data task answered cancel completes with -999, and allow
   CHECK(allowed.waitFor("complete") == "complete 1 0 200");
   allowed.wait();
   CHECK(allowed.count("data ") > 0);
+}
+
+TEST_CASE("a background task's metrics keep the attempts made before the daemon was killed") {
+  BackgroundEnvironment env;
+  ::setenv("FOUNDATION_NET_RETRY_BASE_MS", "2000", 1);  // the daemon is killed during the backoff
+  // The first request's connection closes without an answer (a transient failure, retried);
+  // later ones get the body.
+  std::atomic<int> requests{0};
+  env.server.route("/flaky", [&](const RecordedRequest&, Responder& responder) {
+    if (requests++ == 0) return responder.close();
+    responder.send(200, {}, "whole");
+  });
+  App app({"s19", "download", env.server.url("/status/302?location=/flaky"), "--metrics"});
+  for (int i = 0; i < 200 && requests == 0; ++i) std::this_thread::sleep_for(20ms);
+  REQUIRE(requests == 1);
+  std::this_thread::sleep_for(300ms);  // the attempt has ended; the retry waits 2 s
+  env.killDaemon();  // the app's link starts a new daemon, which reloads the task
+  // Both attempts: the 302 and the lost connection, then the 302 and the 200.
+  CHECK(app.waitFor("metrics", 30s) == "metrics 1 transactions=4 redirects=2 status=200 fetch=1 body-bytes=5 dated=yes");
+  CHECK(app.waitFor("complete") == "complete 1 0 200");
+  ::setenv("FOUNDATION_NET_RETRY_BASE_MS", "100", 1);
 }
 
 TEST_CASE("a background task's metrics are the daemon's transactions, redirects included, before the completion") {

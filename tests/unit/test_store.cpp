@@ -71,6 +71,9 @@ TaskRecord makeTask(const std::string& appId, const std::string& sessionId, std:
   task.nextAttemptAt = 1'700'000'001'000;
   task.createdAt = 1'699'999'999'000;
   task.resourceDeadline = 1'700'604'799'000;
+  task.uploadResource = "http://127.0.0.1/resumable-upload/" + std::to_string(taskId);
+  task.uploadVersion = 5;
+  task.metrics = "\0metrics\xff"s + std::to_string(taskId);
   return task;
 }
 
@@ -110,6 +113,9 @@ void checkSame(const TaskRecord& a, const TaskRecord& b) {
   CHECK(a.nextAttemptAt == b.nextAttemptAt);
   CHECK(a.createdAt == b.createdAt);
   CHECK(a.resourceDeadline == b.resourceDeadline);
+  CHECK(a.uploadResource == b.uploadResource);
+  CHECK(a.uploadVersion == b.uploadVersion);
+  CHECK(a.metrics == b.metrics);
 }
 
 // Reads one integer with a raw SQLite connection, behind the Store's back.
@@ -137,7 +143,7 @@ double threadCpuMs() {
 
 }  // namespace
 
-TEST_CASE("Store creates its folder 0700 with a WAL database of schema version 3") {
+TEST_CASE("Store creates its folder 0700 with a WAL database of schema version 4") {
   TempFolder temp;
   const std::string state = (temp.path() / "nested" / "state").string();
   { Store store(state); }
@@ -146,7 +152,7 @@ TEST_CASE("Store creates its folder 0700 with a WAL database of schema version 3
   CHECK((info.st_mode & 0777) == 0700);
   CHECK(std::filesystem::exists(std::filesystem::path(state) / "urlsessiond.sqlite3"));
   CHECK(rawPragma(state, "PRAGMA journal_mode") == "wal");
-  CHECK(rawPragma(state, "PRAGMA user_version") == "3");
+  CHECK(rawPragma(state, "PRAGMA user_version") == "4");
 }
 
 TEST_CASE("Store upgrades a version 1 database: its sessions stay and apps can be saved") {
@@ -158,13 +164,13 @@ TEST_CASE("Store upgrades a version 1 database: its sessions stay and apps can b
   rawPragma(temp.state(), "DROP TABLE apps");
   rawPragma(temp.state(), "PRAGMA user_version = 1");
   Store store(temp.state());
-  CHECK(rawPragma(temp.state(), "PRAGMA user_version") == "3");
+  CHECK(rawPragma(temp.state(), "PRAGMA user_version") == "4");
   CHECK(store.session("app", "s1").has_value());
   store.putApp({"app", 120000, 1700000000000});
   REQUIRE(store.apps().size() == 1);
 }
 
-TEST_CASE("Store upgrades a version 2 database: its tasks stay and gain the resumable upload columns") {
+TEST_CASE("Store upgrades a version 2 database: its tasks stay and gain the resumable upload and metrics columns") {
   TempFolder temp;
   const std::string oldTasks =
       "CREATE TABLE tasks (app_id TEXT NOT NULL, session_id TEXT NOT NULL, task_id INTEGER NOT NULL, "
@@ -186,19 +192,39 @@ TEST_CASE("Store upgrades a version 2 database: its tasks stay and gain the resu
                           "0, -1, 0, 0, NULL, 0, 0.5, 'old', -1, -1, 0, 0, 0, 0)");
   rawPragma(temp.state(), "PRAGMA user_version = 2");
   Store store(temp.state());
-  CHECK(rawPragma(temp.state(), "PRAGMA user_version") == "3");
+  CHECK(rawPragma(temp.state(), "PRAGMA user_version") == "4");
   auto old = store.task("app", "s1", 7);
   REQUIRE(old);
   CHECK(old->description == "old");
   CHECK(old->uploadResource.empty());
   CHECK(old->uploadVersion == 0);
+  CHECK(old->metrics.empty());
   old->uploadResource = "http://127.0.0.1:8080/resumable-upload/1";
   old->uploadVersion = 5;
+  old->metrics = std::string("\0metrics\xff", 9);
   store.putTask(*old);
   auto saved = store.task("app", "s1", 7);
   REQUIRE(saved);
   CHECK(saved->uploadResource == "http://127.0.0.1:8080/resumable-upload/1");
   CHECK(saved->uploadVersion == 5);
+  CHECK(saved->metrics == std::string("\0metrics\xff", 9));
+}
+
+TEST_CASE("Store upgrades a version 3 database: its tasks stay and gain the metrics column") {
+  TempFolder temp;
+  {
+    Store store(temp.state());
+    store.putSession(makeSession("app", "s1"));
+    store.putTask(makeTask("app", "s1", 3));
+  }
+  rawPragma(temp.state(), "ALTER TABLE tasks DROP COLUMN metrics");
+  rawPragma(temp.state(), "PRAGMA user_version = 3");
+  Store store(temp.state());
+  CHECK(rawPragma(temp.state(), "PRAGMA user_version") == "4");
+  auto old = store.task("app", "s1", 3);
+  REQUIRE(old);
+  CHECK(old->uploadVersion == 5);
+  CHECK(old->metrics.empty());
 }
 
 TEST_CASE("Store round-trips the apps' launch rate limiters") {
@@ -223,8 +249,8 @@ TEST_CASE("Store round-trips the apps' launch rate limiters") {
 TEST_CASE("Store refuses a database of a newer schema version") {
   TempFolder temp;
   { Store store(temp.state()); }
-  rawPragma(temp.state(), "PRAGMA user_version = 4");
-  REQUIRE(rawPragma(temp.state(), "PRAGMA user_version") == "4");
+  rawPragma(temp.state(), "PRAGMA user_version = 5");
+  REQUIRE(rawPragma(temp.state(), "PRAGMA user_version") == "5");
   try {
     Store store(temp.state());
     FAIL("a newer schema was accepted");
