@@ -10,6 +10,7 @@
 
 #include <foundation_net/HTTPURLResponse.hpp>
 
+#include "platform/File.hpp"
 #include "platform/Sqlite.hpp"
 
 namespace foundation::detail::cache {
@@ -102,6 +103,12 @@ std::unique_ptr<DiskStore> DiskStore::open(const std::string& directory) {
   std::filesystem::create_directories(directory, error);
   if (error) return nullptr;
   const std::string file = (std::filesystem::path(directory) / "Cache.db").string();
+  {
+    // Private to the user (0600): responses may be anyone's data. SQLite gives its -wal and
+    // -shm files the database file's mode.
+    platform::File created;
+    platform::File::openForWriting(file, true, created);
+  }
   sqlite3* db = nullptr;
   if (sqlite3_open_v2(file.c_str(), &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nullptr) !=
       SQLITE_OK) {

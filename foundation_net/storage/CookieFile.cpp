@@ -10,6 +10,7 @@
 #include <sqlite3.h>
 
 #include "model/Cookies.hpp"
+#include "platform/File.hpp"
 #include "platform/Sqlite.hpp"
 
 namespace foundation::detail {
@@ -81,6 +82,10 @@ sqlite3* CookieFile::open(bool create) {
       unusable_ = true;
       return nullptr;
     }
+    // Private to the user (0600), as an app's container is on Apple's platforms: cookies are
+    // logins. SQLite gives its -wal and -shm files the database file's mode.
+    platform::File file;
+    platform::File::openForWriting(path_, true, file);
   }
   sqlite3* db = nullptr;
   const int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX | (create ? SQLITE_OPEN_CREATE : 0);

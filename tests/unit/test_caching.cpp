@@ -87,6 +87,12 @@ TEST_CASE("URLCache honours storage policies and the 5 % rule") {
   URLCache reopened(100'000, 1'000'000, folder.path().string());
   CHECK_FALSE(reopened.cachedResponse(request));  // memory only, gone with its cache
   CHECK(reopened.cachedResponse(requestFor("http://example.com/large")));
+  // The file and its WAL are the user's alone (responses may be anyone's data).
+  for (const char* name : {"Cache.db", "Cache.db-wal"}) {
+    REQUIRE(std::filesystem::exists(folder.path() / name));
+    const auto permissions = std::filesystem::status(folder.path() / name).permissions() & std::filesystem::perms::all;
+    CHECK_MESSAGE(permissions == (std::filesystem::perms::owner_read | std::filesystem::perms::owner_write), name);
+  }
 }
 
 TEST_CASE("URLCache evicts the least recently used responses beyond its capacities") {

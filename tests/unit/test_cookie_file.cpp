@@ -116,6 +116,12 @@ TEST_CASE("replacing, deleting, expiring and removeCookies(since:) reach the fil
     storage.flush();
     HTTPCookieStorage reader(file);
     CHECK(namesIn(reader) == std::vector<std::string>{"old=2", "new=1"});
+    // The user's alone, as an app's container is (cookies are logins), its WAL too.
+    for (const auto& name : {file, file + "-wal"}) {
+      REQUIRE(std::filesystem::exists(name));
+      const auto permissions = std::filesystem::status(name).permissions() & std::filesystem::perms::all;
+      CHECK_MESSAGE(permissions == (std::filesystem::perms::owner_read | std::filesystem::perms::owner_write), name);
+    }
 
     storage.removeCookies(between);
     storage.flush();
