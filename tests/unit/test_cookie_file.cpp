@@ -4,6 +4,8 @@
 
 #include <sqlite3.h>
 
+#include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <filesystem>
 #include <fstream>
@@ -247,4 +249,61 @@ TEST_CASE("a storage sees what another process stores in its file, and keeps its
   CHECK(namesIn(storage) == std::vector<std::string>{"session=1", "mine=1", "theirs=1", "later=1"});
   storage.flush();
   CHECK(namesIn(HTTPCookieStorage(file)) == std::vector<std::string>{"mine=1", "theirs=1", "later=1"});
+}
+
+TEST_CASE("a storage with a file is thread-safe: stores, reads, flushes and another process's commits at once") {
+  fntest::TempFolder folder;
+  const auto file = (folder.path() / "Cookies.db").string();
+  HTTPCookieStorage storage(file);
+  HTTPCookieStorage other(file);
+  std::atomic<bool> stop{false};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 3; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < 150; ++i) {
+        const auto name = "t" + std::to_string(t) + "-" + std::to_string(i % 20);
+        storage.setCookie(cookie(name, std::to_string(i), i % 3 != 0));
+        if (i % 7 == 0) storage.deleteCookie(cookie(name, "x"));
+        (void)storage.cookies(URL("https://www.example.com/"));
+        if (i % 25 == 0) storage.flush();
+      }
+    });
+  }
+  threads.emplace_back([&] {
+    for (int i = 0; !stop; ++i) {
+      other.setCookie(cookie("other-" + std::to_string(i % 10), std::to_string(i)));
+      other.flush();
+      detail::refreshCookies(storage);
+      std::this_thread::sleep_for(2ms);
+    }
+  });
+  for (int t = 0; t < 3; ++t) threads[static_cast<std::size_t>(t)].join();
+  stop = true;
+  threads.back().join();
+  storage.flush();
+  other.flush();
+  // Each thread's last word on each of its names stands: in memory all of them, in the file those
+  // with an expiry; and the other process's cookies are in both.
+  std::vector<std::string> inMemory, inFile;
+  for (int t = 0; t < 3; ++t) {
+    for (int n = 0; n < 20; ++n) {
+      const int last = n < 10 ? 140 + n : 120 + n;  // the last i with i % 20 == n
+      if (last % 7 == 0) continue;                  // deleted right after
+      const auto entry = "t" + std::to_string(t) + "-" + std::to_string(n) + "=" + std::to_string(last);
+      inMemory.push_back(entry);
+      if (last % 3 != 0) inFile.push_back(entry);
+    }
+  }
+  for (const auto& entry : namesIn(other))
+    if (entry.starts_with("other-")) {
+      inMemory.push_back(entry);
+      inFile.push_back(entry);
+    }
+  detail::refreshCookies(storage);
+  auto sorted = [](std::vector<std::string> v) {
+    std::sort(v.begin(), v.end());
+    return v;
+  };
+  CHECK(sorted(namesIn(storage)) == sorted(inMemory));
+  CHECK(sorted(namesIn(HTTPCookieStorage(file))) == sorted(inFile));
 }
