@@ -18,6 +18,7 @@ namespace foundation::detail::cache {
 namespace {
 
 using sqlite::Statement;
+using sqlite::millis;
 using Pairs = std::vector<std::pair<std::string, std::string>>;
 
 constexpr const char* schemaSql = R"sql(
@@ -50,10 +51,6 @@ constexpr const char* putSql =
 constexpr const char* removeSql = "DELETE FROM responses WHERE key = ?1";
 constexpr const char* oldestSql = "SELECT key, size FROM responses ORDER BY stored_at, rowid LIMIT 64";
 constexpr const char* usageSql = "SELECT COALESCE(SUM(size), 0) FROM responses";
-
-std::int64_t millis(Date date) {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(date.time_since_epoch()).count();
-}
 
 // Pairs as (32-bit length, bytes) twice per pair.
 std::string encode(const Pairs& pairs) {
@@ -164,7 +161,7 @@ std::shared_ptr<const URLCache::Entry> DiskStore::read(const std::string& key) {
       return std::map<std::string, std::string>(pairs.begin(), pairs.end());
     }());
     return std::make_shared<const URLCache::Entry>(URLCache::Entry{
-        std::move(cached), Date(std::chrono::milliseconds(row.int64(11))), decode(row.bytes(10)), key});
+        std::move(cached), sqlite::dateFromMillis(row.int64(11)), decode(row.bytes(10)), key});
   } catch (const std::exception&) {
     return nullptr;  // unreadable: as if not stored (the next store replaces it)
   }

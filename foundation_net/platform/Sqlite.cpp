@@ -1,5 +1,7 @@
 #include "platform/Sqlite.hpp"
 
+#include <algorithm>
+#include <chrono>
 #include <cstring>
 #include <stdexcept>
 
@@ -9,6 +11,17 @@ namespace foundation::sqlite {
 
 void fail(sqlite3* db, const std::string& what) {
   throw std::runtime_error(what + ": " + (db ? sqlite3_errmsg(db) : "out of memory"));
+}
+
+std::int64_t millis(Date date) {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(date.time_since_epoch()).count();
+}
+
+Date dateFromMillis(std::int64_t ms) {
+  using std::chrono::milliseconds;
+  constexpr auto latest = std::chrono::duration_cast<milliseconds>(Date::duration::max()).count() - 1;
+  constexpr auto earliest = std::chrono::duration_cast<milliseconds>(Date::duration::min()).count() + 1;
+  return Date(std::chrono::duration_cast<Date::duration>(milliseconds(std::clamp(ms, earliest, latest))));
 }
 
 void exec(sqlite3* db, const char* sql, const char* what) {

@@ -5,6 +5,8 @@
 #include <cstdint>
 #include <string>
 
+#include <foundation_net/Date.hpp>
+
 struct sqlite3;
 struct sqlite3_stmt;
 
@@ -12,6 +14,10 @@ namespace foundation::sqlite {
 
 // Throws std::runtime_error "what: <SQLite's message for db>".
 [[noreturn]] void fail(sqlite3* db, const std::string& what);
+// Dates as the stores keep them: milliseconds since 1970. A stored number is clamped to what a
+// Date holds, so a damaged or hostile file cannot overflow the conversion.
+std::int64_t millis(Date date);
+Date dateFromMillis(std::int64_t ms);
 // Runs statements that return no rows.
 void exec(sqlite3* db, const char* sql, const char* what);
 // The connection's prepared statement for `sql`, prepared on first use and kept until the

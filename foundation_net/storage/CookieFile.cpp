@@ -1,6 +1,5 @@
 #include "storage/CookieFile.hpp"
 
-#include <algorithm>
 #include <chrono>
 #include <filesystem>
 #include <stdexcept>
@@ -18,6 +17,7 @@ namespace foundation::detail {
 namespace {
 
 using sqlite::Statement;
+using sqlite::millis;
 
 constexpr const char* schemaSql = R"sql(
 CREATE TABLE IF NOT EXISTS cookies (
@@ -44,18 +44,6 @@ constexpr const char* storeSql =
     "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)";
 constexpr const char* removeSql = "DELETE FROM cookies WHERE name = ?1 AND domain = ?2 AND path = ?3";
 constexpr const char* removeSinceSql = "DELETE FROM cookies WHERE created >= ?1";
-
-std::int64_t millis(Date date) {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(date.time_since_epoch()).count();
-}
-// A file's number of milliseconds as a date, clamped to what a Date holds (a hostile or
-// far-future value must not overflow).
-Date fromMillis(std::int64_t ms) {
-  using std::chrono::milliseconds;
-  constexpr auto latest = std::chrono::duration_cast<milliseconds>(Date::duration::max()).count() - 1;
-  constexpr auto earliest = std::chrono::duration_cast<milliseconds>(Date::duration::min()).count() + 1;
-  return Date(std::chrono::duration_cast<Date::duration>(milliseconds(std::clamp(ms, earliest, latest))));
-}
 
 void bindKey(Statement& statement, const HTTPCookie& cookie) {
   statement.text(1, cookie.name());
@@ -128,13 +116,13 @@ std::vector<CookieFile::Row> CookieFile::read() {
       fields.domain = statement.bytes(1);
       fields.path = statement.bytes(2);
       fields.value = statement.bytes(3);
-      fields.expires = fromMillis(statement.int64(4));
+      fields.expires = sqlite::dateFromMillis(statement.int64(4));
       fields.secure = statement.int64(5) != 0;
       fields.httpOnly = statement.int64(6) != 0;
       if (!statement.isNull(7)) fields.sameSite = statement.bytes(7);
       // A row written by anything but a storage (or damaged) must not put a bad header on the wire.
       if (fields.domain.empty() || !isCookieToken(fields.name, fields.value)) continue;
-      rows.push_back(Row{cookieFromFields(fields), fromMillis(statement.int64(8))});
+      rows.push_back(Row{cookieFromFields(fields), sqlite::dateFromMillis(statement.int64(8))});
     }
   } catch (const std::runtime_error&) {
     // Unreadable rows: what was read stands; the file is left as it is.

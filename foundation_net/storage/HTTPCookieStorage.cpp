@@ -115,26 +115,26 @@ HTTPCookieStorage::~HTTPCookieStorage() {
 void HTTPCookieStorage::load(bool now) const {
   if (!persistence_) return;
   auto& p = *persistence_;
-  const auto ticks = std::chrono::steady_clock::now().time_since_epoch().count();
-  if (p.loaded) {
-    if (!now && ticks < p.nextCheck) return;
+  const auto clock = std::chrono::steady_clock::now();
+  if (p.loaded && !now && clock.time_since_epoch().count() < p.nextCheck) return;
+  std::unique_lock fileLock(p.fileMutex, std::defer_lock);
+  if (!p.loaded || now) {
+    fileLock.lock();
+  } else if (!fileLock.try_lock()) {
     // A writer at the file (perhaps waiting out another process's lock) must not hold up the
     // caller, often the network thread: memory stands until the next check.
-    std::unique_lock fileLock(p.fileMutex, std::try_to_lock);
-    if (!fileLock && !now) return;
-    if (!fileLock) fileLock.lock();
-    p.nextCheck = ticks + std::chrono::duration_cast<std::chrono::steady_clock::duration>(Persistence::checkInterval).count();
-    if (p.file.changedElsewhere()) reload();
     return;
   }
-  std::lock_guard fileLock(p.fileMutex);
-  if (p.loaded) return;
-  auto rows = p.file.read();
-  std::lock_guard lock(mutex_);
-  entries_.reserve(rows.size());
-  for (auto& row : rows) entries_.push_back(Entry{std::move(row.cookie), row.created});
-  p.nextCheck = ticks + std::chrono::duration_cast<std::chrono::steady_clock::duration>(Persistence::checkInterval).count();
-  p.loaded = true;
+  p.nextCheck = (clock + Persistence::checkInterval).time_since_epoch().count();
+  if (!p.loaded) {
+    auto rows = p.file.read();
+    std::lock_guard lock(mutex_);
+    entries_.reserve(rows.size());
+    for (auto& row : rows) entries_.push_back(Entry{std::move(row.cookie), row.created});
+    p.loaded = true;
+  } else if (p.file.changedElsewhere()) {
+    reload();
+  }
 }
 
 void HTTPCookieStorage::reload() const {
